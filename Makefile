@@ -1,0 +1,56 @@
+# Threadline: the only entry point for humans and CI. `make help` lists targets.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/threadline_test
+
+.DEFAULT_GOAL := help
+.PHONY: help install serve fmt lint type test test-pg cov check bench lock clean
+
+help: ## Show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv with pinned dependencies and the package
+
+serve: $(STAMP) ## Start the service on the embedded SQLite default (port 8611)
+	$(BIN)/threadline serve
+
+fmt: $(STAMP) ## Format and auto-fix
+	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests
+
+lint: $(STAMP) ## Lint: format check, ruff, import contracts
+	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests
+	$(BIN)/lint-imports
+
+type: $(STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+test: $(STAMP) ## Run the whole test suite (SQLite; no other server needed)
+	$(BIN)/pytest -q
+
+test-pg: $(STAMP) ## Store, service and API tests against PostgreSQL ($$PG_URL)
+	THREADLINE_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q tests/store tests/service tests/api
+
+cov: $(STAMP) ## Tests with branch coverage
+	$(BIN)/pytest -q --cov --cov-report=term
+
+check: lint type cov ## What CI and pre-push run
+
+bench: $(STAMP) ## Benchmarks (see docs/benchmarks.md)
+	$(BIN)/python -m bench.run
+
+lock: ## Re-pin requirements.lock from pyproject.toml
+	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+clean: ## Remove the environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

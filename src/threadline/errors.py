@@ -1,0 +1,104 @@
+"""The whole exception tree of Threadline.
+
+    ThreadlineError                 code, status, message, details
+    ├── BadRequest                  400  invalid_request
+    │   └── GraphInvalid            400  workflow_invalid (carries every problem)
+    ├── Unauthenticated             401  unauthenticated
+    ├── Forbidden                   403  forbidden
+    ├── NotFound                    404  not_found
+    ├── Conflict                    409  conflict
+    ├── PayloadTooLarge             413  payload_too_large
+    ├── InvalidField                422  validation_error
+    ├── TooManyRequests             429  rate_limited
+    └── ConfigError                 500  config_error (server misconfiguration)
+
+Services raise these; ``api.app`` maps each to its HTTP status with one handler and
+returns ``{"code", "message", "detail"}``. Codes are stable: clients may match on them.
+"""
+
+from typing import Any
+
+
+class ThreadlineError(Exception):
+    """Root of every error Threadline raises on purpose."""
+
+    code = "error"
+    status = 500
+
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+
+class BadRequest(ThreadlineError):
+    """The request is well-formed JSON but asks for something impossible."""
+
+    code = "invalid_request"
+    status = 400
+
+
+class GraphInvalid(BadRequest):
+    """A workflow graph failed validation; ``details`` lists every problem."""
+
+    code = "workflow_invalid"
+
+
+class Unauthenticated(ThreadlineError):
+    """No credentials, or credentials that are unknown or revoked."""
+
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(ThreadlineError):
+    """Credentials are valid but do not allow this (e.g. another team's header)."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(ThreadlineError):
+    """The object does not exist for the caller's team."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ThreadlineError):
+    """The request conflicts with the current state of an object."""
+
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(ThreadlineError):
+    """The request body exceeds the configured limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class InvalidField(ThreadlineError):
+    """A field of the body or query has an invalid value."""
+
+    code = "validation_error"
+    status = 422
+
+
+class TooManyRequests(ThreadlineError):
+    """A limit is reached; retry later."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class ConfigError(ThreadlineError):
+    """The server's own configuration is invalid."""
+
+    code = "config_error"
+    status = 500

@@ -1,0 +1,40 @@
+"""Service settings, read from ``THREADLINE_*`` environment variables.
+
+Build ``Settings()`` only in entry points (CLI, ``create_app``) and pass it down.
+"""
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./threadline.db"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is ``THREADLINE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="THREADLINE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy URL; ``sqlite://`` and ``postgresql://`` get the async driver."""
+    host: str = "127.0.0.1"
+    """Interface ``threadline serve`` binds to."""
+    port: int = 8611
+    """Port ``threadline serve`` listens on."""
+    public_url: str | None = None
+    """Base URL used to build ``execution_url``; defaults to the request's own."""
+    bootstrap_api_key: SecretStr | None = None
+    """An API key made valid at start-up (stored hashed)."""
+    bootstrap_team_id: str = "000000000000000000000001"
+    """Team of the bootstrap key (24-hex)."""
+    bootstrap_user_id: str = "000000000000000000000001"
+    """User of the bootstrap key (24-hex)."""
+    max_body_bytes: int = 5_000_000
+    """Largest request body accepted; larger bodies get 413."""
+    llm_override_url: str | None = None
+    """Send every LLM call to this OpenAI-compatible endpoint."""
+    llm_override_model: str | None = None
+    """Model name used with ``llm_override_url``."""
+    http_allow_private: bool = False
+    """Let HTTP nodes and tools reach private and loopback addresses."""
+    log_level: str = "info"
+    """Log level of the service."""
