@@ -1,0 +1,72 @@
+"""``create_app(settings)``: the FastAPI application, served under two prefixes.
+
+Routes live under ``/v1`` and again under ``/workflows/v1`` (the gateway prefix the
+Interactly SDK may use). Start-up opens the store, migrates it and makes the
+bootstrap API key valid.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from threadline import __version__
+from threadline.api import errors
+from threadline.api.limits import BodyLimit
+from threadline.api.routes import catalogue, health, parts, versions, workflows
+from threadline.service import auth
+from threadline.settings import Settings
+from threadline.store import Store, open_store
+
+PREFIXES = ("/v1", "/workflows/v1")
+
+
+def build_router() -> APIRouter:
+    """All versioned routes, without a prefix."""
+    router = APIRouter()
+    # Fixed paths under /workflows/ come before /workflows/{workflow_id}.
+    router.include_router(catalogue.router)
+    router.include_router(versions.router)
+    router.include_router(workflows.router)
+    router.include_router(parts.router)
+    return router
+
+
+async def bootstrap(store: Store, settings: Settings) -> None:
+    """Migrate the store and register the bootstrap API key, if configured."""
+    await store.migrate()
+    if settings.bootstrap_api_key is not None:
+        await auth.create_key(
+            store,
+            settings.bootstrap_team_id,
+            settings.bootstrap_user_id,
+            name="bootstrap",
+            secret=settings.bootstrap_api_key.get_secret_value(),
+        )
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    """Build the app; a given ``store`` is used as is (tests), else one is opened."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = store is None
+        app.state.store = store if store is not None else open_store(settings.database_url)
+        await bootstrap(app.state.store, settings)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.store.close()
+
+    app = FastAPI(title="Threadline", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    if store is not None:
+        app.state.store = store
+    errors.install(app)
+    router = build_router()
+    for prefix in PREFIXES:
+        app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

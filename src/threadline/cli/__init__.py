@@ -1,0 +1,1 @@
+"""The ``threadline`` command: serve, migrate, api-key. Calls service/, never store internals."""

@@ -1,0 +1,96 @@
+"""``threadline`` command-line entry point (typer)."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+
+from threadline.errors import ThreadlineError
+from threadline.service import auth
+from threadline.settings import Settings
+from threadline.store import Store, open_store
+
+app = typer.Typer(help="Threadline: conversational LLM-agent workflows.", no_args_is_help=True)
+keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys, name="api-key")
+
+T = TypeVar("T")
+
+
+def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
+    settings = Settings()
+
+    async def run() -> T:
+        store = open_store(settings.database_url)
+        try:
+            await store.migrate()
+            return await action(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except ThreadlineError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+) -> None:
+    """Run the HTTP API (and, later, its in-process worker)."""
+    import uvicorn
+
+    from threadline.api.app import create_app
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper())
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    _with_store(lambda store: store.migrate())
+    typer.echo("database is up to date")
+
+
+@keys.command("create")
+def create_key(
+    team_id: Annotated[str, typer.Option(help="24-hex team id")],
+    user_id: Annotated[str, typer.Option(help="user id the key acts as")],
+    name: Annotated[str | None, typer.Option(help="label")] = None,
+) -> None:
+    """Create a key; its value is printed once and never stored."""
+    new = _with_store(lambda store: auth.create_key(store, team_id, user_id, name=name))
+    typer.echo(f"id={new.record.id} team_id={team_id} user_id={user_id}")
+    typer.echo(new.secret)
+
+
+@keys.command("list")
+def list_keys(team_id: Annotated[str | None, typer.Option()] = None) -> None:
+    """List keys (prefix only; values are never shown again)."""
+    for key in _with_store(lambda store: auth.list_keys(store, team_id)):
+        state = "revoked" if key.revoked_at else "active"
+        typer.echo(f"{key.id} {key.prefix}… team={key.team_id} user={key.user_id} {state} {key.name or ''}")
+
+
+@keys.command("revoke")
+def revoke_key(key_id: str) -> None:
+    """Revoke a key by id."""
+    _with_store(lambda store: auth.revoke_key(store, key_id))
+    typer.echo(f"revoked {key_id}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,73 @@
+"""Validation of incoming configs against the wire contract (``threadline.config``).
+
+Each function takes the raw JSON a client sent and returns the normalised JSON we
+store: defaults filled in, unknown fields and unknown types kept unchanged.
+"""
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from threadline import config
+from threadline.errors import InvalidField
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """Flatten a pydantic error into ``[{field, message, type}]`` for the API."""
+    out = []
+    for err in exc.errors(include_url=False, include_context=False):
+        path = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        out.append({"field": path, "message": err["msg"], "type": err["type"]})
+    return out
+
+
+def invalid(exc: ValidationError, what: str, prefix: str = "") -> InvalidField:
+    """Build the 422 error for an invalid ``what``, naming the first bad field."""
+    errors = field_errors(exc, prefix)
+    first = errors[0] if errors else {"field": prefix, "message": "invalid"}
+    message = f"invalid {what}: {first['field'] or '(body)'}: {first['message']}"
+    return InvalidField(message, details=errors)
+
+
+def _normalise(model: BaseModel) -> dict[str, Any]:
+    return config.dump(model)
+
+
+def node(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """Validate one node config."""
+    try:
+        return _normalise(config.parse_node(raw))
+    except ValidationError as exc:
+        raise invalid(exc, "node config", prefix) from exc
+
+
+def edge(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """Validate one edge config."""
+    try:
+        return _normalise(config.parse_edge(raw))
+    except ValidationError as exc:
+        raise invalid(exc, "edge config", prefix) from exc
+
+
+def tool(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """Validate one tool config."""
+    try:
+        return _normalise(config.parse_tool(raw))
+    except ValidationError as exc:
+        raise invalid(exc, "tool config", prefix) from exc
+
+
+def workflow_config(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """Validate a workflow-level config (without nodes and edges)."""
+    try:
+        return _normalise(config.WorkflowConfig.model_validate(raw))
+    except ValidationError as exc:
+        raise invalid(exc, "workflow config", prefix) from exc
+
+
+def is_hydrated(raw: Any) -> bool:
+    """Tell a ``WorkflowConfigFullyHydrated`` payload from a plain ``WorkflowConfig``."""
+    return isinstance(raw, dict) and (
+        isinstance(raw.get("node_configs"), list)
+        or isinstance(raw.get("edge_configs"), list)
+    )

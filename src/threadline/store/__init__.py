@@ -1,0 +1,24 @@
+"""Persistence behind one protocol (``store.base.Store``).
+
+Only ``open_store`` names an implementation. Must not import api, service or cli.
+"""
+
+from threadline.store.base import ApiKey, Document, Documents, Query, Store, Transaction
+from threadline.store.dialect import create_engine, normalize_url
+from threadline.store.sql import SqlStore
+
+__all__ = [
+    "ApiKey",
+    "Document",
+    "Documents",
+    "Query",
+    "Store",
+    "Transaction",
+    "normalize_url",
+    "open_store",
+]
+
+
+def open_store(url: str) -> Store:
+    """Open the store for a database URL (SQLite file or PostgreSQL)."""
+    return SqlStore(create_engine(url))

@@ -1,0 +1,68 @@
+"""What differs between SQLite and PostgreSQL: URLs, engine set-up and locking."""
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from threadline.errors import ConfigError
+
+_ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+_MIGRATION_LOCK_KEY = 861_100_001
+
+
+def normalize_url(url: str) -> str:
+    """Give plain ``sqlite://`` and ``postgresql://`` URLs their async driver."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises several types for a bad URL
+        raise ConfigError(f"THREADLINE_DATABASE_URL {url!r} is not a valid URL") from exc
+    backend = parsed.get_backend_name()
+    if backend == "postgres":  # Heroku-style alias
+        backend = "postgresql"
+    if backend not in _ASYNC_DRIVERS:
+        raise ConfigError(
+            f"THREADLINE_DATABASE_URL uses {backend!r}; use sqlite or postgresql"
+        )
+    if parsed.drivername in (backend, "postgres"):
+        parsed = parsed.set(drivername=_ASYNC_DRIVERS[backend])
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Autocommit at the driver level: SQLAlchemy's "begin" hook below then opens
+    # each transaction with BEGIN IMMEDIATE, so two writers never deadlock on upgrade.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """Create the async engine for ``url`` with the dialect's settings."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        memory = make_url(url).database in (None, "", ":memory:")
+        kwargs: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+        engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+async def lock_for_migration(conn: AsyncConnection) -> None:
+    """Serialize migrations across processes (SQLite's BEGIN IMMEDIATE already does)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+        )

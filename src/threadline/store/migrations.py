@@ -1,0 +1,48 @@
+"""Versioned schema migrations, applied at start-up or by ``threadline migrate``.
+
+A fresh database is created from ``schema.metadata`` and stamped with the latest
+version. An existing database gets every migration after its stamped version, in
+order. ``MIGRATIONS[i]`` brings a database from version ``i`` to ``i + 1``; entry 0 is
+the baseline (the tables themselves). A later change to ``schema.py`` must come with
+a new entry here that makes the same change to an existing database.
+"""
+
+from collections.abc import Callable
+
+from sqlalchemy import Connection, inspect, select
+
+from threadline.store import schema
+
+Migration = Callable[[Connection], None]
+
+
+def _baseline(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [_baseline]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int | None:
+    """Return the stamped schema version, or None for an empty database."""
+    if not inspect(conn).has_table(schema.schema_version.name):
+        return None
+    version = conn.execute(select(schema.schema_version.c.version)).scalar()
+    return int(version) if version is not None else 0
+
+
+def migrate(conn: Connection) -> int:
+    """Bring the database to ``LATEST_VERSION``; return how many steps ran."""
+    version = current_version(conn)
+    table = schema.schema_version
+    if version is None:
+        schema.metadata.create_all(conn)
+        conn.execute(table.insert().values(version=LATEST_VERSION))
+        return LATEST_VERSION
+    steps = MIGRATIONS[version:]
+    for step in steps:
+        step(conn)
+    if steps:
+        conn.execute(table.update().values(version=LATEST_VERSION))
+    return len(steps)

@@ -1,0 +1,78 @@
+"""Table definitions: the current shape of the database.
+
+Document collections (workflows, versions, nodes, edges, tools, ...) share one layout:
+a few indexed columns the API filters on, and the JSON ``body`` the wire format needs.
+"""
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+ID = String(24)
+
+DOCUMENT_KINDS = ("workflows", "workflow_versions", "nodes", "edges", "tools")
+
+
+def _document_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", ID, primary_key=True),
+        Column("team_id", ID, nullable=False),
+        Column("workflow_id", ID, nullable=True),
+        Column("version_number", Integer, nullable=True),
+        Column("logical_id", String(200), nullable=True),
+        Column("type", String(100), nullable=True),
+        Column("name", Text, nullable=True),
+        Column("search_text", Text, nullable=False, default=""),
+        Column("body", JSON, nullable=False),
+        Column("created_by", String(100), nullable=True),
+        Column("updated_by", String(100), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Index(f"ix_{name}_team_created", "team_id", "created_at"),
+        Index(f"ix_{name}_team_workflow", "team_id", "workflow_id", "version_number"),
+    )
+
+
+documents: dict[str, Table] = {kind: _document_table(kind) for kind in DOCUMENT_KINDS}
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("name", Text, nullable=True),
+    Column("team_id", ID, nullable=False),
+    Column("user_id", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+favorites = Table(
+    "favorites",
+    metadata,
+    Column("team_id", ID, nullable=False),
+    Column("user_id", String(100), nullable=False),
+    Column("workflow_id", ID, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("team_id", "user_id", "workflow_id"),
+)
+
+schema_version = Table(
+    "threadline_schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)

@@ -1,0 +1,187 @@
+"""The SQLAlchemy implementation of the store, shared by SQLite and PostgreSQL.
+
+Dialect differences (engine set-up, locking) live in ``dialect.py``; everything here
+is portable SQLAlchemy Core.
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from threadline.store import dialect, migrations, schema
+from threadline.store.base import ApiKey, Document, Query
+
+_DOC_COLUMNS = tuple(c.name for c in schema.documents["nodes"].columns)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _to_document(row: Mapping[str, Any]) -> Document:
+    values = dict(row)
+    values["created_at"] = _aware(values["created_at"])
+    values["updated_at"] = _aware(values["updated_at"])
+    return Document(**values)
+
+
+class SqlDocuments:
+    """One document table, used through a live connection."""
+
+    def __init__(self, conn: AsyncConnection, table: Table) -> None:
+        self._conn = conn
+        self._table = table
+
+    async def insert(self, doc: Document) -> None:
+        await self._conn.execute(self._table.insert().values(**asdict(doc)))
+
+    async def get(self, team_id: str, doc_id: str) -> Document | None:
+        t = self._table
+        stmt = select(t).where(t.c.team_id == team_id, t.c.id == doc_id)
+        row = (await self._conn.execute(stmt)).mappings().first()
+        return _to_document(row) if row is not None else None
+
+    def _conditions(self, team_id: str, query: Query) -> list[ColumnElement[bool]]:
+        t = self._table
+        conds: list[ColumnElement[bool]] = [t.c.team_id == team_id]
+        conds += [t.c[name] == value for name, value in query.equals.items()]
+        if query.ids is not None:
+            conds.append(t.c.id.in_(query.ids))
+        if query.search:
+            pattern = f"%{_escape_like(query.search.lower())}%"
+            conds.append(t.c.search_text.like(pattern, escape="\\"))
+        if query.start is not None:
+            conds.append(t.c.created_at >= query.start)
+        if query.end is not None:
+            conds.append(t.c.created_at <= query.end)
+        return conds
+
+    async def find(self, team_id: str, query: Query) -> tuple[list[Document], int]:
+        t = self._table
+        where = and_(*self._conditions(team_id, query))
+        total = (
+            await self._conn.execute(select(func.count()).select_from(t).where(where))
+        ).scalar_one()
+        order = (t.c.created_at.desc(), t.c.id.desc())
+        if not query.newest_first:
+            order = (t.c.created_at.asc(), t.c.id.asc())
+        stmt = select(t).where(where).order_by(*order)
+        if query.size is not None:
+            stmt = stmt.limit(query.size).offset((query.page - 1) * query.size)
+        rows = (await self._conn.execute(stmt)).mappings().all()
+        return [_to_document(r) for r in rows], int(total)
+
+    async def replace(self, doc: Document) -> bool:
+        t = self._table
+        values = {k: v for k, v in asdict(doc).items() if k not in ("id", "team_id")}
+        stmt = (
+            update(t)
+            .where(t.c.team_id == doc.team_id, t.c.id == doc.id)
+            .values(**values)
+        )
+        return (await self._conn.execute(stmt)).rowcount > 0
+
+    async def delete(self, team_id: str, doc_id: str) -> bool:
+        t = self._table
+        stmt = delete(t).where(t.c.team_id == team_id, t.c.id == doc_id)
+        return (await self._conn.execute(stmt)).rowcount > 0
+
+    async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int:
+        t = self._table
+        conds = [t.c.team_id == team_id] + [t.c[k] == v for k, v in equals.items()]
+        return (await self._conn.execute(delete(t).where(*conds))).rowcount
+
+
+def _to_api_key(row: Mapping[str, Any]) -> ApiKey:
+    values = dict(row)
+    values["created_at"] = _aware(values["created_at"])
+    values["revoked_at"] = _aware(values["revoked_at"])
+    return ApiKey(**values)
+
+
+class SqlTransaction:
+    """A unit of work on one connection inside one database transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    def documents(self, kind: str) -> SqlDocuments:
+        return SqlDocuments(self._conn, schema.documents[kind])
+
+    async def add_api_key(self, key: ApiKey) -> None:
+        await self._conn.execute(schema.api_keys.insert().values(**asdict(key)))
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        t = schema.api_keys
+        row = (
+            (await self._conn.execute(select(t).where(t.c.key_hash == key_hash)))
+            .mappings()
+            .first()
+        )
+        return _to_api_key(row) if row is not None else None
+
+    async def list_api_keys(self, team_id: str | None) -> list[ApiKey]:
+        t = schema.api_keys
+        stmt = select(t).order_by(t.c.created_at, t.c.id)
+        if team_id is not None:
+            stmt = stmt.where(t.c.team_id == team_id)
+        rows = (await self._conn.execute(stmt)).mappings().all()
+        return [_to_api_key(r) for r in rows]
+
+    async def revoke_api_key(self, key_id: str, at: datetime) -> bool:
+        t = schema.api_keys
+        stmt = (
+            update(t)
+            .where(t.c.id == key_id, t.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return (await self._conn.execute(stmt)).rowcount > 0
+
+    async def set_favorite(
+        self, team_id: str, user_id: str, workflow_id: str, at: datetime | None
+    ) -> None:
+        t = schema.favorites
+        key = (t.c.team_id == team_id, t.c.user_id == user_id)
+        await self._conn.execute(delete(t).where(*key, t.c.workflow_id == workflow_id))
+        if at is not None:
+            row = {"team_id": team_id, "user_id": user_id, "workflow_id": workflow_id}
+            await self._conn.execute(t.insert().values(**row, created_at=at))
+
+    async def favorite_ids(self, team_id: str, user_id: str) -> set[str]:
+        t = schema.favorites
+        stmt = select(t.c.workflow_id).where(
+            t.c.team_id == team_id, t.c.user_id == user_id
+        )
+        return set((await self._conn.execute(stmt)).scalars().all())
+
+
+class SqlStore:
+    """A store on one SQLAlchemy async engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.dialect = engine.dialect.name
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[SqlTransaction]:
+        async with self._engine.begin() as conn:
+            yield SqlTransaction(conn)
+
+    async def migrate(self) -> int:
+        async with self._engine.begin() as conn:
+            await dialect.lock_for_migration(conn)
+            return await conn.run_sync(migrations.migrate)
+
+    async def close(self) -> None:
+        await self._engine.dispose()

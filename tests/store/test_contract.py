@@ -1,0 +1,150 @@
+"""The contract every store implementation passes (SQLite here, PostgreSQL in CI)."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from threadline.ids import new_object_id
+from threadline.store import ApiKey, Document, Query, Store
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def doc(team: str, *, minutes: int = 0, **kw: object) -> Document:
+    at = T0 + timedelta(minutes=minutes)
+    values: dict[str, object] = {
+        "id": new_object_id(),
+        "team_id": team,
+        "body": {"hello": "world", "nested": {"n": [1, 2]}},
+        "created_at": at,
+        "updated_at": at,
+    }
+    values.update(kw)
+    return Document(**values)  # type: ignore[arg-type]  # test helper with loose kwargs
+
+
+async def test_a_document_reads_back_exactly_as_written(store: Store):
+    team = new_object_id()
+    d = doc(team, workflow_id=new_object_id(), version_number=3, logical_id="node_1",
+            type="say_llm", name="Greeter", created_by="u1", updated_by="u2",
+            search_text="greeter")
+    async with store.begin() as tx:
+        await tx.documents("nodes").insert(d)
+    async with store.begin() as tx:
+        got = await tx.documents("nodes").get(team, d.id)
+    assert got == d
+    assert got is not None and got.created_at.tzinfo is not None
+
+
+async def test_another_team_cannot_see_update_or_delete_a_document(store: Store):
+    team, intruder = new_object_id(), new_object_id()
+    d = doc(team)
+    async with store.begin() as tx:
+        docs = tx.documents("workflows")
+        await docs.insert(d)
+        assert await docs.get(intruder, d.id) is None
+        assert await docs.find(intruder, Query()) == ([], 0)
+        assert not await docs.replace(replace(d, team_id=intruder, body={}))
+        assert not await docs.delete(intruder, d.id)
+        assert await docs.delete_where(intruder, {}) == 0
+        assert await docs.get(team, d.id) == d
+
+
+async def test_find_filters_pages_and_counts_the_total(store: Store):
+    team, wf = new_object_id(), new_object_id()
+    items = [doc(team, minutes=i, workflow_id=wf, type="say_llm" if i % 2 else "no_op")
+             for i in range(7)]
+    async with store.begin() as tx:
+        for item in items:
+            await tx.documents("nodes").insert(item)
+        docs = tx.documents("nodes")
+        page2, total = await docs.find(team, Query(equals={"workflow_id": wf}, page=2, size=3))
+        odd, odd_total = await docs.find(team, Query(equals={"type": "say_llm"}))
+        oldest, _ = await docs.find(team, Query(newest_first=False, size=2))
+    assert total == 7
+    assert [d.id for d in page2] == [items[3].id, items[2].id, items[1].id]
+    assert odd_total == 3 and all(d.type == "say_llm" for d in odd)
+    assert [d.id for d in oldest] == [items[0].id, items[1].id]
+
+
+async def test_find_searches_case_insensitively_and_treats_wildcards_literally(store: Store):
+    team = new_object_id()
+    a = doc(team, search_text="insurance chatbot")
+    b = doc(team, search_text="100% discount_bot")
+    async with store.begin() as tx:
+        for d in (a, b):
+            await tx.documents("workflows").insert(d)
+        docs = tx.documents("workflows")
+        assert [d.id for d in (await docs.find(team, Query(search="ChatBot")))[0]] == [a.id]
+        assert [d.id for d in (await docs.find(team, Query(search="0% d")))[0]] == [b.id]
+        assert (await docs.find(team, Query(search="_"))) [1] == 1
+
+
+async def test_find_bounds_by_creation_time_and_by_ids(store: Store):
+    team = new_object_id()
+    items = [doc(team, minutes=10 * i) for i in range(4)]
+    async with store.begin() as tx:
+        for item in items:
+            await tx.documents("tools").insert(item)
+        docs = tx.documents("tools")
+        window, total = await docs.find(
+            team, Query(start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=20))
+        )
+        chosen, _ = await docs.find(team, Query(ids=(items[0].id, items[3].id)))
+    assert total == 2 and {d.id for d in window} == {items[1].id, items[2].id}
+    assert {d.id for d in chosen} == {items[0].id, items[3].id}
+
+
+async def test_replace_and_delete_where_change_only_matching_rows(store: Store):
+    team, wf = new_object_id(), new_object_id()
+    keep, drop = doc(team, workflow_id=new_object_id()), doc(team, workflow_id=wf)
+    async with store.begin() as tx:
+        docs = tx.documents("edges")
+        await docs.insert(keep)
+        await docs.insert(drop)
+        assert await docs.replace(replace(keep, body={"changed": True}, name="x"))
+        assert await docs.delete_where(team, {"workflow_id": wf}) == 1
+        remaining, total = await docs.find(team, Query())
+    assert total == 1 and remaining[0].body == {"changed": True} and remaining[0].name == "x"
+
+
+async def test_a_failed_transaction_leaves_nothing_behind(store: Store):
+    team = new_object_id()
+    d = doc(team)
+    with pytest.raises(RuntimeError):
+        async with store.begin() as tx:
+            await tx.documents("workflows").insert(d)
+            raise RuntimeError("boom")
+    async with store.begin() as tx:
+        assert await tx.documents("workflows").get(team, d.id) is None
+
+
+async def test_api_keys_are_found_by_hash_listed_per_team_and_revoked_once(store: Store):
+    team = new_object_id()
+    key = ApiKey(id=new_object_id(), key_hash=new_object_id() * 2 + "abcdefghijklmnop",
+                 prefix="tl_abc", team_id=team, user_id="u", created_at=T0, name="ci")
+    async with store.begin() as tx:
+        await tx.add_api_key(key)
+    async with store.begin() as tx:
+        assert await tx.find_api_key(key.key_hash) == key
+        assert await tx.list_api_keys(team) == [key]
+        assert await tx.revoke_api_key(key.id, T0)
+        assert not await tx.revoke_api_key(key.id, T0)
+        found = await tx.find_api_key(key.key_hash)
+    assert found is not None and found.revoked_at == T0
+
+
+async def test_favorites_are_per_user_and_idempotent(store: Store):
+    team, wf = new_object_id(), new_object_id()
+    async with store.begin() as tx:
+        await tx.set_favorite(team, "alice", wf, T0)
+        await tx.set_favorite(team, "alice", wf, T0)
+        assert await tx.favorite_ids(team, "alice") == {wf}
+        assert await tx.favorite_ids(team, "bob") == set()
+        await tx.set_favorite(team, "alice", wf, None)
+        assert await tx.favorite_ids(team, "alice") == set()
+
+
+async def test_migrating_twice_is_a_no_op(store: Store):
+    assert await store.migrate() == 0
