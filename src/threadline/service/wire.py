@@ -11,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 from threadline import config
 from threadline.errors import InvalidField
 
+EDGE_TYPES = frozenset(t.value for t in config.EdgeType)
+
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
     """Flatten a pydantic error into ``[{field, message, type}]`` for the API."""
@@ -33,8 +35,24 @@ def _normalise(model: BaseModel) -> dict[str, Any]:
     return config.dump(model)
 
 
+def _known_type(raw: Any, known: Any, what: str, prefix: str, default: str | None) -> None:
+    """Refuse a node or edge ``type`` the engine cannot execute (422, naming it)."""
+    if not isinstance(raw, dict):
+        raise InvalidField(f"{prefix or 'body'}: a {what} config must be an object")
+    kind = raw.get("type", default)
+    if kind not in known:
+        field = f"{prefix}.type" if prefix else "type"
+        names = ", ".join(sorted(known))
+        raise InvalidField(
+            f"{field}: unknown {what} type {kind!r}; expected one of: {names}",
+            code=f"unknown_{what}_type",
+            details=[{"field": field, "message": f"unknown {what} type", "type": "enum"}],
+        )
+
+
 def node(raw: Any, prefix: str = "") -> dict[str, Any]:
-    """Validate one node config."""
+    """Validate one node config; its ``type`` must be one the engine runs."""
+    _known_type(raw, config.NODE_TYPES, "node", prefix, None)
     try:
         return _normalise(config.parse_node(raw))
     except ValidationError as exc:
@@ -42,7 +60,8 @@ def node(raw: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def edge(raw: Any, prefix: str = "") -> dict[str, Any]:
-    """Validate one edge config."""
+    """Validate one edge config; its ``type`` (default ``direct``) must be known."""
+    _known_type(raw, EDGE_TYPES, "edge", prefix, "direct")
     try:
         return _normalise(config.parse_edge(raw))
     except ValidationError as exc:

@@ -1,0 +1,4 @@
+"""Tools the engine can call: the inbuilt catalogue (and, later, sandboxes and HTTP).
+
+Must not import store, api or service.
+"""
