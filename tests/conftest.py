@@ -17,11 +17,16 @@ from threadline.store import Store, open_store
 TEST_DATABASE_URL = os.environ.get("THREADLINE_TEST_DATABASE_URL")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run every ``async def`` test on asyncio through anyio's plugin."""
-    for item in items:
-        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
-            item.add_marker(pytest.mark.anyio)
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Collector, name: str, obj: object
+) -> None:
+    """Run every ``async def`` test on asyncio through anyio's plugin.
+
+    The mark goes on the function before anyio's own hook parametrises it.
+    """
+    if inspect.iscoroutinefunction(obj) and name.startswith("test"):
+        pytest.mark.anyio(obj)
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,15 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def app_client(store: Store, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def app_client(
+    store: Store, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, store=store)
     await bootstrap(store, settings)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver"
+    ) as client:
         yield client
 
 
@@ -53,5 +57,7 @@ async def team(store: Store, app_client: httpx.AsyncClient) -> Team:
 async def other_team(store: Store, settings: Settings) -> AsyncIterator[Team]:
     app = create_app(settings, store=store)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver"
+    ) as client:
         yield await make_team(store, client)

@@ -1,12 +1,12 @@
 """Authentication: bearer keys bound to a team and user, the SDK's headers honoured."""
 
 import httpx
+from pydantic import SecretStr
 
+from tests.api.conftest import Team
 from threadline.service import auth
 from threadline.settings import Settings
 from threadline.store import Store
-
-from tests.api.conftest import Team
 
 
 async def test_health_answers_without_a_key(app_client: httpx.AsyncClient):
@@ -21,7 +21,9 @@ async def test_a_request_without_a_key_is_refused(app_client: httpx.AsyncClient)
 
 
 async def test_an_unknown_key_is_refused(app_client: httpx.AsyncClient):
-    response = await app_client.get("/v1/workflows", headers={"Authorization": "Bearer nope"})
+    response = await app_client.get(
+        "/v1/workflows", headers={"Authorization": "Bearer nope"}
+    )
     assert response.status_code == 401
 
 
@@ -34,8 +36,12 @@ async def test_a_revoked_key_stops_working(store: Store, team: Team):
     assert "revoked" in response.json()["message"]
 
 
-async def test_a_teamid_header_naming_another_team_is_forbidden(team: Team, other_team: Team):
-    response = await team.client.get("/v1/workflows", headers={"teamid": other_team.team_id})
+async def test_a_teamid_header_naming_another_team_is_forbidden(
+    team: Team, other_team: Team
+):
+    response = await team.client.get(
+        "/v1/workflows", headers={"teamid": other_team.team_id}
+    )
     assert response.status_code == 403
     assert other_team.team_id in response.json()["message"]
 
@@ -45,7 +51,9 @@ async def test_a_uuid_header_naming_another_user_is_forbidden(team: Team):
     assert response.status_code == 403
 
 
-async def test_the_sdk_headers_naming_the_keys_own_team_and_user_are_accepted(team: Team):
+async def test_the_sdk_headers_naming_the_keys_own_team_and_user_are_accepted(
+    team: Team,
+):
     headers = {
         "teamid": team.team_id,
         "uuid": team.user_id,
@@ -62,7 +70,7 @@ async def test_the_bootstrap_key_is_valid_at_start_up(
 
     settings = Settings(
         database_url=database_url,
-        bootstrap_api_key="tl_bootstrap_for_tests",  # type: ignore[arg-type]  # coerced to SecretStr
+        bootstrap_api_key=SecretStr("tl_bootstrap_for_tests"),
         bootstrap_team_id="aaaaaaaaaaaaaaaaaaaaaaaa",
         bootstrap_user_id="bbbbbbbbbbbbbbbbbbbbbbbb",
     )

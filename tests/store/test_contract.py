@@ -26,9 +26,17 @@ def doc(team: str, *, minutes: int = 0, **kw: object) -> Document:
 
 async def test_a_document_reads_back_exactly_as_written(store: Store):
     team = new_object_id()
-    d = doc(team, workflow_id=new_object_id(), version_number=3, logical_id="node_1",
-            type="say_llm", name="Greeter", created_by="u1", updated_by="u2",
-            search_text="greeter")
+    d = doc(
+        team,
+        workflow_id=new_object_id(),
+        version_number=3,
+        logical_id="node_1",
+        type="say_llm",
+        name="Greeter",
+        created_by="u1",
+        updated_by="u2",
+        search_text="greeter",
+    )
     async with store.begin() as tx:
         await tx.documents("nodes").insert(d)
     async with store.begin() as tx:
@@ -53,13 +61,17 @@ async def test_another_team_cannot_see_update_or_delete_a_document(store: Store)
 
 async def test_find_filters_pages_and_counts_the_total(store: Store):
     team, wf = new_object_id(), new_object_id()
-    items = [doc(team, minutes=i, workflow_id=wf, type="say_llm" if i % 2 else "no_op")
-             for i in range(7)]
+    items = [
+        doc(team, minutes=i, workflow_id=wf, type="say_llm" if i % 2 else "no_op")
+        for i in range(7)
+    ]
     async with store.begin() as tx:
         for item in items:
             await tx.documents("nodes").insert(item)
         docs = tx.documents("nodes")
-        page2, total = await docs.find(team, Query(equals={"workflow_id": wf}, page=2, size=3))
+        page2, total = await docs.find(
+            team, Query(equals={"workflow_id": wf}, page=2, size=3)
+        )
         odd, odd_total = await docs.find(team, Query(equals={"type": "say_llm"}))
         oldest, _ = await docs.find(team, Query(newest_first=False, size=2))
     assert total == 7
@@ -68,7 +80,9 @@ async def test_find_filters_pages_and_counts_the_total(store: Store):
     assert [d.id for d in oldest] == [items[0].id, items[1].id]
 
 
-async def test_find_searches_case_insensitively_and_treats_wildcards_literally(store: Store):
+async def test_find_searches_case_insensitively_and_treats_wildcards_literally(
+    store: Store,
+):
     team = new_object_id()
     a = doc(team, search_text="insurance chatbot")
     b = doc(team, search_text="100% discount_bot")
@@ -76,9 +90,13 @@ async def test_find_searches_case_insensitively_and_treats_wildcards_literally(s
         for d in (a, b):
             await tx.documents("workflows").insert(d)
         docs = tx.documents("workflows")
-        assert [d.id for d in (await docs.find(team, Query(search="ChatBot")))[0]] == [a.id]
-        assert [d.id for d in (await docs.find(team, Query(search="0% d")))[0]] == [b.id]
-        assert (await docs.find(team, Query(search="_"))) [1] == 1
+        assert [d.id for d in (await docs.find(team, Query(search="ChatBot")))[0]] == [
+            a.id
+        ]
+        assert [d.id for d in (await docs.find(team, Query(search="0% d")))[0]] == [
+            b.id
+        ]
+        assert (await docs.find(team, Query(search="_")))[1] == 1
 
 
 async def test_find_bounds_by_creation_time_and_by_ids(store: Store):
@@ -106,7 +124,11 @@ async def test_replace_and_delete_where_change_only_matching_rows(store: Store):
         assert await docs.replace(replace(keep, body={"changed": True}, name="x"))
         assert await docs.delete_where(team, {"workflow_id": wf}) == 1
         remaining, total = await docs.find(team, Query())
-    assert total == 1 and remaining[0].body == {"changed": True} and remaining[0].name == "x"
+    assert (
+        total == 1
+        and remaining[0].body == {"changed": True}
+        and remaining[0].name == "x"
+    )
 
 
 async def test_a_failed_transaction_leaves_nothing_behind(store: Store):
@@ -120,10 +142,19 @@ async def test_a_failed_transaction_leaves_nothing_behind(store: Store):
         assert await tx.documents("workflows").get(team, d.id) is None
 
 
-async def test_api_keys_are_found_by_hash_listed_per_team_and_revoked_once(store: Store):
+async def test_api_keys_are_found_by_hash_listed_per_team_and_revoked_once(
+    store: Store,
+):
     team = new_object_id()
-    key = ApiKey(id=new_object_id(), key_hash=new_object_id() * 2 + "abcdefghijklmnop",
-                 prefix="tl_abc", team_id=team, user_id="u", created_at=T0, name="ci")
+    key = ApiKey(
+        id=new_object_id(),
+        key_hash=new_object_id() * 2 + "abcdefghijklmnop",
+        prefix="tl_abc",
+        team_id=team,
+        user_id="u",
+        created_at=T0,
+        name="ci",
+    )
     async with store.begin() as tx:
         await tx.add_api_key(key)
     async with store.begin() as tx:
@@ -148,3 +179,19 @@ async def test_favorites_are_per_user_and_idempotent(store: Store):
 
 async def test_migrating_twice_is_a_no_op(store: Store):
     assert await store.migrate() == 0
+
+
+async def test_a_conditional_replace_only_wins_from_the_expected_status(store: Store):
+    team = new_object_id()
+    run = doc(team, status="waiting_for_user_input")
+    async with store.begin() as tx:
+        runs = tx.documents("workflow_runs")
+        await runs.insert(run)
+        assert await runs.replace(
+            replace(run, status="running"), expected_status="waiting_for_user_input"
+        )
+        assert not await runs.replace(
+            replace(run, status="running"), expected_status="waiting_for_user_input"
+        )
+        got = await runs.get(team, run.id)
+    assert got is not None and got.status == "running"

@@ -51,7 +51,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
-        app.state.store = store if store is not None else open_store(settings.database_url)
+        app.state.store = (
+            store if store is not None else open_store(settings.database_url)
+        )
         await bootstrap(app.state.store, settings)
         try:
             yield

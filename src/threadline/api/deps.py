@@ -48,7 +48,7 @@ def paging(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> StoreQuery:
-    """The common list parameters: ``page``, ``size``, ``search``, ``start``, ``end``."""
+    """The common list parameters: page, size, search, start, end."""
     return StoreQuery(page=page, size=size, search=search or None, start=start, end=end)
 
 

@@ -29,7 +29,7 @@ _HTTP_CODES = {
 def error_response(
     status: int, code: str, message: str, errors: Any = None, headers: Any = None
 ) -> JSONResponse:
-    """Render the error envelope (``detail`` repeats ``message`` for FastAPI clients)."""
+    """Render the error envelope; ``detail`` repeats ``message`` for FastAPI."""
     body = {"code": code, "message": message, "detail": message, "errors": errors}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -51,11 +51,17 @@ async def _threadline_error(_: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", ""), "type": e.get("type")}
+        {
+            "field": _field(tuple(e.get("loc", ()))),
+            "message": e.get("msg", ""),
+            "type": e.get("type"),
+        }
         for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": "body", "message": "invalid"}
-    return error_response(422, "validation_error", f"{first['field']}: {first['message']}", errors)
+    return error_response(
+        422, "validation_error", f"{first['field']}: {first['message']}", errors
+    )
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

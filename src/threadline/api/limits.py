@@ -19,9 +19,17 @@ class BodyLimit:
 
     async def _reject(self, send: Send) -> None:
         message = f"request body exceeds {self.max_bytes} bytes"
-        body = {"code": "payload_too_large", "message": message, "detail": message, "errors": None}
+        body = {
+            "code": "payload_too_large",
+            "message": message,
+            "detail": message,
+            "errors": None,
+        }
         raw = json.dumps(body).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+        ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": raw})
 

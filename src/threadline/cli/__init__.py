@@ -1,1 +1,4 @@
-"""The ``threadline`` command: serve, migrate, api-key. Calls service/, never store internals."""
+"""The ``threadline`` command: serve, migrate, api-key.
+
+Commands call service/, never store internals.
+"""

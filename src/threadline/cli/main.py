@@ -12,7 +12,9 @@ from threadline.service import auth
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 
-app = typer.Typer(help="Threadline: conversational LLM-agent workflows.", no_args_is_help=True)
+app = typer.Typer(
+    help="Threadline: conversational LLM-agent workflows.", no_args_is_help=True
+)
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys, name="api-key")
 
@@ -81,7 +83,10 @@ def list_keys(team_id: Annotated[str | None, typer.Option()] = None) -> None:
     """List keys (prefix only; values are never shown again)."""
     for key in _with_store(lambda store: auth.list_keys(store, team_id)):
         state = "revoked" if key.revoked_at else "active"
-        typer.echo(f"{key.id} {key.prefix}… team={key.team_id} user={key.user_id} {state} {key.name or ''}")
+        typer.echo(
+            f"{key.id} {key.prefix}… team={key.team_id} user={key.user_id} "
+            f"{state} {key.name or ''}"
+        )
 
 
 @keys.command("revoke")

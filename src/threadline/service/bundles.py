@@ -18,7 +18,10 @@ async def _versions(
     docs, _ = await tx.documents("workflow_versions").find(
         caller.team_id, Query(equals={"workflow_id": workflow_id}, newest_first=False)
     )
-    return {int(d.version_number or 0): (d, await graphs.load(tx, caller.team_id, d)) for d in docs}
+    return {
+        int(d.version_number or 0): (d, await graphs.load(tx, caller.team_id, d))
+        for d in docs
+    }
 
 
 def _pick(available: list[int], wanted: Any, what: str) -> list[int]:
@@ -62,12 +65,18 @@ async def _create_with_versions(
         return await wf.render(tx, caller, doc, hydrate=False)
 
 
-async def clone(store: Store, caller: Caller, workflow_id: str, body: JsonDict) -> JsonDict:
+async def clone(
+    store: Store, caller: Caller, workflow_id: str, body: JsonDict
+) -> JsonDict:
     """Deep-copy a workflow (all versions, or the ones selected)."""
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
         existing = await _versions(tx, caller, workflow_id)
-    wanted = None if body.get("clone_all_versions", True) else body.get("version_numbers_to_clone")
+    wanted = (
+        None
+        if body.get("clone_all_versions", True)
+        else body.get("version_numbers_to_clone")
+    )
     if not body.get("clone_all_versions", True) and wanted is None:
         raise InvalidField("version_numbers_to_clone: select at least one version")
     numbers = _pick(sorted(existing), wanted, "version_numbers_to_clone")
@@ -75,21 +84,30 @@ async def clone(store: Store, caller: Caller, workflow_id: str, body: JsonDict) 
     if active not in numbers:
         active = body.get("fallback_active_version", numbers[0])
         if active not in numbers:
-            raise InvalidField("fallback_active_version: must be one of the cloned versions")
+            raise InvalidField(
+                "fallback_active_version: must be one of the cloned versions"
+            )
     name = body.get("name") or f"{doc.body.get('name')} (copy)"
     return await _create_with_versions(
         store,
         caller,
         name=name,
         description=body.get("description", doc.body.get("description")),
-        versions={n: (existing[n][0].body.get("version_name", ""), existing[n][1]) for n in numbers},
+        versions={
+            n: (existing[n][0].body.get("version_name", ""), existing[n][1])
+            for n in numbers
+        },
         active=active,
         max_concurrent_runs=doc.body.get("max_concurrent_runs"),
     )
 
 
 async def export(
-    store: Store, caller: Caller, workflow_id: str, numbers: list[int] | None, active: int | None
+    store: Store,
+    caller: Caller,
+    workflow_id: str,
+    numbers: list[int] | None,
+    active: int | None,
 ) -> JsonDict:
     """Export a portable bundle of the selected versions."""
     async with store.begin() as tx:
@@ -122,17 +140,31 @@ async def import_bundle(store: Store, caller: Caller, body: JsonDict) -> JsonDic
     """Create a new workflow from an exported bundle."""
     bundle = body.get("bundle")
     if not isinstance(bundle, dict) or not isinstance(bundle.get("versions"), list):
-        raise InvalidField("bundle: must be an exported workflow bundle with 'versions'")
+        raise InvalidField(
+            "bundle: must be an exported workflow bundle with 'versions'"
+        )
     parsed: dict[int, tuple[str, graphs.Graph]] = {}
     for i, item in enumerate(bundle["versions"]):
-        if not isinstance(item, dict) or not isinstance(item.get("version_number"), int):
+        if not isinstance(item, dict) or not isinstance(
+            item.get("version_number"), int
+        ):
             raise InvalidField(f"bundle.versions.{i}: needs an integer version_number")
-        graph = graphs.parse_hydrated(item.get("config") or {}, f"bundle.versions.{i}.config")
+        graph = graphs.parse_hydrated(
+            item.get("config") or {}, f"bundle.versions.{i}.config"
+        )
         parsed[item["version_number"]] = (str(item.get("version_name") or ""), graph)
-    numbers = _pick(sorted(parsed), body.get("versions_to_import", [0] if 0 in parsed else None), "versions_to_import")
-    active = body.get("active_version_number", bundle.get("active_version_number", numbers[0]))
+    numbers = _pick(
+        sorted(parsed),
+        body.get("versions_to_import", [0] if 0 in parsed else None),
+        "versions_to_import",
+    )
+    active = body.get(
+        "active_version_number", bundle.get("active_version_number", numbers[0])
+    )
     if active not in numbers:
-        raise InvalidField("active_version_number: must be one of the imported versions")
+        raise InvalidField(
+            "active_version_number: must be one of the imported versions"
+        )
     meta = bundle.get("workflow") or {}
     return await _create_with_versions(
         store,

@@ -24,6 +24,15 @@ TOOL_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+def _inline_root(schema: JsonDict) -> JsonDict:
+    """Expand a root ``$ref`` (recursive models) so ``properties`` sits at the top."""
+    ref = schema.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
+        return schema
+    defs = schema.get("$defs", {})
+    return {**defs[ref.rsplit("/", 1)[-1]], "$defs": defs}
+
+
 def node_types() -> JsonDict:
     """``{"node_types": [{type, primary_category, secondary_category}]}``."""
     rows = [
@@ -44,7 +53,7 @@ def node_schema(node_type: str) -> JsonDict:
     if info is None:
         raise NotFound(f"unknown node type {node_type!r}")
     return {
-        "config_schema": info.model.model_json_schema(),
+        "config_schema": _inline_root(info.model.model_json_schema()),
         "run_input_schema": TypeAdapter(config.NodeRunInput).json_schema(),
         "run_output_schema": TypeAdapter(config.NodeRunOutput).json_schema(),
     }
@@ -61,7 +70,7 @@ def edge_schema(edge_type: str) -> JsonDict:
     model = EDGE_MODELS.get(edge_type)
     if model is None:
         raise NotFound(f"unknown edge type {edge_type!r}")
-    return {"config_schema": model.model_json_schema()}
+    return {"config_schema": _inline_root(model.model_json_schema())}
 
 
 def tool_types() -> JsonDict:
@@ -75,7 +84,7 @@ def tool_schema(tool_type: str) -> JsonDict:
     model = TOOL_MODELS.get(tool_type)
     if model is None:
         raise NotFound(f"unknown tool type {tool_type!r}")
-    return {"config_schema": model.model_json_schema()}
+    return {"config_schema": _inline_root(model.model_json_schema())}
 
 
 def inbuilt_tools() -> JsonDict:
@@ -99,10 +108,10 @@ def configurable_inbuilt_tool(key: str) -> JsonDict:
 @cache
 def workflow_schema() -> JsonDict:
     """The JSON schema of a valid (fully hydrated) workflow config."""
-    return config.WorkflowConfigFullyHydrated.model_json_schema()
+    return _inline_root(config.WorkflowConfigFullyHydrated.model_json_schema())
 
 
 @cache
 def global_node_config_schema() -> JsonDict:
     """The JSON schema of ``GlobalNodeConfig``."""
-    return config.GlobalNodeConfig.model_json_schema()
+    return _inline_root(config.GlobalNodeConfig.model_json_schema())

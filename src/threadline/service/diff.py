@@ -31,15 +31,21 @@ def _by_logical_id(items: list[JsonDict]) -> dict[str, JsonDict]:
     return {str(i.get("logical_id")): i for i in items}
 
 
-def entity_diffs(old: list[JsonDict], new: list[JsonDict], type_key: str) -> list[JsonDict]:
+def entity_diffs(
+    old: list[JsonDict], new: list[JsonDict], type_key: str
+) -> list[JsonDict]:
     """Added, removed and modified entities matched by ``logical_id``."""
     before, after = _by_logical_id(old), _by_logical_id(new)
-    out = []
+    out: list[JsonDict] = []
     for logical_id in sorted(set(before) | set(after)):
         a, b = before.get(logical_id), after.get(logical_id)
         ref = b if b is not None else a
         assert ref is not None  # the id came from one of the two sides
-        entry = {"logical_id": logical_id, "name": ref.get("name"), type_key: ref.get("type")}
+        entry = {
+            "logical_id": logical_id,
+            "name": ref.get("name"),
+            type_key: ref.get("type"),
+        }
         if a is None:
             out.append({**entry, "status": "added", "changes": []})
         elif b is None:
@@ -58,9 +64,11 @@ def diff_graphs(old: graphs.Graph, new: graphs.Graph) -> JsonDict:
     nodes = entity_diffs(old.node_configs, new.node_configs, "node_type")
     edges = entity_diffs(old.edge_configs, new.edge_configs, "edge_type")
     config_changes = field_changes(old.workflow_config, new.workflow_config)
-    summary = {f"{kind}_{status}": _count(items, status)
-               for kind, items in (("nodes", nodes), ("edges", edges))
-               for status in ("added", "removed", "modified")}
+    summary = {
+        f"{kind}_{status}": _count(items, status)
+        for kind, items in (("nodes", nodes), ("edges", edges))
+        for status in ("added", "removed", "modified")
+    }
     summary["workflow_config_changes"] = len(config_changes)
     return {
         "workflow_config_changes": config_changes,
@@ -70,7 +78,9 @@ def diff_graphs(old: graphs.Graph, new: graphs.Graph) -> JsonDict:
     }
 
 
-async def diff(store: Store, caller: Caller, workflow_id: str, v1: int, v2: int) -> JsonDict:
+async def diff(
+    store: Store, caller: Caller, workflow_id: str, v1: int, v2: int
+) -> JsonDict:
     """Diff version ``v1`` (old) against ``v2`` (new)."""
     async with store.begin() as tx:
         await wf.get_doc(tx, caller, workflow_id)

@@ -1,11 +1,13 @@
-"""The stored-document envelope of the Interactly API (``_id``, audit fields, config)."""
+"""The stored-document envelope of the Interactly API: ``_id``, audit, config."""
 
 from typing import Any
 
 from threadline.store import Document
 
 
-def stored_doc(doc: Document, config_key: str, config: Any, **extra: Any) -> dict[str, Any]:
+def stored_doc(
+    doc: Document, config_key: str, config: Any, **extra: Any
+) -> dict[str, Any]:
     """Render ``doc`` as ``{team_id, created_by, ..., _id, <config_key>: config}``."""
     return {
         "team_id": doc.team_id,

@@ -49,7 +49,9 @@ class Graph:
 def parse_hydrated(raw: JsonDict, prefix: str = "") -> Graph:
     """Validate a hydrated payload field by field (422 on the first bad field)."""
     dot = f"{prefix}." if prefix else ""
-    config = wire.workflow_config(raw.get("workflow_config") or {}, f"{dot}workflow_config")
+    config = wire.workflow_config(
+        raw.get("workflow_config") or {}, f"{dot}workflow_config"
+    )
     nodes = [
         wire.node(n, f"{dot}node_configs.{i}")
         for i, n in enumerate(raw.get("node_configs") or [])
@@ -90,7 +92,10 @@ def check(graph: Graph) -> list[JsonDict]:
 async def load(tx: Transaction, team_id: str, version: Document) -> Graph:
     """Load the graph of a stored version document."""
     assert version.workflow_id is not None  # versions always belong to a workflow
-    where = {"workflow_id": version.workflow_id, "version_number": version.version_number}
+    where = {
+        "workflow_id": version.workflow_id,
+        "version_number": version.version_number,
+    }
     query = Query(equals=where, newest_first=False)
     nodes, _ = await tx.documents("nodes").find(team_id, query)
     edges, _ = await tx.documents("edges").find(team_id, query)
@@ -111,7 +116,9 @@ def part_document(
 ) -> Document:
     """Build the stored document of a node, edge or tool config."""
     name = body.get("name")
-    text = " ".join(str(body.get(k) or "") for k in ("name", "description", "logical_id"))
+    text = " ".join(
+        str(body.get(k) or "") for k in ("name", "description", "logical_id")
+    )
     return Document(
         id=doc_id or new_object_id(),
         team_id=caller.team_id,

@@ -40,7 +40,9 @@ def render(kind: Kind, doc: Document) -> JsonDict:
     return stored_doc(doc, f"{kind.singular}_config", doc.body)
 
 
-async def _attach(tx: Transaction, caller: Caller, kind: Kind, body: JsonDict) -> JsonDict:
+async def _attach(
+    tx: Transaction, caller: Caller, kind: Kind, body: JsonDict
+) -> JsonDict:
     """Check the workflow (and version) a part names; default the version to 0."""
     workflow_id = body.get("workflow_id")
     if workflow_id is None:
@@ -67,7 +69,9 @@ async def _check_unique(
         "version_number": body.get("version_number"),
         "logical_id": body.get("logical_id"),
     }
-    docs, _ = await tx.documents(kind.collection).find(caller.team_id, Query(equals=where))
+    docs, _ = await tx.documents(kind.collection).find(
+        caller.team_id, Query(equals=where)
+    )
     if any(d.id != own_id for d in docs):
         raise Conflict(
             f"{kind.singular} logical_id {body.get('logical_id')!r} already exists in "
@@ -86,7 +90,9 @@ async def create(store: Store, caller: Caller, kind: Kind, raw: Any) -> JsonDict
     return render(kind, doc)
 
 
-async def _get_doc(tx: Transaction, caller: Caller, kind: Kind, part_id: str) -> Document:
+async def _get_doc(
+    tx: Transaction, caller: Caller, kind: Kind, part_id: str
+) -> Document:
     doc = await tx.documents(kind.collection).get(caller.team_id, part_id)
     if doc is None:
         raise NotFound(f"{kind.singular} {part_id!r} not found")

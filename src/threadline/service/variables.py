@@ -1,4 +1,4 @@
-"""What a workflow's graph uses: its ``{{dynamic}}`` variables and the team's categories."""
+"""What a workflow uses: its ``{{dynamic}}`` variables, and the team's categories."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -39,8 +39,12 @@ def dynamic_variable_usage(graph: graphs.Graph) -> list[JsonDict]:
                 if ph.kind != "dynamic":
                     continue
                 entry = found.setdefault(
-                    ph.name,
-                    {"name": ph.name, "default_value": defaults.get(ph.name), "used_in": []},
+                    ph.root,
+                    {
+                        "name": ph.root,
+                        "default_value": defaults.get(ph.root),
+                        "used_in": [],
+                    },
                 )
                 where = f"{owner}:{path}"
                 if where not in entry["used_in"]:
@@ -65,10 +69,11 @@ async def dynamic_variables(store: Store, caller: Caller, workflow_id: str) -> J
 async def categories(store: Store, caller: Caller) -> JsonDict:
     """The default categories plus those of the team's workflow versions."""
     async with store.begin() as tx:
-        versions, _ = await tx.documents("workflow_versions").find(caller.team_id, Query())
-    used = {
-        v.body.get("workflow_config", {}).get("category")
-        for v in versions
-    }
-    names = list(DEFAULT_CATEGORIES) + sorted(c for c in used if c and c not in DEFAULT_CATEGORIES)
+        versions, _ = await tx.documents("workflow_versions").find(
+            caller.team_id, Query()
+        )
+    used = {v.body.get("workflow_config", {}).get("category") for v in versions}
+    names = list(DEFAULT_CATEGORIES) + sorted(
+        c for c in used if c and c not in DEFAULT_CATEGORIES
+    )
     return {"categories": names}

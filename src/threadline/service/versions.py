@@ -46,7 +46,9 @@ def _version_name(body: JsonDict, default: str) -> str:
     return name.strip()
 
 
-async def create(store: Store, caller: Caller, workflow_id: str, body: JsonDict) -> JsonDict:
+async def create(
+    store: Store, caller: Caller, workflow_id: str, body: JsonDict
+) -> JsonDict:
     """Snapshot a source version (default: the active one) as a new version."""
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
@@ -57,7 +59,9 @@ async def create(store: Store, caller: Caller, workflow_id: str, body: JsonDict)
             raise InvalidField("source_version_number: must be an integer >= 0")
         source = await wf.get_version_doc(tx, caller, workflow_id, source_number)
         graph = await graphs.load(tx, caller.team_id, source)
-        number = max(v.version_number or 0 for v in await _all(tx, caller, workflow_id)) + 1
+        number = (
+            max(v.version_number or 0 for v in await _all(tx, caller, workflow_id)) + 1
+        )
         name = _version_name(body, f"Version {number}")
         graph = await wf.insert_version(tx, caller, workflow_id, number, name, graph)
         active = _active(doc)
@@ -85,7 +89,9 @@ async def get(store: Store, caller: Caller, workflow_id: str, number: int) -> Js
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
-        return render(version, await graphs.load(tx, caller.team_id, version), _active(doc))
+        return render(
+            version, await graphs.load(tx, caller.team_id, version), _active(doc)
+        )
 
 
 async def rename(
@@ -105,7 +111,9 @@ async def rename(
             updated_by=caller.user_id,
         )
         await tx.documents("workflow_versions").replace(version)
-        return render(version, await graphs.load(tx, caller.team_id, version), _active(doc))
+        return render(
+            version, await graphs.load(tx, caller.team_id, version), _active(doc)
+        )
 
 
 async def replace_config(
@@ -114,7 +122,9 @@ async def replace_config(
     """Replace a version's config; a hydrated config also replaces its graph."""
     raw = body.get("config")
     if not isinstance(raw, dict):
-        raise InvalidField("config: must be a WorkflowConfig or a hydrated config object")
+        raise InvalidField(
+            "config: must be a WorkflowConfig or a hydrated config object"
+        )
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
@@ -124,18 +134,26 @@ async def replace_config(
             graphs.check(graph)
         else:
             config = {k: v for k, v in raw.items() if k not in ("nodes", "edges")}
-            graph = replace(current, workflow_config=wire.workflow_config(config, "config"))
+            graph = replace(
+                current, workflow_config=wire.workflow_config(config, "config")
+            )
         new_body = {
             **version.body,
             "workflow_config": graph.workflow_config,
             "dynamic_variables": graph.dynamic_variables,
             "runtime_variables": graph.runtime_variables,
         }
-        version = replace(version, body=new_body, updated_at=wf.now(), updated_by=caller.user_id)
+        version = replace(
+            version, body=new_body, updated_at=wf.now(), updated_by=caller.user_id
+        )
         await tx.documents("workflow_versions").replace(version)
         if wire.is_hydrated(raw):
             graph = await graphs.store_parts(
-                tx, caller, graph, workflow_id=workflow_id, version_number=number,
+                tx,
+                caller,
+                graph,
+                workflow_id=workflow_id,
+                version_number=number,
                 now=version.updated_at,
             )
         return render(version, graph, _active(doc))
@@ -156,14 +174,18 @@ async def delete(store: Store, caller: Caller, workflow_id: str, number: int) ->
         await tx.documents("workflow_versions").delete(caller.team_id, version.id)
 
 
-async def _set_active(tx: Transaction, caller: Caller, doc: Document, number: int) -> Document:
+async def _set_active(
+    tx: Transaction, caller: Caller, doc: Document, number: int
+) -> Document:
     body = {**doc.body, "active_version_number": number}
     doc = replace(doc, body=body, updated_at=wf.now(), updated_by=caller.user_id)
     await tx.documents("workflows").replace(doc)
     return doc
 
 
-async def activate(store: Store, caller: Caller, workflow_id: str, number: int) -> JsonDict:
+async def activate(
+    store: Store, caller: Caller, workflow_id: str, number: int
+) -> JsonDict:
     """Validate a version and make it the active one; return the hydrated workflow."""
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
@@ -178,7 +200,9 @@ async def list_active(
 ) -> tuple[list[JsonDict], int]:
     """Every workflow's active version, filtered and paginated."""
     async with store.begin() as tx:
-        docs, _ = await tx.documents("workflows").find(caller.team_id, replace(query, size=None))
+        docs, _ = await tx.documents("workflows").find(
+            caller.team_id, replace(query, size=None)
+        )
         favorites = await tx.favorite_ids(caller.team_id, caller.user_id)
         items = []
         for doc in docs:

@@ -35,7 +35,9 @@ def _normalise(model: BaseModel) -> dict[str, Any]:
     return config.dump(model)
 
 
-def _known_type(raw: Any, known: Any, what: str, prefix: str, default: str | None) -> None:
+def _known_type(
+    raw: Any, known: Any, what: str, prefix: str, default: str | None
+) -> None:
     """Refuse a node or edge ``type`` the engine cannot execute (422, naming it)."""
     if not isinstance(raw, dict):
         raise InvalidField(f"{prefix or 'body'}: a {what} config must be an object")
@@ -46,7 +48,9 @@ def _known_type(raw: Any, known: Any, what: str, prefix: str, default: str | Non
         raise InvalidField(
             f"{field}: unknown {what} type {kind!r}; expected one of: {names}",
             code=f"unknown_{what}_type",
-            details=[{"field": field, "message": f"unknown {what} type", "type": "enum"}],
+            details=[
+                {"field": field, "message": f"unknown {what} type", "type": "enum"}
+            ],
         )
 
 
@@ -85,7 +89,7 @@ def workflow_config(raw: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def is_hydrated(raw: Any) -> bool:
-    """Tell a ``WorkflowConfigFullyHydrated`` payload from a plain ``WorkflowConfig``."""
+    """Tell a hydrated payload from a plain ``WorkflowConfig``."""
     return isinstance(raw, dict) and (
         isinstance(raw.get("node_configs"), list)
         or isinstance(raw.get("edge_configs"), list)

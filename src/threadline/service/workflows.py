@@ -99,7 +99,9 @@ def _named(graph: graphs.Graph, name: Any, description: Any) -> graphs.Graph:
     return replace(graph, workflow_config=config)
 
 
-def parse_create(body: JsonDict) -> tuple[str, str | None, graphs.Graph, list[JsonDict]]:
+def parse_create(
+    body: JsonDict,
+) -> tuple[str, str | None, graphs.Graph, list[JsonDict]]:
     """Read a create body (plain ``{name, config}`` or hydrated); validate it."""
     hydrated = wire.is_hydrated(body) or wire.is_hydrated(body.get("config"))
     source = body.get("config") if wire.is_hydrated(body.get("config")) else body
@@ -158,7 +160,7 @@ async def create(store: Store, caller: Caller, body: JsonDict) -> JsonDict:
     async with store.begin() as tx:
         doc = await insert_workflow(tx, caller, name=name, description=description)
         await insert_version(tx, caller, doc.id, 0, INITIAL_VERSION_NAME, graph)
-        result = await render(tx, caller, doc, hydrate=True)
+        result = await render(tx, caller, doc, hydrate=bool(graph.node_configs))
     result["warnings"] = warnings
     return result
 
@@ -173,7 +175,11 @@ async def render(
 ) -> JsonDict:
     """Render a workflow document with its active (or given) version's config."""
     body = doc.body
-    number = body.get("active_version_number", 0) if version_number is None else version_number
+    number = (
+        body.get("active_version_number", 0)
+        if version_number is None
+        else version_number
+    )
     version = await get_version_doc(tx, caller, doc.id, number)
     graph = await graphs.load(tx, caller.team_id, version)
     graph = _named(graph, body.get("name"), body.get("description"))
@@ -214,22 +220,30 @@ async def get(
     """Read one workflow of the caller's team."""
     async with store.begin() as tx:
         doc = await get_doc(tx, caller, workflow_id)
-        return await render(tx, caller, doc, hydrate=hydrate, version_number=version_number)
+        return await render(
+            tx, caller, doc, hydrate=hydrate, version_number=version_number
+        )
 
 
-async def list_(store: Store, caller: Caller, query: Query) -> tuple[list[JsonDict], int]:
+async def list_(
+    store: Store, caller: Caller, query: Query
+) -> tuple[list[JsonDict], int]:
     """List the team's workflows, newest first, with the active version's config."""
     async with store.begin() as tx:
         docs, total = await tx.documents("workflows").find(caller.team_id, query)
         return [await render(tx, caller, d, hydrate=False) for d in docs], total
 
 
-async def update(store: Store, caller: Caller, workflow_id: str, body: JsonDict) -> JsonDict:
+async def update(
+    store: Store, caller: Caller, workflow_id: str, body: JsonDict
+) -> JsonDict:
     """Change a workflow's name and/or description (only the keys given)."""
     unknown = set(body) - {"name", "description"}
     if unknown:
         raise InvalidField(f"{sorted(unknown)[0]}: not an updatable workflow field")
-    if "name" in body and (not isinstance(body["name"], str) or not body["name"].strip()):
+    if "name" in body and (
+        not isinstance(body["name"], str) or not body["name"].strip()
+    ):
         raise InvalidField("name: must be a non-empty string")
     if "description" in body and not isinstance(body["description"], str | None):
         raise InvalidField("description: must be a string or null")
@@ -253,7 +267,9 @@ async def delete(store: Store, caller: Caller, workflow_id: str) -> None:
     async with store.begin() as tx:
         await get_doc(tx, caller, workflow_id)
         for kind in ("workflow_versions", "nodes", "edges"):
-            await tx.documents(kind).delete_where(caller.team_id, {"workflow_id": workflow_id})
+            await tx.documents(kind).delete_where(
+                caller.team_id, {"workflow_id": workflow_id}
+            )
         await tx.documents("workflows").delete(caller.team_id, workflow_id)
         await tx.set_favorite(caller.team_id, caller.user_id, workflow_id, None)
 

@@ -18,7 +18,9 @@ def normalize_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception as exc:  # SQLAlchemy raises several types for a bad URL
-        raise ConfigError(f"THREADLINE_DATABASE_URL {url!r} is not a valid URL") from exc
+        raise ConfigError(
+            f"THREADLINE_DATABASE_URL {url!r} is not a valid URL"
+        ) from exc
     backend = parsed.get_backend_name()
     if backend == "postgres":  # Heroku-style alias
         backend = "postgresql"

@@ -21,7 +21,14 @@ metadata = MetaData()
 
 ID = String(24)
 
-DOCUMENT_KINDS = ("workflows", "workflow_versions", "nodes", "edges", "tools")
+DOCUMENT_KINDS = (
+    "workflows",
+    "workflow_versions",
+    "nodes",
+    "edges",
+    "tools",
+    "workflow_runs",
+)
 
 
 def _document_table(name: str) -> Table:
@@ -35,6 +42,7 @@ def _document_table(name: str) -> Table:
         Column("logical_id", String(200), nullable=True),
         Column("type", String(100), nullable=True),
         Column("name", Text, nullable=True),
+        Column("status", String(40), nullable=True),
         Column("search_text", Text, nullable=False, default=""),
         Column("body", JSON, nullable=False),
         Column("created_by", String(100), nullable=True),
@@ -43,6 +51,7 @@ def _document_table(name: str) -> Table:
         Column("updated_at", DateTime(timezone=True), nullable=False),
         Index(f"ix_{name}_team_created", "team_id", "created_at"),
         Index(f"ix_{name}_team_workflow", "team_id", "workflow_id", "version_number"),
+        Index(f"ix_{name}_team_status", "team_id", "status"),
     )
 
 

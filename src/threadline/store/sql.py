@@ -29,7 +29,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _to_document(row: Mapping[str, Any]) -> Document:
+def _to_document(row: Mapping[Any, Any]) -> Document:
     values = dict(row)
     values["created_at"] = _aware(values["created_at"])
     values["updated_at"] = _aware(values["updated_at"])
@@ -82,14 +82,16 @@ class SqlDocuments:
         rows = (await self._conn.execute(stmt)).mappings().all()
         return [_to_document(r) for r in rows], int(total)
 
-    async def replace(self, doc: Document) -> bool:
+    async def replace(
+        self, doc: Document, *, expected_status: str | None = None
+    ) -> bool:
+        """Overwrite a document (only from ``expected_status`` when given)."""
         t = self._table
         values = {k: v for k, v in asdict(doc).items() if k not in ("id", "team_id")}
-        stmt = (
-            update(t)
-            .where(t.c.team_id == doc.team_id, t.c.id == doc.id)
-            .values(**values)
-        )
+        conds = [t.c.team_id == doc.team_id, t.c.id == doc.id]
+        if expected_status is not None:
+            conds.append(t.c.status == expected_status)
+        stmt = update(t).where(*conds).values(**values)
         return (await self._conn.execute(stmt)).rowcount > 0
 
     async def delete(self, team_id: str, doc_id: str) -> bool:
@@ -103,7 +105,7 @@ class SqlDocuments:
         return (await self._conn.execute(delete(t).where(*conds))).rowcount
 
 
-def _to_api_key(row: Mapping[str, Any]) -> ApiKey:
+def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:
     values = dict(row)
     values["created_at"] = _aware(values["created_at"])
     values["revoked_at"] = _aware(values["revoked_at"])

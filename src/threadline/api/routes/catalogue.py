@@ -78,7 +78,9 @@ async def global_node_config_schema(_: CallerDep) -> JsonBody:
 
 
 @router.get("/workflows/dynamic-variables/{workflow_id}")
-async def dynamic_variables(store: StoreDep, caller: CallerDep, workflow_id: WorkflowId) -> JsonBody:
+async def dynamic_variables(
+    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId
+) -> JsonBody:
     """The ``{{dynamic}}`` variables the workflow's active version uses."""
     return await variables.dynamic_variables(store, caller, workflow_id)
 

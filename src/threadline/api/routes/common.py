@@ -7,7 +7,9 @@ from fastapi import Path, Request
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.settings import Settings
 
-WorkflowId = Annotated[str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex workflow id")]
+WorkflowId = Annotated[
+    str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex workflow id")
+]
 ObjectIdPath = Annotated[str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex id")]
 VersionNumber = Annotated[int, Path(ge=0)]
 JsonBody = dict[str, Any]
@@ -23,7 +25,10 @@ def execution_url(request: Request, settings: Settings, workflow_id: str) -> str
 def workflow_envelope(request: Request, settings: Settings, doc: JsonBody) -> JsonBody:
     """``{"workflow": doc, "execution_url": ...}``; create warnings ride alongside."""
     warnings = doc.pop("warnings", None)
-    out: JsonBody = {"workflow": doc, "execution_url": execution_url(request, settings, doc["_id"])}
+    out: JsonBody = {
+        "workflow": doc,
+        "execution_url": execution_url(request, settings, doc["_id"]),
+    }
     if warnings is not None:
         out["warnings"] = warnings
     return out

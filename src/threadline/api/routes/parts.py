@@ -1,5 +1,6 @@
 """Nodes, edges and tools: create, list, get, partial update, delete."""
 
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
@@ -17,7 +18,10 @@ WorkflowFilter = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)]
 
 
 def _filtered(
-    paging: StoreQuery, type_: str | None, workflow_id: str | None, version_number: int | None
+    paging: StoreQuery,
+    type_: str | None,
+    workflow_id: str | None,
+    version_number: int | None,
 ) -> StoreQuery:
     equals: dict[str, Any] = {}
     if type_ is not None:
@@ -27,23 +31,32 @@ def _filtered(
     if version_number is not None:
         equals["version_number"] = version_number
     return StoreQuery(
-        equals=equals, search=paging.search, start=paging.start, end=paging.end,
-        page=paging.page, size=paging.size,
+        equals=equals,
+        search=paging.search,
+        start=paging.start,
+        end=paging.end,
+        page=paging.page,
+        size=paging.size,
     )
 
 
 def _register(kind: parts.Kind) -> None:
     base = f"/{kind.collection}"
-    tag = [kind.collection]
+    tag: list[str | Enum] = [kind.collection]
 
     @router.post(base, tags=tag, name=f"create_{kind.singular}")
-    async def create(store: StoreDep, caller: CallerDep, body: Annotated[Any, Body()]) -> JsonBody:
+    async def create(
+        store: StoreDep, caller: CallerDep, body: Annotated[Any, Body()]
+    ) -> JsonBody:
         return {kind.singular: await parts.create(store, caller, kind, body)}
 
     @router.get(base, tags=tag, name=f"list_{kind.collection}")
     async def list_(
-        store: StoreDep, caller: CallerDep, paging: PagingDep,
-        type: str | None = None, workflow_id: WorkflowFilter = None,
+        store: StoreDep,
+        caller: CallerDep,
+        paging: PagingDep,
+        type: str | None = None,
+        workflow_id: WorkflowFilter = None,
         version_number: Annotated[int | None, Query(ge=0)] = None,
     ) -> JsonBody:
         query = _filtered(paging, type, workflow_id, version_number)
@@ -51,17 +64,26 @@ def _register(kind: parts.Kind) -> None:
         return page(kind.collection, items, total)
 
     @router.get(f"{base}/{{part_id}}", tags=tag, name=f"get_{kind.singular}")
-    async def get(store: StoreDep, caller: CallerDep, part_id: ObjectIdPath) -> JsonBody:
+    async def get(
+        store: StoreDep, caller: CallerDep, part_id: ObjectIdPath
+    ) -> JsonBody:
         return {kind.singular: await parts.get(store, caller, kind, part_id)}
 
     @router.patch(f"{base}/{{part_id}}", tags=tag, name=f"update_{kind.singular}")
     async def update(
-        store: StoreDep, caller: CallerDep, part_id: ObjectIdPath, body: Annotated[Any, Body()]
+        store: StoreDep,
+        caller: CallerDep,
+        part_id: ObjectIdPath,
+        body: Annotated[Any, Body()],
     ) -> JsonBody:
         return {kind.singular: await parts.update(store, caller, kind, part_id, body)}
 
-    @router.delete(f"{base}/{{part_id}}", tags=tag, status_code=204, name=f"delete_{kind.singular}")
-    async def delete(store: StoreDep, caller: CallerDep, part_id: ObjectIdPath) -> Response:
+    @router.delete(
+        f"{base}/{{part_id}}", tags=tag, status_code=204, name=f"delete_{kind.singular}"
+    )
+    async def delete(
+        store: StoreDep, caller: CallerDep, part_id: ObjectIdPath
+    ) -> Response:
         await parts.delete(store, caller, kind, part_id)
         return Response(status_code=204)
 

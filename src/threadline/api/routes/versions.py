@@ -5,7 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
-from threadline.api.routes.common import JsonBody, VersionNumber, WorkflowId, workflow_envelope
+from threadline.api.routes.common import (
+    JsonBody,
+    VersionNumber,
+    WorkflowId,
+    workflow_envelope,
+)
 from threadline.service import diff, versions
 from threadline.service.envelopes import page
 
@@ -14,14 +19,22 @@ router = APIRouter(tags=["versions"])
 
 @router.get("/workflows/versions/active")
 async def list_active_versions(
-    store: StoreDep, caller: CallerDep, paging: PagingDep,
-    favorites: bool = False, created_by_me: bool = False, category: str | None = None,
-    categories: Annotated[list[str] | None, Query()] = None, logical_id: str | None = None,
+    store: StoreDep,
+    caller: CallerDep,
+    paging: PagingDep,
+    favorites: bool = False,
+    created_by_me: bool = False,
+    category: str | None = None,
+    categories: Annotated[list[str] | None, Query()] = None,
+    logical_id: str | None = None,
 ) -> JsonBody:
     """Every workflow's active version (filters: favourites, mine, categories)."""
     filters = {
-        "favorites": favorites, "created_by_me": created_by_me, "category": category,
-        "categories": categories, "logical_id": logical_id,
+        "favorites": favorites,
+        "created_by_me": created_by_me,
+        "category": category,
+        "categories": categories,
+        "logical_id": logical_id,
     }
     items, total = await versions.list_active(store, caller, paging, filters)
     return page("versions", items, total)
@@ -29,7 +42,9 @@ async def list_active_versions(
 
 @router.post("/workflows/{workflow_id}/versions")
 async def create_version(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId,
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
     body: Annotated[JsonBody | None, Body()] = None,
 ) -> JsonBody:
     """Snapshot a version (default: the active one) as a new version."""
@@ -37,14 +52,19 @@ async def create_version(
 
 
 @router.get("/workflows/{workflow_id}/versions")
-async def list_versions(store: StoreDep, caller: CallerDep, workflow_id: WorkflowId) -> JsonBody:
+async def list_versions(
+    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId
+) -> JsonBody:
     """All versions of the workflow (not paginated)."""
     return await versions.list_(store, caller, workflow_id)
 
 
 @router.get("/workflows/{workflow_id}/versions/{version_number}")
 async def get_version(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId, version_number: VersionNumber
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    version_number: VersionNumber,
 ) -> JsonBody:
     """One version."""
     return await versions.get(store, caller, workflow_id, version_number)
@@ -52,8 +72,11 @@ async def get_version(
 
 @router.patch("/workflows/{workflow_id}/versions/{version_number}")
 async def rename_version(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId,
-    version_number: VersionNumber, body: Annotated[JsonBody, Body()],
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    version_number: VersionNumber,
+    body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Rename a version: ``{version_name}``."""
     return await versions.rename(store, caller, workflow_id, version_number, body)
@@ -61,16 +84,24 @@ async def rename_version(
 
 @router.patch("/workflows/{workflow_id}/versions/{version_number}/config")
 async def replace_version_config(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId,
-    version_number: VersionNumber, body: Annotated[JsonBody, Body()],
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    version_number: VersionNumber,
+    body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Replace a version's config: ``{config: WorkflowConfig | hydrated}``."""
-    return await versions.replace_config(store, caller, workflow_id, version_number, body)
+    return await versions.replace_config(
+        store, caller, workflow_id, version_number, body
+    )
 
 
 @router.delete("/workflows/{workflow_id}/versions/{version_number}", status_code=204)
 async def delete_version(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId, version_number: VersionNumber
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    version_number: VersionNumber,
 ) -> Response:
     """Delete a version (not version 0, not the active one)."""
     await versions.delete(store, caller, workflow_id, version_number)
@@ -79,8 +110,12 @@ async def delete_version(
 
 @router.post("/workflows/{workflow_id}/versions/{version_number}/activate")
 async def activate_version(
-    request: Request, store: StoreDep, caller: CallerDep, settings: SettingsDep,
-    workflow_id: WorkflowId, version_number: VersionNumber,
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    workflow_id: WorkflowId,
+    version_number: VersionNumber,
 ) -> JsonBody:
     """Validate the version and make it active."""
     doc = await versions.activate(store, caller, workflow_id, version_number)
@@ -89,7 +124,11 @@ async def activate_version(
 
 @router.get("/workflows/{workflow_id}/versions/{v1}/diff/{v2}")
 async def diff_versions(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId, v1: VersionNumber, v2: VersionNumber
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    v1: VersionNumber,
+    v2: VersionNumber,
 ) -> JsonBody:
     """Structured diff of version ``v1`` against ``v2``."""
     return await diff.diff(store, caller, workflow_id, v1, v2)

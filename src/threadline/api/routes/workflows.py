@@ -15,7 +15,10 @@ router = APIRouter(tags=["workflows"])
 
 @router.post("/workflows")
 async def create_workflow(
-    request: Request, store: StoreDep, caller: CallerDep, settings: SettingsDep,
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Create a workflow: ``{name, description, config}`` or a hydrated config."""
@@ -24,15 +27,20 @@ async def create_workflow(
 
 
 @router.get("/workflows")
-async def list_workflows(store: StoreDep, caller: CallerDep, paging: PagingDep) -> JsonBody:
-    """List the team's workflows (``page``, ``size``, ``search``, ``start``, ``end``)."""
+async def list_workflows(
+    store: StoreDep, caller: CallerDep, paging: PagingDep
+) -> JsonBody:
+    """List the team's workflows (page, size, search, start, end)."""
     items, total = await workflows.list_(store, caller, paging)
     return page("workflows", items, total)
 
 
 @router.post("/workflows/import/bundle")
 async def import_bundle(
-    request: Request, store: StoreDep, caller: CallerDep, settings: SettingsDep,
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Create a workflow from an exported bundle."""
@@ -42,8 +50,12 @@ async def import_bundle(
 
 @router.get("/workflows/{workflow_id}")
 async def get_workflow(
-    request: Request, store: StoreDep, caller: CallerDep, settings: SettingsDep,
-    workflow_id: WorkflowId, fully_hydrate: bool = False,
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    workflow_id: WorkflowId,
+    fully_hydrate: bool = False,
     version_number: Annotated[int | None, Query(ge=0)] = None,
 ) -> JsonBody:
     """Read a workflow; ``fully_hydrate=true`` inlines its nodes and edges."""
@@ -55,8 +67,12 @@ async def get_workflow(
 
 @router.patch("/workflows/{workflow_id}")
 async def update_workflow(
-    request: Request, store: StoreDep, caller: CallerDep, settings: SettingsDep,
-    workflow_id: WorkflowId, body: Annotated[JsonBody, Body()],
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    workflow_id: WorkflowId,
+    body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Change ``name`` and/or ``description``."""
     doc = await workflows.update(store, caller, workflow_id, body)
@@ -64,7 +80,9 @@ async def update_workflow(
 
 
 @router.delete("/workflows/{workflow_id}", status_code=204)
-async def delete_workflow(store: StoreDep, caller: CallerDep, workflow_id: WorkflowId) -> Response:
+async def delete_workflow(
+    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId
+) -> Response:
     """Delete a workflow with all its versions, nodes and edges."""
     await workflows.delete(store, caller, workflow_id)
     return Response(status_code=204)
@@ -82,8 +100,12 @@ class CloneBody(BaseModel):
 
 @router.post("/workflows/{workflow_id}/clone")
 async def clone_workflow(
-    request: Request, store: StoreDep, caller: CallerDep, settings: SettingsDep,
-    workflow_id: WorkflowId, body: CloneBody | None = None,
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    workflow_id: WorkflowId,
+    body: CloneBody | None = None,
 ) -> JsonBody:
     """Deep-copy a workflow with all or some of its versions."""
     raw = (body or CloneBody()).model_dump(exclude_none=True)
@@ -102,26 +124,36 @@ async def set_concurrency(
     store: StoreDep, caller: CallerDep, workflow_id: WorkflowId, body: ConcurrencyBody
 ) -> JsonBody:
     """Set the most runs of this workflow that may be active at once."""
-    return await workflows.set_concurrency(store, caller, workflow_id, body.max_concurrent_runs)
+    return await workflows.set_concurrency(
+        store, caller, workflow_id, body.max_concurrent_runs
+    )
 
 
 @router.get("/workflows/{workflow_id}/export")
 async def export_workflow(
-    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId,
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
     version_numbers: Annotated[list[int] | None, Query()] = None,
     active_version_number: Annotated[int | None, Query(ge=0)] = None,
 ) -> JsonBody:
     """Export a portable bundle of the selected versions."""
-    return await bundles.export(store, caller, workflow_id, version_numbers, active_version_number)
+    return await bundles.export(
+        store, caller, workflow_id, version_numbers, active_version_number
+    )
 
 
 @router.post("/workflows/{workflow_id}/favorite")
-async def favorite(store: StoreDep, caller: CallerDep, workflow_id: WorkflowId) -> dict[str, Any]:
+async def favorite(
+    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId
+) -> dict[str, Any]:
     """Mark the workflow as the caller's favourite (idempotent)."""
     return await workflows.set_favorite(store, caller, workflow_id, True)
 
 
 @router.delete("/workflows/{workflow_id}/favorite")
-async def unfavorite(store: StoreDep, caller: CallerDep, workflow_id: WorkflowId) -> dict[str, Any]:
+async def unfavorite(
+    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId
+) -> dict[str, Any]:
     """Remove the workflow from the caller's favourites (idempotent)."""
     return await workflows.set_favorite(store, caller, workflow_id, False)

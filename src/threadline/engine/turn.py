@@ -1,0 +1,139 @@
+"""One turn of a run, as a generator: it yields ``NodeTask``s and receives results.
+
+    gen = run_turn(state, graph, run_input, env)
+    task = next(gen)                 # the first node to execute
+    task = gen.send(result)          # ... until StopIteration carries a TurnOutcome
+
+The generator does no I/O and reads no clock: given the same state, input, env and
+node results it produces the same events and state (replay).
+"""
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from threadline.engine import advance, inputs, usage
+from threadline.engine.emit import Emitter
+from threadline.engine.graph import Graph
+from threadline.engine.inputs import TurnEnv
+from threadline.engine.state import ENDED, MAIN_THREAD, PAUSED, READY, WAITING, RunState
+from threadline.engine.steps import NodeResult, NodeTask
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    """What a turn produced, for the run record and the API response."""
+
+    status: str
+    events: list[JsonDict]
+    outputs: dict[str, list[JsonDict]] = field(default_factory=dict)
+    error: str | None = None
+    next_input_hint: JsonDict | None = None
+
+
+def _next_ready(state: RunState) -> str | None:
+    for thread_id, thread in state.threads.items():
+        if thread.status == READY:
+            return thread_id
+    return None
+
+
+def _usage_fields(state: RunState) -> JsonDict:
+    return {
+        "llm_token_usage": usage.token_usage(state.llm_calls),
+        "llm_latency_stats": usage.latency_stats(state.llm_calls),
+    }
+
+
+def _control(state: RunState, command: str, em: Emitter) -> bool:
+    """Apply ``pause``/``stop``; True when the turn ends here."""
+    if command == "stop":
+        for thread_id in state.active_thread_ids():
+            state.threads[thread_id].status = ENDED
+            em.emit(
+                "end_thread",
+                thread_id,
+                last_node_logical_id=state.threads[thread_id].node,
+            )
+        state.status = "cancelled"
+        em.emit("end_workflow", MAIN_THREAD, **_usage_fields(state))
+        return True
+    if command == "pause":
+        em.emit("pause_event", MAIN_THREAD)
+        for thread_id in state.active_thread_ids():
+            thread = state.threads[thread_id]
+            thread.status = PAUSED if thread.status == READY else thread.status
+            em.emit("pause_thread", thread_id, last_node_logical_id=thread.node)
+        state.status = "paused"
+        return True
+    if command == "resume":
+        for thread in state.threads.values():
+            if thread.status == PAUSED:
+                thread.status = READY
+    return False
+
+
+def _close(
+    state: RunState,
+    em: Emitter,
+    outputs: dict[str, list[JsonDict]],
+    hint: JsonDict | None,
+) -> None:
+    if state.status not in ("failed", "aborted_looping_risk", "cancelled"):
+        if not state.active_thread_ids():
+            state.status = "completed"
+        else:
+            state.status = "waiting_for_user_input"
+    em.emit(
+        "end_workflow_iteration",
+        MAIN_THREAD,
+        iteration_number=state.turn,
+        run_input_output_pair=None,
+        iteration_metrics={"node_outputs": sum(len(v) for v in outputs.values())},
+    )
+    if state.status == "waiting_for_user_input":
+        companions = [t for t in state.active_thread_ids() if t != MAIN_THREAD]
+        em.emit(
+            "workflow_ready_for_input",
+            MAIN_THREAD,
+            active_companion_thread_ids=companions,
+        )
+    elif state.status in ("completed", "aborted_looping_risk"):
+        em.emit("end_workflow", MAIN_THREAD, **_usage_fields(state))
+
+
+def run_turn(
+    state: RunState, graph: Graph, run_input: JsonDict, env: TurnEnv
+) -> Generator[NodeTask, NodeResult, TurnOutcome]:
+    """Run one turn; see the module docstring for the protocol."""
+    em = Emitter(state, graph, env.now)
+    command = run_input.get("command") or "start"
+    state.turn += 1
+    if state.turn == 1:
+        inputs.start(state, graph, run_input, env, em)
+    if _control(state, command, em):
+        return TurnOutcome(state.status, em.events)
+    inputs.deliver(state, run_input, em)
+    state.status = "running"
+    outputs: dict[str, list[JsonDict]] = {}
+    hint: JsonDict | None = None
+    runs = 0
+    while (thread_id := _next_ready(state)) is not None:
+        thread = state.threads[thread_id]
+        step = advance.prepare(state, graph, thread, env, em)
+        if step is None:
+            if thread.status == WAITING:
+                hint = em.events[-1]
+            continue
+        runs += 1
+        if runs > env.max_node_runs:
+            advance.abort_looping(state, em, env.max_node_runs)
+            break
+        result = yield step
+        outputs.setdefault(thread_id, []).append(result.output)
+        if not advance.finish(state, graph, thread, step, result, env, em):
+            break
+    _close(state, em, outputs, hint)
+    return TurnOutcome(state.status, em.events, outputs, state.error, hint)

@@ -1,0 +1,40 @@
+"""The executor protocol and the ports executors use to reach the outside world."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from threadline.engine.steps import NodeResult, NodeTask
+from threadline.providers.base import LLM
+
+JsonDict = dict[str, Any]
+
+
+class RunReader(Protocol):
+    """Reads stored runs of the caller's team (``workflow_run_fetch``)."""
+
+    async def get_run(self, run_id: str) -> JsonDict | None: ...
+
+
+class Vendor(Protocol):
+    """An external vendor integration (SMS, EHR, Google Docs, telephony)."""
+
+    async def call(self, operation: str, payload: JsonDict) -> JsonDict: ...
+
+
+@dataclass
+class Ports:
+    """Everything an executor may use; each has a fake for tests."""
+
+    llm: LLM
+    clock: Callable[[], float]
+    team_id: str = ""
+    http_allow_private: bool = False
+    vendors: dict[str, Vendor] = field(default_factory=dict)
+    """Configured vendors by name (``sms``, ``athena``, ``google_docs``, ...)."""
+    runs: RunReader | None = None
+    secret_values: tuple[str, ...] = ()
+    """Values to redact from events and logs."""
+
+
+Executor = Callable[[NodeTask, Ports], Awaitable[NodeResult]]

@@ -1,0 +1,274 @@
+"""Executing runs turn by turn: the Execute endpoint's use case.
+
+A run pins its workflow version and snapshots the fully hydrated config at its first
+turn; later turns execute on that snapshot, so editing a version never changes a run
+underneath it.
+"""
+
+import traceback
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from threadline import config
+from threadline.engine.graph import compile_graph
+from threadline.engine.inputs import InvalidInput, TurnEnv
+from threadline.engine.state import RunState
+from threadline.engine.steps import NodeResult, NodeTask
+from threadline.engine.turn import TurnOutcome, run_turn
+from threadline.engine.usage import latency_stats, token_usage
+from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
+from threadline.ids import is_object_id, new_logical_id, new_object_id
+from threadline.nodes.base import Ports
+from threadline.service import commands, wire
+from threadline.service import graph as graphs
+from threadline.service import workflows as wf
+from threadline.service.caller import Caller
+from threadline.service.runtime import Runtime, builtin_variables
+from threadline.store import Document, Store
+
+JsonDict = dict[str, Any]
+
+
+def parse_input(raw: Any, field: str) -> JsonDict:
+    """Validate a ``WorkflowRunInput`` (422 naming the bad field)."""
+    try:
+        model = config.WorkflowRunInput.model_validate(raw)
+    except ValidationError as exc:
+        raise wire.invalid(exc, "run input", field) from exc
+    return config.dump(model)
+
+
+async def _load_run(store: Store, caller: Caller, run_id: str) -> Document:
+    if not is_object_id(run_id):
+        raise InvalidField(f"run_id: {run_id!r} is not a 24-hex id")
+    async with store.begin() as tx:
+        doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+    if doc is None:
+        raise NotFound(f"workflow run {run_id!r} not found")
+    return doc
+
+
+def _pick_version(doc: Document, query_version: int | None, raw_input: JsonDict) -> int:
+    if query_version is not None:
+        return query_version
+    explicit = raw_input.get("version_number")
+    if isinstance(explicit, int):
+        return explicit
+    return int(doc.body.get("active_version_number", 0))
+
+
+async def _new_run(
+    store: Store,
+    caller: Caller,
+    workflow_id: str,
+    run_input: JsonDict,
+    raw_input: JsonDict,
+    query_version: int | None,
+) -> Document:
+    async with store.begin() as tx:
+        workflow = await wf.get_doc(tx, caller, workflow_id)
+        number = _pick_version(workflow, query_version, raw_input)
+        version = await wf.get_version_doc(tx, caller, workflow_id, number)
+        graph = await graphs.load(tx, caller.team_id, version)
+        snapshot = graph.hydrated()
+        if compile_graph(snapshot).start is None and not run_input.get(
+            "start_node_logical_id"
+        ):
+            raise BadRequest(
+                f"workflow {workflow_id!r} version {number} has no start node; "
+                "mark one node is_start"
+            )
+        run_id = new_object_id()
+        now = wf.now()
+        record: JsonDict = {
+            "logical_id": new_logical_id("workflow_run"),
+            "workflow_id": workflow_id,
+            "voice_conversation_id": None,
+            "version_number": number,
+            "status": "not_started",
+            "termination_source": None,
+            "input_output_pairs": [],
+            "run_by": run_input.get("run_by"),
+            "comments": [],
+            "llm_token_usage": None,
+            "llm_latency_stats": None,
+            "version_name": version.body.get("version_name"),
+            "workflow_config_fully_hydrated": snapshot,
+            "workflow_run_id": run_id,
+            "miscellaneous": run_input.get("miscellaneous") or {},
+            "source_workflow_run_id": None,
+            "checkpoint_source_turn_index": None,
+            "carried_over_llm_token_usage": None,
+            "carried_over_llm_latency_stats": None,
+            "is_evaluation_run": False,
+            "evaluation_run_info": None,
+        }
+        doc = Document(
+            id=run_id,
+            team_id=caller.team_id,
+            body={"workflow_run": record, "state": None},
+            created_at=now,
+            updated_at=now,
+            created_by=caller.user_id,
+            updated_by=caller.user_id,
+            workflow_id=workflow_id,
+            version_number=number,
+            logical_id=record["logical_id"],
+            name=record["run_by"],
+            status="not_started",
+            search_text=str(record["run_by"] or "").lower(),
+        )
+        await tx.documents("workflow_runs").insert(doc)
+    return doc
+
+
+async def _claim(store: Store, doc: Document, caller: Caller) -> Document:
+    """Mark the run ``running`` unless another turn got there first (409)."""
+    claimed = replace(
+        doc, status="running", updated_at=wf.now(), updated_by=caller.user_id
+    )
+    async with store.begin() as tx:
+        if not await tx.documents("workflow_runs").replace(
+            claimed, expected_status=doc.status
+        ):
+            raise Conflict(
+                "a turn of this run is in progress; retry when it has finished"
+            )
+    return claimed
+
+
+async def _execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
+    from threadline.nodes.registry import executor_for
+
+    try:
+        result = await executor_for(task.node.get("type", ""))(task, ports)
+    except Exception as exc:  # an executor bug must fail the run, not the request
+        result = NodeResult(
+            error=f"node {task.node.get('logical_id')!r} failed: {exc}",
+            stack_trace=traceback.format_exc(),
+        )
+    result.finished_at = runtime.clock()
+    return result
+
+
+async def _drive(
+    state: RunState,
+    snapshot: JsonDict,
+    run_input: JsonDict,
+    ports: Ports,
+    runtime: Runtime,
+) -> TurnOutcome:
+    env = TurnEnv(
+        now=runtime.clock(),
+        builtins=builtin_variables(runtime.clock(), runtime.rng)
+        if state.turn == 0
+        else {},
+        max_node_runs=runtime.max_node_runs_per_turn,
+    )
+    gen = run_turn(state, compile_graph(snapshot), run_input, env)
+    try:
+        task = next(gen)
+        while True:
+            task = gen.send(await _execute_node(task, ports, runtime))
+    except StopIteration as stop:
+        outcome: TurnOutcome = stop.value
+        return outcome
+
+
+def _record_turn(
+    doc: Document, state: RunState, run_input: JsonDict, outcome: TurnOutcome
+) -> Document:
+    run = dict(doc.body["workflow_run"])
+    pair: JsonDict = {
+        "run_input": run_input,
+        "run_output": {
+            "events": outcome.events,
+            "thread_to_node_outputs": outcome.outputs,
+        },
+        "evaluation": None,
+        "iteration_end_state_miscellaneous": {
+            "thread_id_to_nodes_history": {
+                t: s.visited for t, s in state.threads.items()
+            },
+            "active_thread_ids": state.active_thread_ids(),
+        },
+        "comments": [],
+        "ratings": [],
+    }
+    run.update(
+        status=state.status,
+        termination_source=state.termination_source,
+        input_output_pairs=[*run["input_output_pairs"], pair],
+        llm_token_usage=token_usage(state.llm_calls),
+        llm_latency_stats=latency_stats(state.llm_calls),
+    )
+    return replace(
+        doc,
+        body={"workflow_run": run, "state": state.to_json()},
+        status=state.status,
+        updated_at=wf.now(),
+    )
+
+
+def ports_for(caller: Caller, runtime: Runtime) -> Ports:
+    """The executors' ports for one caller."""
+    return Ports(
+        llm=runtime.llm,
+        clock=runtime.clock,
+        team_id=caller.team_id,
+        http_allow_private=runtime.http_allow_private,
+        vendors=runtime.vendors,
+    )
+
+
+async def run_one_turn(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    *,
+    workflow_id: str,
+    run_id: str | None,
+    raw_input: JsonDict,
+    query_version: int | None,
+    field: str,
+) -> tuple[Document, TurnOutcome]:
+    """Validate, claim, execute and persist one turn; return the run and the turn."""
+    run_input = parse_input(raw_input, field)
+    command = run_input.get("command") or "start"
+    doc = await _load_run(store, caller, run_id) if run_id else None
+    if doc is not None and doc.workflow_id != workflow_id:
+        raise NotFound(
+            f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
+        )
+    commands.check(doc.status if doc else None, command)
+    if doc is None:
+        doc = await _new_run(
+            store, caller, workflow_id, run_input, raw_input, query_version
+        )
+    previous = doc.status
+    doc = await _claim(store, doc, caller)
+    state_json = doc.body.get("state")
+    state = RunState.from_json(state_json) if state_json else RunState(run_id=doc.id)
+    try:
+        snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
+        outcome = await _drive(
+            state, snapshot, run_input, ports_for(caller, runtime), runtime
+        )
+    except InvalidInput as exc:
+        await _release(store, doc, previous)
+        raise InvalidField(f"{field}: {exc}") from exc
+    except BaseException:
+        await _release(store, doc, previous)
+        raise
+    done = _record_turn(doc, state, run_input, outcome)
+    async with store.begin() as tx:
+        await tx.documents("workflow_runs").replace(done)
+    return done, outcome
+
+
+async def _release(store: Store, doc: Document, status: str | None) -> None:
+    """Give a claimed run back its previous status after a rejected turn."""
+    async with store.begin() as tx:
+        await tx.documents("workflow_runs").replace(replace(doc, status=status))

@@ -1,0 +1,55 @@
+"""What the service needs to execute runs: the LLM, the clock, randomness, vendors.
+
+Built once from the settings in the entry point; tests pass fakes (a scripted LLM,
+a fixed clock, a seeded random source).
+"""
+
+import random
+import string
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from threadline.nodes.base import Vendor
+from threadline.providers.base import LLM
+
+JsonDict = dict[str, Any]
+
+
+@dataclass
+class Runtime:
+    """Ports shared by every run the service executes."""
+
+    llm: LLM
+    clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+    http_allow_private: bool = False
+    vendors: dict[str, Vendor] = field(default_factory=dict)
+    max_node_runs_per_turn: int = 100
+
+
+def builtin_variables(now: float, rng: random.Random) -> JsonDict:
+    """The built-in ``{{dynamic}}`` variables, evaluated once at run start."""
+    moment = datetime.fromtimestamp(now, UTC)
+    return {
+        "now": moment.strftime("%B %d, %Y %I:%M %p"),
+        "date": moment.strftime("%Y-%m-%d"),
+        "time": moment.strftime("%H:%M:%S"),
+        "year": moment.year,
+        "month": moment.month,
+        "day": moment.day,
+        "hour": moment.hour,
+        "minute": moment.minute,
+        "iso_datetime": moment.isoformat(),
+        "day_of_week": moment.strftime("%A"),
+        "timestamp": int(now),
+        "timestamp_ms": int(now * 1000),
+        "rand_int": rng.randint(0, 1_000_000),
+        "rand_str": "".join(rng.choices(string.ascii_letters + string.digits, k=8)),
+        "rand_float": rng.random(),
+        "rand_uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "rand_bool": rng.random() < 0.5,
+    }
