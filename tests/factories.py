@@ -3,7 +3,9 @@
 from typing import Any
 
 
-def say_node(logical_id: str, *, is_start: bool = False, prompt: str = "Be helpful.") -> dict[str, Any]:
+def say_node(
+    logical_id: str, *, is_start: bool = False, prompt: str = "Be helpful."
+) -> dict[str, Any]:
     return {
         "type": "say_llm",
         "logical_id": logical_id,
@@ -13,7 +15,9 @@ def say_node(logical_id: str, *, is_start: bool = False, prompt: str = "Be helpf
     }
 
 
-def static_node(logical_id: str, message: str, *, is_start: bool = False) -> dict[str, Any]:
+def static_node(
+    logical_id: str, message: str, *, is_start: bool = False
+) -> dict[str, Any]:
     return {
         "type": "say_static",
         "logical_id": logical_id,
@@ -23,7 +27,9 @@ def static_node(logical_id: str, message: str, *, is_start: bool = False) -> dic
     }
 
 
-def edge(logical_id: str, source: str, destination: str, **extra: Any) -> dict[str, Any]:
+def edge(
+    logical_id: str, source: str, destination: str, **extra: Any
+) -> dict[str, Any]:
     return {
         "logical_id": logical_id,
         "name": logical_id,
@@ -55,7 +61,9 @@ def hydrated_workflow(name: str = "Clinic Assistant") -> dict[str, Any]:
                 "node_assist",
                 "node_bye",
                 type="conditional",
-                condition={"condition_freeform": "The user wants to end the conversation"},
+                condition={
+                    "condition_freeform": "The user wants to end the conversation"
+                },
             ),
         ],
     }
