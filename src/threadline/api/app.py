@@ -13,8 +13,9 @@ from fastapi import APIRouter, FastAPI
 from threadline import __version__
 from threadline.api import errors
 from threadline.api.limits import BodyLimit
-from threadline.api.routes import catalogue, health, parts, versions, workflows
+from threadline.api.routes import catalogue, health, parts, runs, versions, workflows
 from threadline.service import auth
+from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 
@@ -29,6 +30,7 @@ def build_router() -> APIRouter:
     router.include_router(versions.router)
     router.include_router(workflows.router)
     router.include_router(parts.router)
+    router.include_router(runs.router)
     return router
 
 
@@ -45,8 +47,10 @@ async def bootstrap(store: Store, settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    """Build the app; a given ``store`` is used as is (tests), else one is opened."""
+def create_app(
+    settings: Settings, store: Store | None = None, runtime: Runtime | None = None
+) -> FastAPI:
+    """Build the app; a given ``store``/``runtime`` is used as is (tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +67,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     app = FastAPI(title="Threadline", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.runtime = (
+        runtime if runtime is not None else runtime_from_settings(settings)
+    )
     if store is not None:
         app.state.store = store
     errors.install(app)

@@ -15,6 +15,7 @@ from typing import Any
 
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
+from threadline.settings import Settings
 
 JsonDict = dict[str, Any]
 
@@ -53,3 +54,14 @@ def builtin_variables(now: float, rng: random.Random) -> JsonDict:
         "rand_uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "rand_bool": rng.random() < 0.5,
     }
+
+
+def runtime_from_settings(settings: Settings) -> Runtime:
+    """The production runtime: real LLM clients routed by each call's config."""
+    from threadline.providers.router import ConfigurableLLM
+
+    llm = ConfigurableLLM(
+        override_url=settings.llm_override_url,
+        override_model=settings.llm_override_model,
+    )
+    return Runtime(llm=llm, http_allow_private=settings.http_allow_private)
