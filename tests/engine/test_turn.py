@@ -1,9 +1,5 @@
 """The turn engine: waits, routing, statuses and events, driven with fake results."""
 
-from threadline.engine.inputs import TurnEnv
-from threadline.engine.state import RunState
-from threadline.engine.steps import NodeResult, NodeTask
-
 from tests.engine.turn_helpers import (
     START,
     cond,
@@ -17,6 +13,9 @@ from tests.engine.turn_helpers import (
     types,
     user,
 )
+from threadline.engine.inputs import TurnEnv
+from threadline.engine.state import RunState
+from threadline.engine.steps import NodeResult, NodeTask
 
 
 def greeter_graph():
@@ -97,7 +96,7 @@ def test_direct_edges_win_over_conditional_ones_and_offer_no_destinations():
         [cond("ec", "a", "c", expression="true"), edge("ed", "a", "b")],
     )
     state = RunState(run_id="r")
-    outcome, tasks = drive(state, g, START, static_responder)
+    _, tasks = drive(state, g, START, static_responder)
     assert [t.node["logical_id"] for t in tasks] == ["a", "b"]
     assert tasks[0].destinations == ()
 

@@ -55,7 +55,7 @@ async def execute(
     body: Annotated[JsonBody, Body()],
     version: Annotated[int | None, Query(ge=0)] = None,
 ) -> JsonBody:
-    """Run one turn: ``{run_input, run_id}`` (turn summary) or a flat run input (run)."""
+    """Run one turn: ``{run_input, run_id}`` or a flat run input (legacy shape)."""
     interactive = "run_input" in body
     raw = body["run_input"] if interactive else body
     if not isinstance(raw, dict):
@@ -108,7 +108,9 @@ async def run_schemas(_: CallerDep) -> JsonBody:
         "run_schema": config.WorkflowRun.model_json_schema(),
         "run_input_schema": config.WorkflowRunInput.model_json_schema(),
         "run_output_schema": TypeAdapter(config.WorkflowRunOutput).json_schema(),
-        "run_input_output_pair_schema": config.WorkflowRunInputOutputPair.model_json_schema(),
+        "run_input_output_pair_schema": (
+            config.WorkflowRunInputOutputPair.model_json_schema()
+        ),
     }
 
 
