@@ -1,5 +1,6 @@
 """API fixtures: the app on the test store, and teams with keys and clients."""
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -8,7 +9,9 @@ import pytest
 
 from threadline.api.app import bootstrap, create_app
 from threadline.ids import new_object_id
+from threadline.providers.fake import ScriptedLLM
 from threadline.service import auth
+from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
 
@@ -29,10 +32,22 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def llm() -> ScriptedLLM:
+    """The scripted model every run of the test talks to (empty unless a test adds)."""
+    return ScriptedLLM()
+
+
+@pytest.fixture
+def runtime(llm: ScriptedLLM) -> Runtime:
+    clock = iter(range(1_700_000_000, 1_800_000_000))
+    return Runtime(llm=llm, clock=lambda: float(next(clock)), rng=random.Random(7))
+
+
+@pytest.fixture
 async def app_client(
-    store: Store, settings: Settings
+    store: Store, settings: Settings, runtime: Runtime
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, runtime=runtime)
     await bootstrap(store, settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
@@ -54,8 +69,10 @@ async def team(store: Store, app_client: httpx.AsyncClient) -> Team:
 
 
 @pytest.fixture
-async def other_team(store: Store, settings: Settings) -> AsyncIterator[Team]:
-    app = create_app(settings, store=store)
+async def other_team(
+    store: Store, settings: Settings, runtime: Runtime
+) -> AsyncIterator[Team]:
+    app = create_app(settings, store=store, runtime=runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver"

@@ -1,5 +1,7 @@
 """The turn engine: waits, routing, statuses and events, driven with fake results."""
 
+from typing import Any
+
 from tests.engine.turn_helpers import (
     START,
     cond,
@@ -13,12 +15,13 @@ from tests.engine.turn_helpers import (
     types,
     user,
 )
+from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
 from threadline.engine.state import RunState
 from threadline.engine.steps import NodeResult, NodeTask
 
 
-def greeter_graph():
+def greeter_graph() -> Graph:
     return graph(
         [node("greet", is_start=True), llm("chat"), node("bye")],
         [
@@ -209,7 +212,7 @@ def test_usage_of_every_llm_call_is_summed_per_model_on_end_workflow():
 
 
 def test_the_same_inputs_and_results_replay_to_the_same_events_and_state():
-    def run_twice() -> tuple[list, dict]:
+    def run_twice() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         state = RunState(run_id="same")
         g = greeter_graph()
         first, _ = drive(state, g, START, static_responder)

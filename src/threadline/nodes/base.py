@@ -35,6 +35,12 @@ class Ports:
     runs: RunReader | None = None
     secret_values: tuple[str, ...] = ()
     """Values to redact from events and logs."""
+    tools: Any = None
+    """A tool runner (``nodes.llm_tools.ToolRunner``); None: the standard runner."""
+    http_transport: Any = None
+    """An httpx transport for HTTP nodes and tools (tests); None: the network."""
+    retriever: Any = None
+    """A knowledge-base ``Retriever``; None: knowledge_base tools fail clearly."""
 
 
 Executor = Callable[[NodeTask, Ports], Awaitable[NodeResult]]

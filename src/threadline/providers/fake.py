@@ -46,7 +46,9 @@ class ScriptExhaustedError(AssertionError):
     """
 
 
-def tool_call(name: str, arguments: dict[str, Any] | None = None, *, id: str = "") -> ToolCall:
+def tool_call(
+    name: str, arguments: dict[str, Any] | None = None, *, id: str = ""
+) -> ToolCall:
     """A ``ToolCall`` with a generated id when none is given."""
     return ToolCall(id=id or f"call_{name}", name=name, arguments=arguments or {})
 
@@ -82,6 +84,13 @@ class ScriptedLLM:
         self.latency_ms = latency_ms
         self.user_key = user_key
         self.requests: list[ChatRequest] = []
+
+    def extend(self, *replies: Reply, purpose: str | None = None) -> None:
+        """Append replies to the main script (or to ``purpose``'s queue)."""
+        if purpose is None:
+            self._script.extend(replies)
+        else:
+            self._by_purpose.setdefault(purpose, deque()).extend(replies)
 
     @property
     def remaining(self) -> int:

@@ -25,6 +25,7 @@ from threadline.service import commands, wire
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime, builtin_variables
 from threadline.store import Document, Store
 
@@ -212,7 +213,7 @@ def _record_turn(
     )
 
 
-def ports_for(caller: Caller, runtime: Runtime) -> Ports:
+def ports_for(store: Store, caller: Caller, runtime: Runtime) -> Ports:
     """The executors' ports for one caller."""
     return Ports(
         llm=runtime.llm,
@@ -220,6 +221,9 @@ def ports_for(caller: Caller, runtime: Runtime) -> Ports:
         team_id=caller.team_id,
         http_allow_private=runtime.http_allow_private,
         vendors=runtime.vendors,
+        runs=StoreRunReader(store, caller.team_id),
+        http_transport=runtime.http_transport,
+        retriever=runtime.retriever,
     )
 
 
@@ -254,7 +258,7 @@ async def run_one_turn(
     try:
         snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
         outcome = await _drive(
-            state, snapshot, run_input, ports_for(caller, runtime), runtime
+            state, snapshot, run_input, ports_for(store, caller, runtime), runtime
         )
     except InvalidInput as exc:
         await _release(store, doc, previous)

@@ -30,6 +30,10 @@ class Runtime:
     http_allow_private: bool = False
     vendors: dict[str, Vendor] = field(default_factory=dict)
     max_node_runs_per_turn: int = 100
+    http_transport: Any = None
+    """An httpx transport for HTTP nodes and tools (tests); None: the network."""
+    retriever: Any = None
+    """The knowledge-base retriever; None until one is configured."""
 
 
 def builtin_variables(now: float, rng: random.Random) -> JsonDict:

@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 from threadline import config
 from threadline.api.deps import CallerDep, PagingDep, StoreDep
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
+from threadline.engine.turn import TurnOutcome
 from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service import run_records, runs
@@ -25,7 +26,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def turn_summary(doc: Document, outcome: runs.TurnOutcome) -> JsonBody:
+def turn_summary(doc: Document, outcome: TurnOutcome) -> JsonBody:
     """The interactive execute response for one turn."""
     state = doc.body.get("state") or {}
     threads = state.get("threads") or {}
