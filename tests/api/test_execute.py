@@ -4,6 +4,7 @@ from typing import Any
 
 from tests.api.conftest import Team
 from tests.factories import edge, say_node, static_node
+from threadline.config import parse_event
 from threadline.providers.fake import ScriptedLLM, tool_call
 
 START = {"command": "start", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
@@ -65,6 +66,14 @@ async def execute(
     return result
 
 
+def assert_wire_events(events: list[dict[str, Any]]) -> None:
+    """Every event validates against its typed wire model (as the SDK parses it)."""
+    for raw in events:
+        event = parse_event(raw)
+        assert type(event).__name__ != "UnknownEvent", raw["type"]
+        assert event.model_dump(exclude_unset=True)["type"] == raw["type"]
+
+
 def spoken(turn: dict[str, Any]) -> list[str]:
     return [e["content"] for e in turn["events"] if e["type"] == "assistant_response"]
 
@@ -101,6 +110,8 @@ async def test_a_conversation_runs_turn_by_turn_until_it_completes(
     assert third["status"] == "completed" and third["is_completed"] is True
     assert spoken(third) == ["Goodbye!"]
     assert third["events"][-1]["type"] == "end_workflow"
+    for turn in (first, second, third):
+        assert_wire_events(turn["events"])
 
 
 async def test_the_run_record_keeps_every_turn_the_snapshot_and_exact_usage(

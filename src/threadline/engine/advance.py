@@ -19,6 +19,7 @@ from threadline.engine.steps import NodeResult, NodeTask, Scope
 from threadline.engine.templates import make_resolver, render
 
 JsonDict = dict[str, Any]
+LLM_NODE_TYPES = frozenset({"say_llm", "worker_llm", "workflow_run_evaluator"})
 
 
 def scope(state: RunState, thread: ThreadState, env: TurnEnv) -> Scope:
@@ -150,8 +151,10 @@ def _record(
     node_id = task.node["logical_id"]
     fields = em.node_fields(node_id, task.node_run_id)
     tid = thread.thread_id
+    # The wire's node run output is typed like its node.
+    result.output = {"type": task.node.get("type", "base_node"), **result.output}
     em.emit(
-        "start_node_run", tid, **fields, run_input={"messages": list(task.messages)}
+        "start_node_run", tid, **fields, run_input=_run_input(task)
     )
     for event in result.events:
         em.emit(
@@ -175,6 +178,14 @@ def _record(
         runtime_variables=dict(thread.variables),
         workflow_runtime_variables=dict(state.workflow_variables),
     )
+
+
+def _run_input(task: NodeTask) -> JsonDict:
+    """The node run input as the wire shows it: ``llm`` for LLM nodes."""
+    node_id = task.node["logical_id"]
+    if task.node.get("type") in LLM_NODE_TYPES:
+        return {"type": "llm", "node_logical_id": node_id, "messages": list(task.messages)}
+    return {"type": "base_node", "node_logical_id": node_id}
 
 
 def _write_variables(thread: ThreadState, node: JsonDict, values: JsonDict) -> None:

@@ -26,6 +26,8 @@ class Emitter:
 
     def emit(self, type_: str, origin: str | None = "0", /, **fields: Any) -> JsonDict:
         """Append an event with the common envelope and return it."""
+        if fields.get("llm_usage_info", ...) is None:
+            del fields["llm_usage_info"]  # the wire model wants an object or nothing
         self.state.events += 1
         seed = f"{self.state.run_id}:{self.state.events}"
         event: JsonDict = {
@@ -45,7 +47,7 @@ class Emitter:
         return {
             "origin_node_logical_id": node_id,
             "origin_node_name": self.graph.name(node_id),
-            "origin_node_run_id": run_id,
+            "origin_node_run_id": str(run_id),
         }
 
     def edge(
@@ -65,7 +67,7 @@ class Emitter:
             origin,
             edge_name=edge.get("name"),
             edge_logical_id=edge.get("logical_id"),
-            edge_run_id=self.state.edge_runs,
+            edge_run_id=str(self.state.edge_runs),
             source_node_logical_id=source,
             source_node_name=self.graph.name(source),
             destination_node_logical_id=destination,

@@ -132,8 +132,9 @@ def run_turn(
             advance.abort_looping(state, em, env.max_node_runs)
             break
         result = yield step
+        carry_on = advance.finish(state, graph, thread, step, result, env, em)
         outputs.setdefault(thread_id, []).append(result.output)
-        if not advance.finish(state, graph, thread, step, result, env, em):
+        if not carry_on:
             break
     _close(state, em, outputs, hint)
     return TurnOutcome(state.status, em.events, outputs, state.error, hint)
