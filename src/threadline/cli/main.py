@@ -1,6 +1,7 @@
 """``threadline`` command-line entry point (typer)."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -57,6 +58,27 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+@app.command("fake-llm")
+def fake_llm(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8612,
+    latency_ms: Annotated[float, typer.Option(help="Delay before each answer")] = 0.0,
+) -> None:
+    """Run a keyless OpenAI-compatible fake model (for demos, tests, benchmarks)."""
+    from threadline.providers.fake_server import FakeOpenAIServer, auto_reply
+
+    async def run() -> None:
+        server = FakeOpenAIServer(auto_reply(latency_ms), port=port, record=False)
+        await server.start()
+        typer.echo(f"fake model at {server.base_url} (THREADLINE_LLM_OVERRIDE_URL)")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await server.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 @app.command()

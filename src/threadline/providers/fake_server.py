@@ -1,0 +1,259 @@
+"""A tiny OpenAI-compatible HTTP server: the fake model for tests, demos and benchmarks.
+
+Pure asyncio on loopback. ``threadline fake-llm`` runs it with ``auto_reply``, which
+needs no script: it echoes the user, fills structured-output schemas with sample
+values, and can wait a fixed latency. Point ``THREADLINE_LLM_OVERRIDE_URL`` at it.
+
+It answers ``POST <anything>/chat/completions`` with the next scripted ``Reply`` (or
+with ``reply_fn(body)`` when the queue is empty) in the real wire format, and
+records every request (path, headers, JSON body). One request per connection
+(``Connection: close``), which is all httpx needs.
+
+    async with running_openai_server() as server:
+        server.queue(text_reply("hi"), tool_calls_reply([("lookup", {"q": 1})]))
+        llm = OpenAICompatibleLLM(server.base_url, "sk-test", "gpt-fake")
+"""
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonDict = dict[str, Any]
+_REASONS = {200: "OK", 401: "Unauthorized", 429: "Too Many Requests", 500: "Error"}
+
+
+@dataclass
+class Reply:
+    """One scripted HTTP answer."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    """Wait this long before answering (timeouts)."""
+
+
+@dataclass
+class Recorded:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+def completion(
+    message: JsonDict,
+    *,
+    model: str = "gpt-fake-2026",
+    prompt_tokens: int = 11,
+    completion_tokens: int = 7,
+    finish_reason: str = "stop",
+) -> JsonDict:
+    """A ``chat.completion`` object around ``message``."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1_780_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def text_reply(content: str, **kwargs: Any) -> Reply:
+    """A plain assistant answer."""
+    return Reply(body=completion({"role": "assistant", "content": content}, **kwargs))
+
+
+def tool_calls_reply(
+    calls: list[tuple[str, JsonDict]], content: str | None = None, **kwargs: Any
+) -> Reply:
+    """An answer calling functions (``arguments`` as JSON strings, as OpenAI does)."""
+    message = {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [
+            {
+                "id": f"call_{i}_{name}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            for i, (name, args) in enumerate(calls)
+        ],
+    }
+    return Reply(body=completion(message, finish_reason="tool_calls", **kwargs))
+
+
+def error_reply(status: int, message: str, **headers: str) -> Reply:
+    """An OpenAI-style error answer."""
+    return Reply(
+        status=status,
+        body={"error": {"message": message, "type": "error", "code": None}},
+        headers=headers,
+    )
+
+
+class FakeOpenAIServer:
+    """The server; ``start``/``stop`` or use ``running_openai_server()``."""
+
+    def __init__(
+        self,
+        reply_fn: Callable[[Any], Reply] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        record: bool = True,
+    ) -> None:
+        self.replies: deque[Reply] = deque()
+        self.reply_fn = reply_fn
+        self.requests: list[Recorded] = []
+        self.record = record
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self.host = host
+        self.port = port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def queue(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        for task in list(self._handlers):
+            task.cancel()
+        if self._handlers:
+            await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _next(self, body: Any) -> Reply:
+        if self.replies:
+            return self.replies.popleft()
+        if self.reply_fn is not None:
+            return self.reply_fn(body)
+        return error_reply(500, "FakeOpenAIServer: no scripted reply left")
+
+    async def _read(self, reader: asyncio.StreamReader) -> Recorded:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                key, value = line.split(":", 1)
+                headers[key.strip().lower()] = value.strip()
+        size = int(headers.get("content-length", "0"))
+        raw = await reader.readexactly(size) if size else b""
+        body = json.loads(raw) if raw else None
+        return Recorded(method, path, headers, body)
+
+    async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+        try:
+            request = await self._read(reader)
+            if self.record:
+                self.requests.append(request)
+            if request.method != "POST" or not request.path.endswith(
+                "/chat/completions"
+            ):
+                reply = error_reply(404, f"no route {request.path}")
+            else:
+                reply = self._next(request.body)
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+            payload = json.dumps(reply.body).encode()
+            head = [
+                f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(payload)}",
+                "Connection: close",
+                *(f"{k}: {v}" for k, v in reply.headers.items()),
+            ]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            if task is not None:
+                self._handlers.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def running_openai_server(
+    reply_fn: Callable[[Any], Reply] | None = None,
+) -> AsyncIterator[FakeOpenAIServer]:
+    """A started server, stopped on exit."""
+    server = FakeOpenAIServer(reply_fn)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _sample(schema: Any) -> Any:
+    """A value that satisfies a (simple) JSON schema."""
+    if not isinstance(schema, dict):
+        return "sample"
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "object" or "properties" in schema:
+        return {k: _sample(v) for k, v in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [_sample(schema.get("items"))]
+    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(
+        str(kind), "sample"
+    )
+
+
+def _last_user_text(body: JsonDict) -> str:
+    for message in reversed(body.get("messages") or []):
+        if message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else json.dumps(content)
+    return ""
+
+
+def auto_reply(latency_ms: float = 0.0) -> Callable[[Any], Reply]:
+    """Answer any request without a script (``threadline fake-llm``)."""
+
+    def reply(body: Any) -> Reply:
+        body = body if isinstance(body, dict) else {}
+        fmt = body.get("response_format") or {}
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if schema is not None:
+            content = json.dumps(_sample(schema))
+        else:
+            content = f"(fake model) You said: {_last_user_text(body)[:200]}"
+        message = {"role": "assistant", "content": content}
+        model = str(body.get("model") or "fake-model")
+        return Reply(body=completion(message, model=model), delay_s=latency_ms / 1000)
+
+    return reply
