@@ -8,32 +8,34 @@ from threadline.providers.fake_server import auto_reply, running_openai_server
 
 
 async def test_the_fake_model_echoes_the_user_and_fills_schemas():
-    async with running_openai_server(auto_reply()) as server:
-        async with httpx.AsyncClient(base_url=server.base_url) as client:
-            plain = await client.post(
-                "/chat/completions",
-                json={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
-            )
-            schema = {
-                "type": "object",
-                "properties": {
-                    "name": {"type": "string"},
-                    "age": {"type": "integer"},
-                    "kind": {"enum": ["a", "b"]},
-                    "tags": {"type": "array", "items": {"type": "string"}},
+    async with (
+        running_openai_server(auto_reply()) as server,
+        httpx.AsyncClient(base_url=server.base_url) as client,
+    ):
+        plain = await client.post(
+            "/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "hello"}]},
+        )
+        schema = {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "age": {"type": "integer"},
+                "kind": {"enum": ["a", "b"]},
+                "tags": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+        structured = await client.post(
+            "/chat/completions",
+            json={
+                "model": "m",
+                "messages": [],
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": schema},
                 },
-            }
-            structured = await client.post(
-                "/chat/completions",
-                json={
-                    "model": "m",
-                    "messages": [],
-                    "response_format": {
-                        "type": "json_schema",
-                        "json_schema": {"name": "x", "schema": schema},
-                    },
-                },
-            )
+            },
+        )
     assert "hello" in plain.json()["choices"][0]["message"]["content"]
     content = json.loads(structured.json()["choices"][0]["message"]["content"])
     assert content == {"name": "sample", "age": 1, "kind": "a", "tags": ["sample"]}

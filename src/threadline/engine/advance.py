@@ -184,7 +184,8 @@ def _run_input(task: NodeTask) -> JsonDict:
     """The node run input as the wire shows it: ``llm`` for LLM nodes."""
     node_id = task.node["logical_id"]
     if task.node.get("type") in LLM_NODE_TYPES:
-        return {"type": "llm", "node_logical_id": node_id, "messages": list(task.messages)}
+        messages = list(task.messages)
+        return {"type": "llm", "node_logical_id": node_id, "messages": messages}
     return {"type": "base_node", "node_logical_id": node_id}
 
 
