@@ -388,3 +388,59 @@ async def test_the_legacy_start_or_resume_endpoint_runs_a_turn(team: Team):
         response.json()["workflow_run"]["workflow_run"]["status"]
         == "waiting_for_user_input"
     )
+
+
+async def test_background_work_is_pumped_without_using_a_user_turn(team: Team):
+    body = {
+        "name": "Poller",
+        "workflow_config": {},
+        "node_configs": [
+            static_node("node_greet", "Hi", is_start=True),
+            say_node("node_chat"),
+            {
+                "type": "no_op",
+                "logical_id": "node_poll",
+                "name": "Poll",
+                "self_loop_config": {
+                    "enabled": True,
+                    "max_retries": 2,
+                    "time_between_retries": 1,
+                },
+            },
+        ],
+        "edge_configs": [
+            edge("edge_main", "node_greet", "node_chat"),
+            edge(
+                "edge_fork",
+                "node_greet",
+                "node_poll",
+                companion_thread_config={
+                    "is_companion_thread": True,
+                    "thread_id": "poller",
+                },
+            ),
+        ],
+    }
+    wid = await new_workflow(team, body)
+    first = await execute(team, wid, {"run_input": START})
+    assert (
+        first["has_background_work"] is True and first["has_active_companions"] is True
+    )
+    rid = first["run_id"]
+    seen = 0
+    for _ in range(6):
+        response = await team.client.post(
+            f"/v1/workflows/{wid}/runs/{rid}/pump-companions", json={}
+        )
+        assert response.status_code == 200, response.text
+        pumped = response.json()
+        seen += sum(1 for e in pumped["events"] if e["type"] == "start_node_run")
+        assert pumped["turn_number"] == 1
+        if not pumped["has_background_work"]:
+            break
+    assert seen == 2
+    assert pumped["has_active_companions"] is False
+    other = await team.client.post(
+        f"/v1/workflows/{wid}/runs/5eb7cf5a86d9755df3a6c593/pump-companions", json={}
+    )
+    assert other.status_code == 404

@@ -86,6 +86,7 @@ def deliver(state: RunState, run_input: JsonDict, em: Emitter) -> None:
             raise InvalidInput(f"thread {thread_id!r} is not waiting for input")
         thread.pending.extend(messages)
         thread.conditional_hops = 0
+        thread.wait_transitions = 0
         if thread.status == WAITING:
             thread.status = READY
         em.emit("user_messages", thread_id, messages=messages)

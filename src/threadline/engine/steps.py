@@ -59,6 +59,10 @@ class NodeTask:
     tools_disabled: bool = False
     """No routing or tool functions on this call (loop protection)."""
     attempt: int = 1
+    delay_s: float = 0.0
+    """Seconds the shell waits before executing (self-loop spacing)."""
+    purpose: str = "node"
+    """``node``, or ``transition`` for a generated transition message."""
 
 
 @dataclass(slots=True)

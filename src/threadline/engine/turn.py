@@ -12,11 +12,19 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.engine import advance, inputs, usage
+from threadline.engine import advance, inputs, usage, waiting
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
-from threadline.engine.state import ENDED, MAIN_THREAD, PAUSED, READY, WAITING, RunState
+from threadline.engine.state import (
+    ENDED,
+    MAIN_THREAD,
+    PAUSED,
+    READY,
+    SCHEDULED,
+    WAITING,
+    RunState,
+)
 from threadline.engine.steps import NodeResult, NodeTask
 
 JsonDict = dict[str, Any]
@@ -31,11 +39,17 @@ class TurnOutcome:
     outputs: dict[str, list[JsonDict]] = field(default_factory=dict)
     error: str | None = None
     next_input_hint: JsonDict | None = None
+    background: bool = False
+    """Work is left for a later pump: scheduled threads or armed waiting edges."""
 
 
-def _next_ready(state: RunState) -> str | None:
+def _next_ready(state: RunState, now: float) -> str | None:
+    """The first ready thread, else the first scheduled one that is due."""
     for thread_id, thread in state.threads.items():
         if thread.status == READY:
+            return thread_id
+    for thread_id, thread in state.threads.items():
+        if thread.status == SCHEDULED and (thread.due_at or 0) <= now:
             return thread_id
     return None
 
@@ -110,17 +124,21 @@ def run_turn(
     """Run one turn; see the module docstring for the protocol."""
     em = Emitter(state, graph, env.now)
     command = run_input.get("command") or "start"
-    state.turn += 1
-    if state.turn == 1:
+    if command != "pump":
+        state.turn += 1
+    if state.turn == 1 and not state.threads:
         inputs.start(state, graph, run_input, env, em)
     if _control(state, command, em):
         return TurnOutcome(state.status, em.events)
-    inputs.deliver(state, run_input, em)
+    if command == "pump":
+        waiting.tick(state, graph, env, em)
+    else:
+        inputs.deliver(state, run_input, em)
     state.status = "running"
     outputs: dict[str, list[JsonDict]] = {}
     hint: JsonDict | None = None
     runs = 0
-    while (thread_id := _next_ready(state)) is not None:
+    while (thread_id := _next_ready(state, em.now)) is not None:
         thread = state.threads[thread_id]
         step = advance.prepare(state, graph, thread, env, em)
         if step is None:
@@ -137,4 +155,8 @@ def run_turn(
         if not carry_on:
             break
     _close(state, em, outputs, hint)
-    return TurnOutcome(state.status, em.events, outputs, state.error, hint)
+    background = state.status == "waiting_for_user_input" and (
+        any(t.status == SCHEDULED for t in state.threads.values())
+        or waiting.armed(state, graph)
+    )
+    return TurnOutcome(state.status, em.events, outputs, state.error, hint, background)

@@ -33,7 +33,7 @@ def check(status: str | None, command: str) -> None:
         raise Conflict("a turn of this run is in progress; retry when it has finished")
     allowed = {
         "not_started": {"start", "data", "stop"},
-        "waiting_for_user_input": {"start", "data", "pause", "stop"},
+        "waiting_for_user_input": {"start", "data", "pause", "stop", "pump"},
         "paused": {"resume", "stop"},
     }.get(status, set())
     if command not in allowed:

@@ -5,6 +5,7 @@ turn; later turns execute on that snapshot, so editing a version never changes a
 underneath it.
 """
 
+import asyncio
 import traceback
 from dataclasses import replace
 from typing import Any
@@ -30,6 +31,8 @@ from threadline.service.runtime import Runtime, builtin_variables
 from threadline.store import Document, Store
 
 JsonDict = dict[str, Any]
+# A scheduled thread runs when due; a pump arriving a little early waits this much.
+_MAX_INLINE_DELAY_S = 1.0
 
 
 def parse_input(raw: Any, field: str) -> JsonDict:
@@ -143,6 +146,8 @@ async def _claim(store: Store, doc: Document, caller: Caller) -> Document:
 async def _execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
     from threadline.nodes.registry import executor_for
 
+    if task.delay_s > 0:
+        await asyncio.sleep(min(task.delay_s, _MAX_INLINE_DELAY_S))
     try:
         result = await executor_for(task.node.get("type", ""))(task, ports)
     except Exception as exc:  # an executor bug must fail the run, not the request
@@ -182,6 +187,12 @@ def _record_turn(
     doc: Document, state: RunState, run_input: JsonDict, outcome: TurnOutcome
 ) -> Document:
     run = dict(doc.body["workflow_run"])
+    pairs = run["input_output_pairs"]
+    quiet_pump = (
+        run_input.get("command") == "pump"
+        and not outcome.outputs
+        and not any(e["type"].endswith("_edge") for e in outcome.events)
+    )
     pair: JsonDict = {
         "run_input": run_input,
         "run_output": {
@@ -201,7 +212,8 @@ def _record_turn(
     run.update(
         status=state.status,
         termination_source=state.termination_source,
-        input_output_pairs=[*run["input_output_pairs"], pair],
+        # A background pass that changed nothing is not worth a segment.
+        input_output_pairs=pairs if quiet_pump else [*pairs, pair],
         llm_token_usage=token_usage(state.llm_calls),
         llm_latency_stats=latency_stats(state.llm_calls),
     )
@@ -237,9 +249,16 @@ async def run_one_turn(
     raw_input: JsonDict,
     query_version: int | None,
     field: str,
+    pump: bool = False,
 ) -> tuple[Document, TurnOutcome]:
-    """Validate, claim, execute and persist one turn; return the run and the turn."""
+    """Validate, claim, execute and persist one turn; return the run and the turn.
+
+    ``pump`` advances background work (scheduled threads, waiting edges) without
+    consuming a user turn.
+    """
     run_input = parse_input(raw_input, field)
+    if pump:
+        run_input["command"] = "pump"
     command = run_input.get("command") or "start"
     doc = await _load_run(store, caller, run_id) if run_id else None
     if doc is not None and doc.workflow_id != workflow_id:

@@ -43,7 +43,7 @@ def turn_summary(doc: Document, outcome: TurnOutcome) -> JsonBody:
         "error": outcome.error,
         "next_input_hint": outcome.next_input_hint,
         "has_active_companions": bool(companions),
-        "has_background_work": bool(companions),
+        "has_background_work": outcome.background,
     }
 
 
@@ -76,6 +76,29 @@ async def execute(
         return turn_summary(doc, outcome)
     run: JsonBody = doc.body["workflow_run"]
     return run
+
+
+@router.post("/workflows/{workflow_id}/runs/{run_id}/pump-companions")
+async def pump_companions(
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    run_id: ObjectIdPath,
+) -> JsonBody:
+    """Advance background work (scheduled threads, waiting edges) of a run."""
+    doc, outcome = await runs.run_one_turn(
+        store,
+        caller,
+        _runtime(request),
+        workflow_id=workflow_id,
+        run_id=run_id,
+        raw_input={"command": "data"},
+        query_version=None,
+        field="",
+        pump=True,
+    )
+    return turn_summary(doc, outcome)
 
 
 @router.post("/workflow-runs")
