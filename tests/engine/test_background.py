@@ -97,7 +97,7 @@ def test_a_self_loop_with_spacing_is_scheduled_and_a_later_pump_runs_it():
         state, g, {"command": "pump"}, static_responder, TurnEnv(now=1010.0)
     )
     assert early_tasks == [] and early.background
-    due, due_tasks = drive(
+    _due, due_tasks = drive(
         state, g, {"command": "pump"}, static_responder, TurnEnv(now=1031.0)
     )
     assert [t.node["logical_id"] for t in due_tasks] == ["poll"]
@@ -183,7 +183,7 @@ def test_tick_mode_waiting_edges_are_debounced_and_fire_on_a_pump():
         == 1
     )
     state.threads["0"].variables["go"] = True
-    debounced, tasks = drive(
+    _debounced, tasks = drive(
         state, g, {"command": "pump"}, static_responder, TurnEnv(now=105.0)
     )
     assert tasks == []
