@@ -428,6 +428,7 @@ async def test_background_work_is_pumped_without_using_a_user_turn(team: Team):
     )
     rid = first["run_id"]
     seen = 0
+    pumped: dict[str, Any] = {}
     for _ in range(6):
         response = await team.client.post(
             f"/v1/workflows/{wid}/runs/{rid}/pump-companions", json={}

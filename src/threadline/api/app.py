@@ -13,7 +13,15 @@ from fastapi import APIRouter, FastAPI
 from threadline import __version__
 from threadline.api import errors
 from threadline.api.limits import BodyLimit
-from threadline.api.routes import catalogue, health, parts, runs, versions, workflows
+from threadline.api.routes import (
+    catalogue,
+    health,
+    parts,
+    runs,
+    tool_runs,
+    versions,
+    workflows,
+)
 from threadline.service import auth
 from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
@@ -29,6 +37,7 @@ def build_router() -> APIRouter:
     router.include_router(catalogue.router)
     router.include_router(versions.router)
     router.include_router(workflows.router)
+    router.include_router(tool_runs.router)
     router.include_router(parts.router)
     router.include_router(runs.router)
     return router

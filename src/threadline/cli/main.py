@@ -8,6 +8,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from threadline.cli.chat import chat
 from threadline.errors import ThreadlineError
 from threadline.service import auth
 from threadline.settings import Settings
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 keys = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys, name="api-key")
+app.command("chat")(chat)
 
 T = TypeVar("T")
 

@@ -1,0 +1,46 @@
+"""Test-execute a tool: ``POST /tools/execute`` (inline) and ``/tools/{id}/execute``.
+
+Thin: the confirm rule, side-effect inference and the response shape live in
+``threadline.service.tool_runs``. A tool failure answers 200 with
+``success: false``; only a bad request (422) or an unknown tool (404) is an error.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+
+from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.routes.common import JsonBody, ObjectIdPath
+from threadline.service import tool_runs
+from threadline.service.runtime import Runtime
+
+router = APIRouter(tags=["tools"])
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post("/tools/execute", name="execute_inline_tool")
+async def execute_inline(
+    request: Request, _: CallerDep, body: Annotated[Any, Body()]
+) -> JsonBody:
+    """Run an inline ``tool_config`` with ``args`` (validated like ``POST /tools``)."""
+    result = await tool_runs.execute_inline(_runtime(request), body)
+    return result.to_json()
+
+
+@router.post("/tools/{tool_id}/execute", name="execute_tool")
+async def execute_saved(
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    tool_id: ObjectIdPath,
+    body: Annotated[Any, Body()] = None,
+) -> JsonBody:
+    """Run the team's saved tool with ``args``; another team's tool is a 404."""
+    result = await tool_runs.execute_saved(
+        store, caller, _runtime(request), tool_id, body if body is not None else {}
+    )
+    return result.to_json()
