@@ -445,3 +445,82 @@ async def test_background_work_is_pumped_without_using_a_user_turn(team: Team):
         f"/v1/workflows/{wid}/runs/5eb7cf5a86d9755df3a6c593/pump-companions", json={}
     )
     assert other.status_code == 404
+
+
+async def test_a_super_node_runs_its_published_sub_workflow_inline(team: Team):
+    child = await new_workflow(
+        team,
+        {
+            "name": "Child",
+            "workflow_config": {},
+            "node_configs": [
+                static_node("node_a", "child says {{topic}}", is_start=True),
+                static_node("node_b", "child done"),
+            ],
+            "edge_configs": [edge("edge_ab", "node_a", "node_b")],
+        },
+    )
+    interface = {
+        "input_fields": [
+            {
+                "name": "topic",
+                "value_type": "string",
+                "mappings": [
+                    {"target_type": "dynamic_variable", "target_variable_name": "topic"}
+                ],
+            }
+        ]
+    }
+    parent = await new_workflow(
+        team,
+        {
+            "name": "Parent",
+            "workflow_config": {},
+            "node_configs": [
+                static_node("node_hi", "parent hi", is_start=True),
+                {
+                    "type": "super_node",
+                    "logical_id": "node_sub",
+                    "name": "Sub",
+                    "super_workflow_id": child,
+                    "super_node_interface": interface,
+                    "field_values": {"topic": "billing"},
+                },
+                static_node("node_bye", "parent bye"),
+            ],
+            "edge_configs": [
+                edge("edge_in", "node_hi", "node_sub"),
+                edge("edge_out", "node_sub", "node_bye"),
+            ],
+        },
+    )
+    turn = await execute(team, parent, {"run_input": START})
+    assert spoken(turn) == [
+        "parent hi",
+        "child says billing",
+        "child done",
+        "parent bye",
+    ]
+    assert turn["status"] == "completed"
+    assert_wire_events(turn["events"])
+    missing = await new_workflow(
+        team,
+        {
+            "name": "Broken",
+            "workflow_config": {},
+            "node_configs": [
+                {
+                    "type": "super_node",
+                    "logical_id": "node_s",
+                    "is_start": True,
+                    "super_workflow_id": "5eb7cf5a86d9755df3a6c593",
+                }
+            ],
+            "edge_configs": [],
+        },
+    )
+    refused = await team.client.post(
+        f"/v1/workflows/{missing}/execute", json={"run_input": START}
+    )
+    assert refused.status_code == 404
+    assert "5eb7cf5a86d9755df3a6c593" in refused.json()["message"]

@@ -6,6 +6,7 @@ from typing import Any
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
 from threadline.engine.state import MAIN_THREAD, READY, WAITING, RunState, ThreadState
+from threadline.engine.supernode import runtime_seed
 
 JsonDict = dict[str, Any]
 
@@ -63,6 +64,7 @@ def start(
         **(run_input.get("dynamic_variables") or {}),
     }
     thread = ThreadState(thread_id=MAIN_THREAD, node=start_node)
+    thread.variables.update(runtime_seed(graph.node(start_node)))
     thread.variables.update(run_input.get("runtime_variables") or {})
     welcome = run_input.get("welcome_message")
     if welcome:

@@ -8,6 +8,7 @@ from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
 from threadline.engine.state import ENDED, READY, RunState, ThreadState
 from threadline.engine.steps import Scope
+from threadline.engine.supernode import runtime_seed
 from threadline.engine.templates import render
 
 JsonDict = dict[str, Any]
@@ -119,6 +120,7 @@ def navigate(
     if destination is None:
         return
     thread.node = destination
+    thread.variables.update(runtime_seed(graph.node(destination)))
     thread.fresh_entry = True
     thread.status = READY
 

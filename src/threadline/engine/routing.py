@@ -14,6 +14,7 @@ from threadline.engine.graph import Graph
 from threadline.engine.placeholders import Placeholder
 from threadline.engine.state import ThreadState
 from threadline.engine.steps import Destination
+from threadline.engine.supernode import reverse_origin
 from threadline.engine.templates import render
 
 JsonDict = dict[str, Any]
@@ -99,7 +100,8 @@ def candidate_edges(
     for target in graph.global_nodes:
         if target != node_id and not _blocked(graph, node_id, target):
             out.append((_global_edge(graph, target, node_id), "global"))
-    if node_id in graph.global_nodes and thread.global_callers:
+    returns = node_id in graph.global_nodes or reverse_origin(graph.node(node_id))
+    if thread.global_callers and returns:
         out.append(
             (_reverse_edge(graph, node_id, thread.global_callers[-1]), "reverse")
         )

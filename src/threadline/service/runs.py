@@ -22,7 +22,7 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
-from threadline.service import commands, wire
+from threadline.service import commands, supernodes, wire
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
@@ -76,7 +76,9 @@ async def _new_run(
         number = _pick_version(workflow, query_version, raw_input)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
         graph = await graphs.load(tx, caller.team_id, version)
-        snapshot = graph.hydrated()
+        snapshot = await supernodes.expand_for_run(
+            tx, caller, graph.hydrated(), workflow_id=workflow_id
+        )
         if compile_graph(snapshot).start is None and not run_input.get(
             "start_node_logical_id"
         ):
