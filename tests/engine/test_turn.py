@@ -342,3 +342,38 @@ def test_an_unknown_start_node_is_refused():
             {**START, "start_node_logical_id": "nowhere"},
             static_responder,
         )
+
+
+def test_a_waiting_start_node_runs_at_once_when_the_first_input_carries_a_message():
+    g = graph([llm("chat", is_start=True)], [])
+    state = RunState(run_id="r")
+    outcome, tasks = drive(
+        state, g, user("hi there", command="start"), static_responder
+    )
+    assert [t.node["logical_id"] for t in tasks] == ["chat"]
+    assert [m["content"] for m in tasks[0].messages] == ["hi there"]
+    assert outcome.status == "waiting_for_user_input"
+
+
+def test_a_node_whose_conditions_do_not_fire_parks_and_runs_again_on_the_next_message():
+    g = graph(
+        [
+            node("ask", "worker_llm", is_start=True, wait_for_user_message=True),
+            node("done"),
+        ],
+        [cond("have", "ask", "done", expression="isPresent([[name]])")],
+    )
+    names = iter([{}, {"name": "Ann"}])
+    state = RunState(run_id="r")
+    first, _ = drive(
+        state,
+        g,
+        user("hello", command="start"),
+        lambda t: NodeResult(variables=next(names)),
+    )
+    assert first.status == "waiting_for_user_input"
+    second, tasks = drive(
+        state, g, user("I'm Ann"), lambda t: NodeResult(variables=next(names, {}))
+    )
+    assert [t.node["logical_id"] for t in tasks] == ["ask", "done"]
+    assert second.status == "completed"
