@@ -2,57 +2,38 @@
 
 :meth:`ToolRunner.run` in three steps:
 
-1. **Bind** ``variable_arguments`` (§4.5): ``literal`` -> ``literal_value``;
-   ``runtime`` / ``dynamic`` read ``variable_path`` (dots, indexes, node-qualified
-   names, ``global.x``, ``thread_<id>.x``); ``auto`` tries runtime, then dynamic. An
-   absent or None value falls back to ``default``; ``required`` fails the call naming
-   the binding. Nothing resolved and no default: the argument is left out (the
-   function's own default applies). ``override_provided_value`` replaces a caller
-   value; otherwise the binding only fills an omitted (or None) argument.
+1. **Bind** ``variable_arguments`` (§4.5): see
+   :func:`threadline.tools.bindings.bind_arguments`.
 2. **Dispatch** by ``type`` under ``timeout_seconds`` (when set): ``inbuilt_function``
    (``INBUILT_TOOLS[tool_id or configurable_key]``); ``inline_python`` (the sandbox;
    ``allow_code_variable_substitution`` renders ``{{ }}``/``[[ ]]`` in the code first;
    calls the function named like the tool if defined, else the first; the timeout is
-   the sandbox wall/CPU limit); ``external_api`` (one HTTP call, non-2xx fails);
-   ``knowledge_base`` (the :class:`~threadline.tools.knowledge.Retriever`, ``query``).
-3. **Map** a successful result: ``expand_result_into_runtime_variables`` writes each
-   top-level key of a dict result (not ``_``-prefixed) to thread scope, then
-   ``result_variable_mappings`` write ``result_path`` (whole result when empty) to
-   thread or workflow scope, winning on collisions. A ``required`` mapping whose path
-   is absent fails the call (the result is kept).
+   the sandbox wall/CPU limit); ``external_api`` (one HTTP call, non-2xx fails; see
+   :mod:`threadline.tools.external_api` for its templating); ``knowledge_base``
+   (the :class:`~threadline.tools.knowledge.Retriever`, ``query``).
+3. **Map** a successful result to thread / workflow variables: see
+   :func:`threadline.tools.bindings.map_result`.
 
-external_api templating (endpoint, header values, string body values; one pass, so
-inserted values are never re-scanned): ``{name}`` is the argument (missing -> the
-call fails), ``{{ dyn }}``/``[[ rt ]]`` are workflow variables, and ``{{``/``}}`` that
-do not form a resolvable placeholder are literal braces (``str.format`` escapes). A
-body value that is exactly ``{name}`` becomes the argument's native value.
-``integration_auth`` is unsupported: without an ``Authorization`` header it fails.
+A failure at any step (including an unexpected exception or the timeout) is a
+:class:`ToolOutcome` with ``success=False``, its ``error`` redacted of secrets.
 """
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import re
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from threadline.engine.filters import to_text
-from threadline.engine.placeholders import PLACEHOLDER_RE
 from threadline.engine.steps import Scope
-from threadline.engine.templates import (
-    MISSING,
-    find_placeholders,
-    render,
-    resolve_placeholder,
-)
-from threadline.tools.http import HttpCall, HttpPolicy, send
+from threadline.engine.templates import render
+from threadline.tools.bindings import bind_arguments, map_result, scope_vars
+from threadline.tools.external_api import run_external_api
 from threadline.tools.inbuilt import INBUILT_TOOLS
 from threadline.tools.knowledge import NO_RETRIEVER_MESSAGE, Retriever
+from threadline.tools.outcomes import JsonDict, ToolFailure, ToolOutcome
 from threadline.tools.sandbox import SandboxLimits, run_inline_python
 
 __all__ = [
@@ -65,41 +46,7 @@ __all__ = [
     "scope_vars",
 ]
 
-JsonDict = dict[str, Any]
 REDACTED = "[REDACTED]"
-_TEMPLATE_RE = re.compile(
-    rf"(?P<ph>{PLACEHOLDER_RE.pattern})|\{{(?P<arg>[A-Za-z_]\w*)\}}|(?P<esc>\{{\{{|\}}\}})"
-)
-_WHOLE_ARG_RE = re.compile(r"\{([A-Za-z_]\w*)\}")
-
-
-class ToolFailure(Exception):
-    """An expected failure, reported through ``ToolOutcome.error``."""
-
-    def __init__(self, message: str, error_type: str = "tool_error") -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-@dataclass(frozen=True)
-class ToolOutcome:
-    """What one tool call did; ``variables`` holds the mapped/expanded writes."""
-
-    success: bool
-    result: Any
-    error: str | None
-    latency_ms: float
-    variables: JsonDict = field(default_factory=dict)
-    workflow_variables: JsonDict = field(default_factory=dict)
-    error_type: str | None = None
-
-    def result_variables(self, name: str, *, with_status: bool = True) -> JsonDict:
-        """Thread writes: mappings/expansion, ``name`` and (tool nodes) its status."""
-        writes = {**self.variables, name: self.result}
-        if with_status:
-            writes[f"{name}_success"] = self.success
-            writes[f"{name}_error"] = self.error
-        return writes
 
 
 def redact(text: str, secret_values: Collection[str]) -> str:
@@ -107,128 +54,6 @@ def redact(text: str, secret_values: Collection[str]) -> str:
     for secret in sorted((s for s in secret_values if s), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
-
-
-def scope_vars(scope: Scope) -> JsonDict:
-    """The scope as keyword arguments of ``render`` / ``render_value``."""
-    return {
-        "dynamic": scope.dynamic,
-        "runtime": scope.runtime,
-        "threads": scope.threads,
-        "globals_": scope.globals_,
-    }
-
-
-def _lookup(text: str, scope: Scope | None, runtime: JsonDict | None = None) -> Any:
-    found = find_placeholders(text)
-    if len(found) != 1 or found[0].raw != text:
-        return MISSING
-    if scope is None:
-        return resolve_placeholder(found[0], runtime=runtime)
-    return resolve_placeholder(found[0], **scope_vars(scope))
-
-
-def _bound_value(spec: Mapping[str, Any], scope: Scope) -> Any:
-    source = str(spec.get("source") or "auto")
-    if source == "literal":
-        return spec.get("literal_value")
-    path = str(spec.get("variable_path") or "")
-    order = ("runtime", "dynamic") if source == "auto" else (source,)
-    for kind in order:
-        text = f"[[{path}]]" if kind == "runtime" else f"{{{{{path}}}}}"
-        value = _lookup(text, scope)
-        if value is not MISSING and value is not None:
-            return value
-    return MISSING
-
-
-def bind_arguments(config: Mapping[str, Any], args: JsonDict, scope: Scope) -> JsonDict:
-    """``args`` with the tool's ``variable_arguments`` applied (step 1 above)."""
-    bound = dict(args)
-    for spec in config.get("variable_arguments") or []:
-        name = spec["argument_name"]
-        value = _bound_value(spec, scope)
-        if value is MISSING or value is None:
-            if spec.get("required"):
-                where = spec.get("variable_path") or "literal_value"
-                raise ToolFailure(
-                    f"variable_arguments[{name!r}]: required variable {where!r} "
-                    f"({spec.get('source') or 'auto'}) has no value",
-                    "missing_variable",
-                )
-            value = spec.get("default")
-            if value is None:
-                continue
-        if spec.get("override_provided_value", True) or bound.get(name) is None:
-            bound[name] = value
-    return bound
-
-
-def map_result(
-    config: Mapping[str, Any], result: Any
-) -> tuple[JsonDict, JsonDict, str | None]:
-    """Thread writes, workflow writes and the error of a missing required path."""
-    thread: JsonDict = {}
-    workflow: JsonDict = {}
-    errors: list[str] = []
-    if config.get("expand_result_into_runtime_variables") and isinstance(result, dict):
-        thread.update(
-            {k: v for k, v in result.items() if isinstance(k, str) and k[:1] not in "_"}
-        )
-    for mapping in config.get("result_variable_mappings") or []:
-        target = mapping["target_variable_name"]
-        path = str(mapping.get("result_path") or "")
-        value = result
-        if path:
-            value = _lookup(
-                f"[[_r{'' if path.startswith('[') else '.'}{path}]]",
-                None,
-                {"_r": result},
-            )
-        if value is MISSING:
-            if mapping.get("required"):
-                errors.append(f"{path!r} is not in the result ({target!r} mapping)")
-                continue
-            value = mapping.get("default")
-        if mapping.get("scope") == "workflow":
-            workflow[target] = value
-            thread.pop(target, None)
-        else:
-            thread[target] = value
-    return thread, workflow, "; ".join(errors) or None
-
-
-def _fill(template: str, args: Mapping[str, Any], scope: Scope, where: str) -> str:
-    def replace(m: re.Match[str]) -> str:
-        if m.group("ph") is not None:
-            raw = m.group("ph")
-            rendered = render(raw, **scope_vars(scope))
-            if rendered == raw and raw.startswith("{{"):
-                return raw[1:-1]
-            return rendered
-        if m.group("esc") is not None:
-            return m.group("esc")[0]
-        name = m.group("arg")
-        if name not in args:
-            raise ToolFailure(
-                f"no argument {name!r} for {{{name}}} in {where}", "invalid_arguments"
-            )
-        return to_text(args[name])
-
-    return _TEMPLATE_RE.sub(replace, template)
-
-
-def _fill_body(body: Any, args: Mapping[str, Any], scope: Scope) -> Any:
-    if isinstance(body, str):
-        whole = _WHOLE_ARG_RE.fullmatch(body)
-        if whole and whole.group(1) in args:
-            return args[whole.group(1)]
-        return _fill(body, args, scope, "api_body")
-    if isinstance(body, Mapping):
-        return {k: _fill_body(v, args, scope) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_fill_body(v, args, scope) for v in body]
-    return body
 
 
 class ToolRunner:
@@ -303,7 +128,14 @@ class ToolRunner:
         if kind == "inline_python":
             return await self._run_python(config, args, scope)
         if kind == "external_api":
-            return await self._run_api(config, args, scope, secrets, allow_private)
+            return await run_external_api(
+                config,
+                args,
+                scope,
+                secrets=secrets,
+                allow_private=allow_private,
+                transport=self.transport,
+            )
         if kind == "knowledge_base":
             return await self._run_kb(config, args)
         raise ToolFailure(f"unsupported tool type {kind!r}", "unsupported_tool")
@@ -333,52 +165,6 @@ class ToolRunner:
                 out.error or "inline_python failed", out.error_type or "runtime_error"
             )
         return out.result
-
-    async def _run_api(
-        self,
-        config: Mapping[str, Any],
-        args: JsonDict,
-        scope: Scope,
-        secrets: Collection[str],
-        allow_private: bool,
-    ) -> Any:
-        endpoint = config.get("api_endpoint")
-        if not endpoint:
-            raise ToolFailure(
-                "the external_api tool has no api_endpoint", "invalid_tool"
-            )
-        headers = {
-            str(k): _fill(str(v), args, scope, f"api_headers[{k!r}]")
-            for k, v in (config.get("api_headers") or {}).items()
-        }
-        auth = config.get("integration_auth")
-        if auth and not any(k.lower() == "authorization" for k in headers):
-            raise ToolFailure(
-                f"integration_auth ({auth.get('integration_id')}) is not supported by "
-                "this server; set an Authorization header on the tool instead",
-                "unsupported_tool",
-            )
-        body = config.get("api_body")
-        if isinstance(body, str):
-            with contextlib.suppress(ValueError):
-                body = json.loads(body) if body.strip() else None
-        timeout = config.get("timeout_seconds")
-        call = HttpCall(
-            method=str(config.get("api_method") or "GET"),
-            url=_fill(endpoint, args, scope, "api_endpoint"),
-            headers=headers,
-            body=_fill_body(body, args, scope),
-            timeout_s=float(timeout) if timeout else 30.0,
-        )
-        out = await send(
-            call,
-            policy=HttpPolicy(allow_private=allow_private),
-            secret_values=secrets,
-            transport=self.transport,
-        )
-        if not out.success:
-            raise ToolFailure(out.error or f"HTTP {out.status_code}", "http_error")
-        return out.data
 
     async def _run_kb(self, config: Mapping[str, Any], args: JsonDict) -> Any:
         if self.retriever is None:
