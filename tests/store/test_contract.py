@@ -195,3 +195,41 @@ async def test_a_conditional_replace_only_wins_from_the_expected_status(store: S
         )
         got = await runs.get(team, run.id)
     assert got is not None and got.status == "running"
+
+
+async def test_a_status_only_update_wins_once_and_keeps_the_body(store: Store):
+    team = new_object_id()
+    run = doc(team, status="waiting_for_user_input", body={"big": list(range(50))})
+    async with store.begin() as tx:
+        runs = tx.documents("workflow_runs")
+        await runs.insert(run)
+        kwargs = {"expected_status": "waiting_for_user_input", "at": T0, "by": "u9"}
+        assert await runs.set_status(team, run.id, "running", **kwargs)
+        assert not await runs.set_status(team, run.id, "running", **kwargs)
+        assert not await runs.set_status(
+            new_object_id(), run.id, "x", expected_status="running", at=T0, by=None
+        )
+        got = await runs.get(team, run.id)
+    assert got is not None
+    assert got.status == "running" and got.updated_by == "u9"
+    assert got.body == {"big": list(range(50))}
+
+
+async def test_turns_are_appended_listed_in_order_replaced_and_deleted_per_team(
+    store: Store,
+):
+    team, run = new_object_id(), new_object_id()
+    async with store.begin() as tx:
+        turns = tx.turns()
+        for i in (0, 1, 2):
+            await turns.append(team, run, i, {"n": i, "events": [{"type": "x"}]}, T0)
+    async with store.begin() as tx:
+        turns = tx.turns()
+        assert [t["n"] for t in await turns.list(team, run)] == [0, 1, 2]
+        assert await turns.list(new_object_id(), run) == []
+        assert await turns.replace(team, run, 1, {"n": 10}, T0)
+        assert not await turns.replace(new_object_id(), run, 1, {"n": 99}, T0)
+        assert [t["n"] for t in await turns.list(team, run)] == [0, 10, 2]
+        assert await turns.delete_run(new_object_id(), run) == 0
+        assert await turns.delete_run(team, run) == 3
+        assert await turns.list(team, run) == []

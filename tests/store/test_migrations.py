@@ -56,3 +56,21 @@ def test_plain_urls_get_the_async_driver(url: str, expected: str):
 def test_unsupported_database_urls_are_refused_with_the_setting_named(url: str):
     with pytest.raises(ConfigError, match="THREADLINE_DATABASE_URL"):
         normalize_url(url)
+
+
+async def test_an_older_database_gets_the_missing_steps(tmp_path: Path):
+    path = tmp_path / "old.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.migrate()
+    await store.close()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE run_turns")
+        conn.exec_driver_sql("UPDATE threadline_schema_version SET version = 1")
+    store = open_store(f"sqlite:///{path}")
+    assert await store.migrate() == LATEST_VERSION - 1
+    await store.close()
+    with engine.connect() as conn:
+        assert "run_turns" in inspect(conn).get_table_names()
+        assert current_version(conn) == LATEST_VERSION
+    engine.dispose()

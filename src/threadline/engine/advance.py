@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from threadline.engine import loops, moves, routing, waiting
+from threadline.engine import loops, moves, routing, usage, waiting
 from threadline.engine.emit import Emitter
 from threadline.engine.expressions import ExpressionSyntaxError
 from threadline.engine.graph import Graph
@@ -166,7 +166,7 @@ def _record(
     for event in result.events:
         body = {k: v for k, v in event.items() if k != "type"}
         em.emit(event["type"], tid, **fields, **body)
-    state.llm_calls.extend(result.llm_calls)
+    usage.add_calls(state.usage, result.llm_calls)
     thread.history.extend(result.history)
     if not node_run:
         return

@@ -5,7 +5,7 @@ The engine mutates a ``RunState`` it owns while it runs a turn; the shell persis
 same inputs and recorded node results, the same state comes out (replay).
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 JsonDict = dict[str, Any]
@@ -74,14 +74,16 @@ class RunState:
     guardrail_entries: int = 0
     tick_evaluated_at: dict[str, float] = field(default_factory=dict)
     """Last background-tick evaluation of each waiting edge (debounce)."""
-    llm_calls: list[JsonDict] = field(default_factory=list)
-    """Every LLM call record of the run (accounting is derived from these)."""
+    usage: JsonDict = field(default_factory=dict)
+    """Running LLM totals per (model, provider) pair (see ``engine.usage``)."""
     error: str | None = None
     termination_source: str | None = None
 
     def to_json(self) -> JsonDict:
         """Serialise to plain JSON."""
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["threads"] = {k: asdict(v) for k, v in self.threads.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: JsonDict) -> "RunState":

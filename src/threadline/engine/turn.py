@@ -56,8 +56,8 @@ def _next_ready(state: RunState, now: float) -> str | None:
 
 def _usage_fields(state: RunState) -> JsonDict:
     return {
-        "llm_token_usage": usage.token_usage(state.llm_calls),
-        "llm_latency_stats": usage.latency_stats(state.llm_calls),
+        "llm_token_usage": usage.token_usage(state.usage),
+        "llm_latency_stats": usage.latency_stats(state.usage),
     }
 
 

@@ -19,7 +19,7 @@ class StoreRunReader:
             return None
         async with self._store.begin() as tx:
             doc = await tx.documents("workflow_runs").get(self._team_id, run_id)
-        if doc is None:
-            return None
-        run: dict[str, Any] = doc.body["workflow_run"]
-        return run
+            if doc is None:
+                return None
+            pairs = await tx.turns().list(self._team_id, run_id)
+        return {**doc.body["workflow_run"], "input_output_pairs": pairs}

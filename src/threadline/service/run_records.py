@@ -1,5 +1,11 @@
-"""Reading and curating stored runs: list, get, delete, comments, ratings."""
+"""Reading and curating stored runs: list, get, delete, comments, ratings.
 
+A run is stored as one document (its ``WorkflowRun`` record without the turns, plus
+the engine state) and one ``run_turns`` row per execution segment; readers put the
+``input_output_pairs`` back together.
+"""
+
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,9 +21,14 @@ JsonDict = dict[str, Any]
 RATING_VALUES = ("down", "up", "strong_up")
 
 
-def render(doc: Document) -> JsonDict:
+def full_run(doc: Document, pairs: list[JsonDict]) -> JsonDict:
+    """The ``WorkflowRun`` record with its ``input_output_pairs``."""
+    return {**doc.body["workflow_run"], "input_output_pairs": pairs}
+
+
+def render(doc: Document, pairs: list[JsonDict]) -> JsonDict:
     """``StoredDoc(workflow_run)``: the full run document."""
-    return stored_doc(doc, "workflow_run", doc.body["workflow_run"])
+    return stored_doc(doc, "workflow_run", full_run(doc, pairs))
 
 
 def projection(doc: Document) -> JsonDict:
@@ -36,10 +47,20 @@ async def _get(tx: Transaction, caller: Caller, run_id: str) -> Document:
     return doc
 
 
-async def get(store: Store, caller: Caller, run_id: str) -> JsonDict:
-    """One run of the caller's team."""
+async def load(store: Store, caller: Caller, run_id: str) -> JsonDict:
+    """One run of the caller's team, as ``StoredDoc(workflow_run)``."""
     async with store.begin() as tx:
-        return render(await _get(tx, caller, run_id))
+        doc = await _get(tx, caller, run_id)
+        return render(doc, await tx.turns().list(caller.team_id, run_id))
+
+
+async def run_record(store: Store, doc: Document) -> JsonDict:
+    """The bare ``WorkflowRun`` of a stored run document."""
+    async with store.begin() as tx:
+        return full_run(doc, await tx.turns().list(doc.team_id, doc.id))
+
+
+get = load
 
 
 async def list_(
@@ -57,6 +78,7 @@ async def delete(store: Store, caller: Caller, run_id: str) -> None:
         doc = await _get(tx, caller, run_id)
         if doc.status == "running":
             raise Conflict(f"run {run_id!r} has a turn in progress")
+        await tx.turns().delete_run(caller.team_id, run_id)
         await tx.documents("workflow_runs").delete(caller.team_id, run_id)
 
 
@@ -69,11 +91,11 @@ def _content(body: JsonDict) -> str:
     return content.strip()
 
 
-def _comment(caller: Caller, content: str) -> JsonDict:
+def _audit(caller: Caller, prefix: str, **fields: Any) -> JsonDict:
     at = wf.now().isoformat()
     return {
-        "logical_id": new_logical_id("comment"),
-        "content": content,
+        "logical_id": new_logical_id(prefix),
+        **fields,
         "createdBy": caller.user_id,
         "updatedBy": caller.user_id,
         "createdAt": at,
@@ -81,30 +103,21 @@ def _comment(caller: Caller, content: str) -> JsonDict:
     }
 
 
-def _rating(caller: Caller, value: str) -> JsonDict:
-    at = wf.now().isoformat()
-    return {
-        "logical_id": new_logical_id("rating"),
-        "value": value,
-        "createdBy": caller.user_id,
-        "updatedBy": caller.user_id,
-        "createdAt": at,
-        "updatedAt": at,
-    }
+async def _finished(tx: Transaction, caller: Caller, run_id: str) -> Document:
+    doc = await _get(tx, caller, run_id)
+    if doc.status not in TERMINAL:
+        raise Conflict(f"run {run_id!r} is {doc.status}; feedback needs a finished run")
+    return doc
 
 
-async def _mutate(
-    store: Store, caller: Caller, run_id: str, change: Any
-) -> tuple[Document, Any]:
-    """Apply ``change(run) -> target`` to a finished run and save it."""
+async def _change_run(
+    store: Store, caller: Caller, run_id: str, change: Callable[[JsonDict], None]
+) -> JsonDict:
+    """Change the run record of a finished run; return the whole run."""
     async with store.begin() as tx:
-        doc = await _get(tx, caller, run_id)
-        if doc.status not in TERMINAL:
-            raise Conflict(
-                f"run {run_id!r} is {doc.status}; feedback needs a finished run"
-            )
+        doc = await _finished(tx, caller, run_id)
         run = dict(doc.body["workflow_run"])
-        target = change(run)
+        change(run)
         doc = replace(
             doc,
             body={**doc.body, "workflow_run": run},
@@ -112,20 +125,19 @@ async def _mutate(
             updated_by=caller.user_id,
         )
         await tx.documents("workflow_runs").replace(doc)
-    return doc, target
+        return render(doc, await tx.turns().list(caller.team_id, run_id))
 
 
 async def add_comment(
     store: Store, caller: Caller, run_id: str, body: JsonDict
 ) -> JsonDict:
     """Add a run-level comment; returns the whole run."""
-    comment = _comment(caller, _content(body))
+    comment = _audit(caller, "comment", content=_content(body))
 
     def change(run: JsonDict) -> None:
         run["comments"] = [*run.get("comments", []), comment]
 
-    doc, _ = await _mutate(store, caller, run_id, change)
-    return render(doc)
+    return await _change_run(store, caller, run_id, change)
 
 
 async def delete_comment(
@@ -139,8 +151,7 @@ async def delete_comment(
             raise NotFound(f"comment {comment_id!r} not found on run {run_id!r}")
         run["comments"] = kept
 
-    doc, _ = await _mutate(store, caller, run_id, change)
-    return render(doc)
+    return await _change_run(store, caller, run_id, change)
 
 
 def _feedback(target: JsonDict) -> JsonDict:
@@ -156,19 +167,35 @@ def _feedback(target: JsonDict) -> JsonDict:
     }
 
 
-def _find_event(run: JsonDict, event_id: str) -> JsonDict:
-    for pair in run.get("input_output_pairs", []):
+def _locate(pairs: list[JsonDict], where: tuple[str, Any]) -> tuple[int, JsonDict]:
+    """The turn index and the dict (turn or event) a feedback call targets."""
+    kind, key = where
+    if kind == "turn":
+        if not 0 <= key < len(pairs):
+            raise NotFound(f"turn {key} not found (the run has {len(pairs)} turns)")
+        return key, pairs[key]
+    for index, pair in enumerate(pairs):
         for event in (pair.get("run_output") or {}).get("events", []):
-            if event.get("logical_id") == event_id:
-                return event  # type: ignore[no-any-return]  # JSON from our own store
-    raise NotFound(f"event {event_id!r} not found on this run")
+            if event.get("logical_id") == key:
+                return index, event
+    raise NotFound(f"event {key!r} not found on this run")
 
 
-def _find_turn(run: JsonDict, turn_index: int) -> JsonDict:
-    pairs = run.get("input_output_pairs", [])
-    if not 0 <= turn_index < len(pairs):
-        raise NotFound(f"turn {turn_index} not found (the run has {len(pairs)} turns)")
-    return pairs[turn_index]  # type: ignore[no-any-return]  # JSON from our own store
+async def _change_target(
+    store: Store,
+    caller: Caller,
+    run_id: str,
+    where: tuple[str, Any],
+    change: Callable[[JsonDict], None],
+) -> JsonDict:
+    """Change the comments/ratings of one turn or event; return its feedback."""
+    async with store.begin() as tx:
+        await _finished(tx, caller, run_id)
+        pairs = await tx.turns().list(caller.team_id, run_id)
+        index, target = _locate(pairs, where)
+        change(target)
+        await tx.turns().replace(caller.team_id, run_id, index, pairs[index], wf.now())
+    return _feedback(target)
 
 
 async def rate(
@@ -178,18 +205,15 @@ async def rate(
     if value is not None and value not in RATING_VALUES:
         raise InvalidField(f"value: must be one of {', '.join(RATING_VALUES)}")
 
-    def change(run: JsonDict) -> JsonDict:
-        target = _target(run, where)
+    def change(target: JsonDict) -> None:
         ratings = [
             r for r in target.get("ratings", []) if r.get("createdBy") != caller.user_id
         ]
         if value is not None:
-            ratings.append(_rating(caller, value))
+            ratings.append(_audit(caller, "rating", value=value))
         target["ratings"] = ratings
-        return target
 
-    _, target = await _mutate(store, caller, run_id, change)
-    return _feedback(target)
+    return await _change_target(store, caller, run_id, where, change)
 
 
 async def comment_on(
@@ -201,10 +225,11 @@ async def comment_on(
     comment_id: str | None = None,
 ) -> JsonDict:
     """Add (``body``) or delete (``comment_id``) a comment on an event or a turn."""
-    new = _comment(caller, _content(body)) if body is not None else None
+    new = (
+        _audit(caller, "comment", content=_content(body)) if body is not None else None
+    )
 
-    def change(run: JsonDict) -> JsonDict:
-        target = _target(run, where)
+    def change(target: JsonDict) -> None:
         comments = list(target.get("comments", []))
         if new is not None:
             comments.append(new)
@@ -214,15 +239,8 @@ async def comment_on(
                 raise NotFound(f"comment {comment_id!r} not found")
             comments = kept
         target["comments"] = comments
-        return target
 
-    _, target = await _mutate(store, caller, run_id, change)
-    return _feedback(target)
-
-
-def _target(run: JsonDict, where: tuple[str, Any]) -> JsonDict:
-    kind, key = where
-    return _find_event(run, key) if kind == "event" else _find_turn(run, key)
+    return await _change_target(store, caller, run_id, where, change)
 
 
 async def evaluation_result(store: Store, caller: Caller, run_id: str) -> JsonDict:
@@ -234,8 +252,9 @@ async def evaluation_result(store: Store, caller: Caller, run_id: str) -> JsonDi
         if not eval_id:
             raise NotFound(f"run {run_id!r} has no evaluation")
         evaluation = await _get(tx, caller, eval_id)
+        pairs = await tx.turns().list(caller.team_id, eval_id)
     result = None
-    for pair in evaluation.body["workflow_run"].get("input_output_pairs", []):
+    for pair in pairs:
         for event in (pair.get("run_output") or {}).get("events", []):
             if event.get("type") == "workflow_show_state":
                 result = event.get("runtime_variables")

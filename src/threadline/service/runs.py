@@ -114,7 +114,7 @@ async def _new_run(
         doc = Document(
             id=run_id,
             team_id=caller.team_id,
-            body={"workflow_run": record, "state": None},
+            body={"workflow_run": record, "state": None, "turn_count": 0},
             created_at=now,
             updated_at=now,
             created_by=caller.user_id,
@@ -131,18 +131,24 @@ async def _new_run(
 
 
 async def _claim(store: Store, doc: Document, caller: Caller) -> Document:
-    """Mark the run ``running`` unless another turn got there first (409)."""
-    claimed = replace(
-        doc, status="running", updated_at=wf.now(), updated_by=caller.user_id
-    )
+    """Mark the run ``running`` unless another turn got there first (409).
+
+    Only the status column changes: the run's body is not rewritten.
+    """
+    at = wf.now()
     async with store.begin() as tx:
-        if not await tx.documents("workflow_runs").replace(
-            claimed, expected_status=doc.status
+        if not await tx.documents("workflow_runs").set_status(
+            caller.team_id,
+            doc.id,
+            "running",
+            expected_status=doc.status,
+            at=at,
+            by=caller.user_id,
         ):
             raise Conflict(
                 "a turn of this run is in progress; retry when it has finished"
             )
-    return claimed
+    return replace(doc, status="running", updated_at=at, updated_by=caller.user_id)
 
 
 async def _execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
@@ -185,17 +191,9 @@ async def _drive(
         return outcome
 
 
-def _record_turn(
-    doc: Document, state: RunState, run_input: JsonDict, outcome: TurnOutcome
-) -> Document:
-    run = dict(doc.body["workflow_run"])
-    pairs = run["input_output_pairs"]
-    quiet_pump = (
-        run_input.get("command") == "pump"
-        and not outcome.outputs
-        and not any(e["type"].endswith("_edge") for e in outcome.events)
-    )
-    pair: JsonDict = {
+def _pair(state: RunState, run_input: JsonDict, outcome: TurnOutcome) -> JsonDict:
+    """The execution segment of one turn (``WorkflowRunInputOutputPair``)."""
+    return {
         "run_input": run_input,
         "run_output": {
             "events": outcome.events,
@@ -211,20 +209,43 @@ def _record_turn(
         "comments": [],
         "ratings": [],
     }
+
+
+def _quiet_pump(run_input: JsonDict, outcome: TurnOutcome) -> bool:
+    """A background pass that changed nothing is not worth a segment."""
+    return (
+        run_input.get("command") == "pump"
+        and not outcome.outputs
+        and not any(e["type"].endswith("_edge") for e in outcome.events)
+    )
+
+
+async def _record_turn(
+    store: Store,
+    doc: Document,
+    state: RunState,
+    run_input: JsonDict,
+    outcome: TurnOutcome,
+) -> Document:
+    """Append the turn's segment and save the run (one transaction)."""
+    run = dict(doc.body["workflow_run"])
     run.update(
         status=state.status,
         termination_source=state.termination_source,
-        # A background pass that changed nothing is not worth a segment.
-        input_output_pairs=pairs if quiet_pump else [*pairs, pair],
-        llm_token_usage=token_usage(state.llm_calls),
-        llm_latency_stats=latency_stats(state.llm_calls),
+        llm_token_usage=token_usage(state.usage),
+        llm_latency_stats=latency_stats(state.usage),
     )
-    return replace(
-        doc,
-        body={"workflow_run": run, "state": state.to_json()},
-        status=state.status,
-        updated_at=wf.now(),
-    )
+    count = int(doc.body.get("turn_count") or 0)
+    at = wf.now()
+    async with store.begin() as tx:
+        if not _quiet_pump(run_input, outcome):
+            pair = _pair(state, run_input, outcome)
+            await tx.turns().append(doc.team_id, doc.id, count, pair, at)
+            count += 1
+        body = {"workflow_run": run, "state": state.to_json(), "turn_count": count}
+        done = replace(doc, body=body, status=state.status, updated_at=at)
+        await tx.documents("workflow_runs").replace(done)
+    return done
 
 
 def ports_for(store: Store, caller: Caller, runtime: Runtime) -> Ports:
@@ -287,13 +308,18 @@ async def run_one_turn(
     except BaseException:
         await _release(store, doc, previous)
         raise
-    done = _record_turn(doc, state, run_input, outcome)
-    async with store.begin() as tx:
-        await tx.documents("workflow_runs").replace(done)
+    done = await _record_turn(store, doc, state, run_input, outcome)
     return done, outcome
 
 
 async def _release(store: Store, doc: Document, status: str | None) -> None:
     """Give a claimed run back its previous status after a rejected turn."""
     async with store.begin() as tx:
-        await tx.documents("workflow_runs").replace(replace(doc, status=status))
+        await tx.documents("workflow_runs").set_status(
+            doc.team_id,
+            doc.id,
+            status,
+            expected_status="running",
+            at=wf.now(),
+            by=doc.updated_by,
+        )

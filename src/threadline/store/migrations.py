@@ -20,7 +20,12 @@ def _baseline(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Migration] = [_baseline]
+def _add_new_tables(conn: Connection) -> None:
+    # create_all only creates what is missing: here, ``run_turns``.
+    schema.metadata.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [_baseline, _add_new_tables]
 LATEST_VERSION = len(MIGRATIONS)
 
 

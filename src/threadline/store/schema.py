@@ -57,6 +57,20 @@ def _document_table(name: str) -> Table:
 
 documents: dict[str, Table] = {kind: _document_table(kind) for kind in DOCUMENT_KINDS}
 
+run_turns = Table(
+    "run_turns",
+    metadata,
+    Column("run_id", ID, nullable=False),
+    Column("turn_index", Integer, nullable=False),
+    Column("team_id", ID, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("run_id", "turn_index"),
+    Index("ix_run_turns_team_run", "team_id", "run_id"),
+)
+"""One row per execution segment of a run: appended, never rewritten wholesale."""
+
 api_keys = Table(
     "api_keys",
     metadata,

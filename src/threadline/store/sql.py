@@ -6,7 +6,7 @@ is portable SQLAlchemy Core.
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from threadline.store import dialect, migrations, schema
 from threadline.store.base import ApiKey, Document, Query
 
+JsonDict = dict[str, Any]
 _DOC_COLUMNS = tuple(c.name for c in schema.documents["nodes"].columns)
 
 
@@ -27,6 +28,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _row(record: Any) -> dict[str, Any]:
+    """A dataclass as column values, without copying its JSON (``asdict`` would)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _to_document(row: Mapping[Any, Any]) -> Document:
@@ -44,7 +50,7 @@ class SqlDocuments:
         self._table = table
 
     async def insert(self, doc: Document) -> None:
-        await self._conn.execute(self._table.insert().values(**asdict(doc)))
+        await self._conn.execute(self._table.insert().values(**_row(doc)))
 
     async def get(self, team_id: str, doc_id: str) -> Document | None:
         t = self._table
@@ -87,7 +93,7 @@ class SqlDocuments:
     ) -> bool:
         """Overwrite a document (only from ``expected_status`` when given)."""
         t = self._table
-        values = {k: v for k, v in asdict(doc).items() if k not in ("id", "team_id")}
+        values = {k: v for k, v in _row(doc).items() if k not in ("id", "team_id")}
         conds = [t.c.team_id == doc.team_id, t.c.id == doc.id]
         if expected_status is not None:
             conds.append(t.c.status == expected_status)
@@ -99,10 +105,74 @@ class SqlDocuments:
         stmt = delete(t).where(t.c.team_id == team_id, t.c.id == doc_id)
         return (await self._conn.execute(stmt)).rowcount > 0
 
+    async def set_status(
+        self,
+        team_id: str,
+        doc_id: str,
+        status: str | None,
+        *,
+        expected_status: str | None,
+        at: datetime,
+        by: str | None,
+    ) -> bool:
+        """Change only the status column, if it still is ``expected_status``."""
+        t = self._table
+        conds = [t.c.team_id == team_id, t.c.id == doc_id]
+        if expected_status is None:
+            conds.append(t.c.status.is_(None))
+        else:
+            conds.append(t.c.status == expected_status)
+        stmt = (
+            update(t).where(*conds).values(status=status, updated_at=at, updated_by=by)
+        )
+        return (await self._conn.execute(stmt)).rowcount > 0
+
     async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int:
         t = self._table
         conds = [t.c.team_id == team_id] + [t.c[k] == v for k, v in equals.items()]
         return (await self._conn.execute(delete(t).where(*conds))).rowcount
+
+
+class SqlTurns:
+    """Run segments in ``run_turns``: appended per turn, read back in order."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def append(
+        self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
+    ) -> None:
+        row = {"team_id": team_id, "run_id": run_id, "turn_index": index, "body": body}
+        await self._conn.execute(
+            schema.run_turns.insert().values(**row, created_at=at, updated_at=at)
+        )
+
+    async def list(self, team_id: str, run_id: str) -> list[JsonDict]:
+        t = schema.run_turns
+        stmt = (
+            select(t.c.body)
+            .where(t.c.team_id == team_id, t.c.run_id == run_id)
+            .order_by(t.c.turn_index)
+        )
+        return [dict(b) for b in (await self._conn.execute(stmt)).scalars().all()]
+
+    async def replace(
+        self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
+    ) -> bool:
+        t = schema.run_turns
+        stmt = (
+            update(t)
+            .where(
+                t.c.team_id == team_id, t.c.run_id == run_id, t.c.turn_index == index
+            )
+            .values(body=body, updated_at=at)
+        )
+        return (await self._conn.execute(stmt)).rowcount > 0
+
+    async def delete_run(self, team_id: str, run_id: str) -> int:
+        t = schema.run_turns
+        stmt = delete(t).where(t.c.team_id == team_id, t.c.run_id == run_id)
+        return (await self._conn.execute(stmt)).rowcount
 
 
 def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:
@@ -121,8 +191,11 @@ class SqlTransaction:
     def documents(self, kind: str) -> SqlDocuments:
         return SqlDocuments(self._conn, schema.documents[kind])
 
+    def turns(self) -> SqlTurns:
+        return SqlTurns(self._conn)
+
     async def add_api_key(self, key: ApiKey) -> None:
-        await self._conn.execute(schema.api_keys.insert().values(**asdict(key)))
+        await self._conn.execute(schema.api_keys.insert().values(**_row(key)))
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         t = schema.api_keys

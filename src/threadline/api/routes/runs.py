@@ -74,8 +74,7 @@ async def execute(
     )
     if interactive:
         return turn_summary(doc, outcome)
-    run: JsonBody = doc.body["workflow_run"]
-    return run
+    return await run_records.run_record(store, doc)
 
 
 @router.post("/workflows/{workflow_id}/runs/{run_id}/pump-companions")
@@ -122,7 +121,7 @@ async def start_or_resume(
         query_version=None,
         field="",
     )
-    return {"workflow_run": run_records.render(doc)}
+    return {"workflow_run": await run_records.load(store, caller, doc.id)}
 
 
 @router.get("/workflow-runs/schema")
