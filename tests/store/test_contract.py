@@ -203,9 +203,13 @@ async def test_a_status_only_update_wins_once_and_keeps_the_body(store: Store):
     async with store.begin() as tx:
         runs = tx.documents("workflow_runs")
         await runs.insert(run)
-        kwargs = {"expected_status": "waiting_for_user_input", "at": T0, "by": "u9"}
-        assert await runs.set_status(team, run.id, "running", **kwargs)
-        assert not await runs.set_status(team, run.id, "running", **kwargs)
+        waiting = "waiting_for_user_input"
+        assert await runs.set_status(
+            team, run.id, "running", expected_status=waiting, at=T0, by="u9"
+        )
+        assert not await runs.set_status(
+            team, run.id, "running", expected_status=waiting, at=T0, by="u9"
+        )
         assert not await runs.set_status(
             new_object_id(), run.id, "x", expected_status="running", at=T0, by=None
         )
