@@ -377,3 +377,13 @@ def test_a_node_whose_conditions_do_not_fire_parks_and_runs_again_on_the_next_me
     )
     assert [t.node["logical_id"] for t in tasks] == ["ask", "done"]
     assert second.status == "completed"
+
+
+def test_event_ids_are_the_uuid5_of_run_and_counter():
+    import uuid
+
+    from threadline.engine.emit import event_id
+
+    namespace = uuid.UUID("5b1f0c7e-2f4c-4e43-9d2e-6b8a3c1f0a11")
+    for seed in ("r1:1", "some-run:12345", ""):
+        assert event_id(seed) == str(uuid.uuid5(namespace, seed))

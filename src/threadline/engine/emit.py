@@ -4,6 +4,7 @@ Event ids are derived from the run id and a per-run counter (uuid5), and timesta
 come from the clock readings the shell passes in, so a replay emits the same events.
 """
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,16 @@ from threadline.engine.graph import Graph
 from threadline.engine.state import RunState
 
 JsonDict = dict[str, Any]
-_NAMESPACE = uuid.UUID("5b1f0c7e-2f4c-4e43-9d2e-6b8a3c1f0a11")
+_NAMESPACE = uuid.UUID("5b1f0c7e-2f4c-4e43-9d2e-6b8a3c1f0a11").bytes
+
+
+def event_id(seed: str) -> str:
+    """``uuid5(namespace, seed)`` as text, without building a UUID object (hot path)."""
+    raw = bytearray(hashlib.sha1(_NAMESPACE + seed.encode()).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(slots=True)
@@ -32,7 +42,7 @@ class Emitter:
         seed = f"{self.state.run_id}:{self.state.events}"
         event: JsonDict = {
             "type": type_,
-            "logical_id": f"event_{uuid.uuid5(_NAMESPACE, seed)}",
+            "logical_id": f"event_{event_id(seed)}",
             "timestamp": self.now,
             "origin_thread_id": origin,
             "comments": [],

@@ -5,7 +5,7 @@ The engine mutates a ``RunState`` it owns while it runs a turn; the shell persis
 same inputs and recorded node results, the same state comes out (replay).
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 JsonDict = dict[str, Any]
@@ -82,7 +82,10 @@ class RunState:
     def to_json(self) -> JsonDict:
         """Serialise to plain JSON."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["threads"] = {k: asdict(v) for k, v in self.threads.items()}
+        data["threads"] = {
+            k: {f.name: getattr(v, f.name) for f in fields(v)}
+            for k, v in self.threads.items()
+        }
         return data
 
     @classmethod
