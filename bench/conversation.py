@@ -190,9 +190,9 @@ async def run(opts: Options) -> list[Case]:
         ),
         "row_breakdown_at_end": _breakdown(body, turns),
         "note": (
-            "run documents store every turn (input_output_pairs) and the engine "
-            "state in one JSON row; each turn reads it and rewrites it twice "
-            "(claim + result)"
+            "each turn appends one run_turns row; the run row holds the state "
+            "(chat history grows), the config snapshot and the totals, and is "
+            "rewritten once per turn (the claim only updates the status column)"
         ),
     }
     measured = (all_latencies, medians)
