@@ -296,3 +296,21 @@ def test_a_pump_on_a_quiet_run_changes_nothing():
     assert {k: v for k, v in after.items() if k != "events"} == {
         k: v for k, v in before.items() if k != "events"
     }
+
+
+def test_a_main_thread_self_loop_waits_out_its_spacing_within_the_turn():
+    g = graph(
+        [poller(max_retries=2, time_between_retries=3), node("after")],
+        [cond("out", "poll", "after", expression="isPresent([[self_loop_outcome]])")],
+    )
+    state = RunState(run_id="r")
+    clock = iter([10.0, 13.0, 16.0, 17.0])
+
+    def respond(task: NodeTask) -> NodeResult:
+        return NodeResult(finished_at=next(clock))
+
+    outcome, tasks = drive(state, g, START, respond, TurnEnv(now=10.0))
+    assert [t.node["logical_id"] for t in tasks] == ["poll", "poll", "poll", "after"]
+    assert [t.delay_s for t in tasks] == [0.0, 3.0, 3.0, 0.0]
+    assert not outcome.background
+    assert outcome.status == "completed"

@@ -5,7 +5,14 @@ from typing import Any
 
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
-from threadline.engine.state import MAIN_THREAD, READY, WAITING, RunState, ThreadState
+from threadline.engine.state import (
+    MAIN_THREAD,
+    READY,
+    SCHEDULED,
+    WAITING,
+    RunState,
+    ThreadState,
+)
 from threadline.engine.supernode import runtime_seed
 
 JsonDict = dict[str, Any]
@@ -84,7 +91,7 @@ def deliver(state: RunState, run_input: JsonDict, em: Emitter) -> None:
             main.variables.update(run_input.get("runtime_variables") or {})
     for thread_id, messages in messages_by_thread(run_input).items():
         thread = state.threads.get(thread_id)
-        if thread is None or thread.status not in (READY, WAITING):
+        if thread is None or thread.status not in (READY, WAITING, SCHEDULED):
             raise InvalidInput(f"thread {thread_id!r} is not waiting for input")
         thread.pending.extend(messages)
         thread.conditional_hops = 0

@@ -3,7 +3,9 @@ matches, ``max_retries`` re-runs have happened or ``expiry_time`` has passed.
 
 Before each retry the engine emits ``self_loop_delay`` and ``self_loop_edge``; with a
 ``time_between_retries`` the thread is *scheduled* (``due_at``) rather than run in
-the same breath, so a turn never blocks on a delay: the next turn or pump runs it.
+the same breath: a companion thread is *scheduled* (``due_at``) and the next turn or
+pump runs it, so a turn never blocks on a companion; the main thread's next task
+carries ``delay_s`` and the shell waits it out within the turn, as Interactly does.
 On exhaustion: ``self_loop_exhausted`` and the runtime variable
 ``self_loop_outcome`` (``max_retries`` or ``expiry_time``), then routing is tried once
 more so an edge on that variable can fire.
@@ -87,6 +89,9 @@ def retry_or_exhaust(
             still_active=True,
         )
     thread.fresh_entry = True
-    thread.status = SCHEDULED if delay > 0 else READY
     thread.due_at = em.now + delay if delay > 0 else None
+    # The main thread waits out the delay inside the turn (the conversation cannot
+    # go on meanwhile); a companion is scheduled and resumed by a later pump.
+    background = delay > 0 and thread.thread_id != MAIN_THREAD
+    thread.status = SCHEDULED if background else READY
     return True

@@ -31,8 +31,8 @@ from threadline.service.runtime import Runtime, builtin_variables
 from threadline.store import Document, Store
 
 JsonDict = dict[str, Any]
-# A scheduled thread runs when due; a pump arriving a little early waits this much.
-_MAX_INLINE_DELAY_S = 1.0
+# The longest wait before a node runs (``time_between_retries`` is at most 300 s).
+_MAX_INLINE_DELAY_S = 300.0
 
 
 def parse_input(raw: Any, field: str) -> JsonDict:
