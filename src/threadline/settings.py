@@ -34,6 +34,21 @@ class Settings(BaseSettings):
     """Send every LLM call to this OpenAI-compatible endpoint."""
     llm_override_model: str | None = None
     """Model name used with ``llm_override_url``."""
+    default_llm: str | None = None
+    """The server's default model for ``global_default_llm``: ``provider:model``
+    (e.g. ``openai:gpt-4o-mini``) or an LLM config as JSON."""
+    openai_api_key: SecretStr | None = None
+    """Server (fallback) key for ``openai_llm``."""
+    azure_openai_api_key: SecretStr | None = None
+    """Server (fallback) key for ``azure_openai_llm``."""
+    azure_openai_endpoint: str | None = None
+    """Azure OpenAI endpoint used when a config names none."""
+    anthropic_api_key: SecretStr | None = None
+    """Server (fallback) key for ``anthropic_llm``."""
+    google_api_key: SecretStr | None = None
+    """Server (fallback) key for ``google_llm``."""
+    aws_region: str | None = None
+    """AWS region for ``bedrock_llm`` (credentials come from the usual AWS chain)."""
     http_allow_private: bool = False
     """Let HTTP nodes and tools reach private and loopback addresses."""
     log_level: str = "info"

@@ -1,5 +1,6 @@
 """The one interface every LLM call goes through, and its request/response types."""
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -50,6 +51,8 @@ class ChatRequest:
     """JSON schema the answer must follow (structured output)."""
     purpose: str = "node"
     """What the call is for (``node``, ``condition``, ``structured_output``, ...)."""
+    on_text: Callable[[str], Awaitable[None]] | None = None
+    """Called with each text delta when the config streams (``streaming: true``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,10 @@ class ChatResponse:
     ttft_ms: float | None = None
     user_key: bool = False
     """The call used the team's own key (else the server's fallback key)."""
+    winner: str | None = None
+    """For an LLM group: which member's answer this is."""
+    extra: JsonDict = field(default_factory=dict)
+    """Provider- or group-specific details (e.g. a backchannel filler)."""
 
     def call_record(self) -> JsonDict:
         """The accounting record of this call (see ``engine.usage``)."""
