@@ -387,3 +387,37 @@ def test_event_ids_are_the_uuid5_of_run_and_counter():
     namespace = uuid.UUID("5b1f0c7e-2f4c-4e43-9d2e-6b8a3c1f0a11")
     for seed in ("r1:1", "some-run:12345", ""):
         assert event_id(seed) == str(uuid.uuid5(namespace, seed))
+
+
+def test_each_turn_reports_its_own_metrics():
+    g = graph(
+        [node("a", "worker_llm", is_start=True), node("b", "tool_node")],
+        [edge("e", "a", "b")],
+    )
+    call = {
+        "response_model": "m",
+        "provider": "p",
+        "input_tokens": 2,
+        "output_tokens": 3,
+        "total_tokens": 5,
+        "latency_ms": 40,
+    }
+
+    def respond(task: NodeTask) -> NodeResult:
+        if task.node["type"] == "worker_llm":
+            return NodeResult(
+                llm_calls=[call, {**call, "latency_ms": 60}], finished_at=1.5
+            )
+        return NodeResult(output={"latency_ms": 7.0}, finished_at=2.0)
+
+    state = RunState(run_id="r")
+    outcome, _ = drive(state, g, START, respond, TurnEnv(now=1.0))
+    metrics = next(e for e in outcome.events if e["type"] == "end_workflow_iteration")[
+        "iteration_metrics"
+    ]
+    assert metrics["e2e_latency_milliseconds"] == 1000
+    assert metrics["nodes_executed_count"] == 2
+    assert metrics["llm_call_count"] == 2 and metrics["llm_total_tokens"] == 10
+    assert metrics["llm_call_latency_stats"]["median_milliseconds"] == 50
+    assert metrics["tool_call_count"] == 1
+    assert metrics["tool_call_latency_stats"]["max_milliseconds"] == 7.0

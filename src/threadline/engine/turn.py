@@ -16,6 +16,7 @@ from threadline.engine import advance, inputs, usage, waiting
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
+from threadline.engine.metrics import TurnMetrics
 from threadline.engine.state import (
     ENDED,
     MAIN_THREAD,
@@ -89,12 +90,7 @@ def _control(state: RunState, command: str, em: Emitter) -> bool:
     return False
 
 
-def _close(
-    state: RunState,
-    em: Emitter,
-    outputs: dict[str, list[JsonDict]],
-    hint: JsonDict | None,
-) -> None:
+def _close(state: RunState, em: Emitter, metrics: TurnMetrics) -> None:
     if state.status not in ("failed", "aborted_looping_risk", "cancelled"):
         if not state.active_thread_ids():
             state.status = "completed"
@@ -105,7 +101,7 @@ def _close(
         MAIN_THREAD,
         iteration_number=state.turn,
         run_input_output_pair=None,
-        iteration_metrics={"node_outputs": sum(len(v) for v in outputs.values())},
+        iteration_metrics=metrics.to_json(em.now),
     )
     if state.status == "waiting_for_user_input":
         companions = [t for t in state.active_thread_ids() if t != MAIN_THREAD]
@@ -138,6 +134,7 @@ def run_turn(
     outputs: dict[str, list[JsonDict]] = {}
     hint: JsonDict | None = None
     runs = 0
+    metrics = TurnMetrics(started_at=env.now)
     while (thread_id := _next_ready(state, em.now)) is not None:
         thread = state.threads[thread_id]
         step = advance.prepare(state, graph, thread, env, em)
@@ -150,11 +147,12 @@ def run_turn(
             advance.abort_looping(state, em, env.max_node_runs)
             break
         result = yield step
+        metrics.add(step, result)
         carry_on = advance.finish(state, graph, thread, step, result, env, em)
         outputs.setdefault(thread_id, []).append(result.output)
         if not carry_on:
             break
-    _close(state, em, outputs, hint)
+    _close(state, em, metrics)
     background = state.status == "waiting_for_user_input" and (
         any(t.status == SCHEDULED for t in state.threads.values())
         or waiting.armed(state, graph)

@@ -22,7 +22,7 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
-from threadline.service import commands, supernodes, wire
+from threadline.service import commands, costs, supernodes, wire
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
@@ -232,9 +232,10 @@ async def _record_turn(
     run.update(
         status=state.status,
         termination_source=state.termination_source,
-        llm_token_usage=token_usage(state.usage),
+        llm_token_usage=costs.with_costs(token_usage(state.usage)),
         llm_latency_stats=latency_stats(state.usage),
     )
+    costs.price_events(outcome.events)
     count = int(doc.body.get("turn_count") or 0)
     at = wf.now()
     async with store.begin() as tx:
