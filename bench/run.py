@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from types import ModuleType
 
-from bench import conversation, engine_only, executors, service_sqlite
+from bench import conversation, engine_only, executors, llm_overhead, service_sqlite
 from bench.common import Case, Options, machine
 from bench.report import say, table, write
 
@@ -28,6 +28,7 @@ SCENARIOS: tuple[ModuleType, ...] = (
     executors,
     service_sqlite,
     conversation,
+    llm_overhead,
 )
 RESULTS = Path("bench/results")
 
