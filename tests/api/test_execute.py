@@ -524,3 +524,26 @@ async def test_a_super_node_runs_its_published_sub_workflow_inline(team: Team):
     )
     assert refused.status_code == 404
     assert "5eb7cf5a86d9755df3a6c593" in refused.json()["message"]
+
+
+async def test_api_keys_in_a_run_snapshot_never_come_back_in_clear(
+    team: Team, llm: ScriptedLLM
+):
+    body = chat_workflow()
+    body["node_configs"][1]["llms_config"] = {
+        "type": "openai_llm",
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "api_key": "sk-team-secret-9f8e7d6c",
+    }
+    wid = await new_workflow(team, body)
+    first = await execute(team, wid, {"run_input": START})
+    llm.extend("hello")
+    await execute(team, wid, {"run_id": first["run_id"], "run_input": says("hi")})
+    assert llm.requests[0].llm_config["api_key"] == "sk-team-secret-9f8e7d6c"
+    response = await team.client.get(f"/v1/workflow-runs/{first['run_id']}")
+    assert "sk-team-secret-9f8e7d6c" not in response.text
+    snapshot = response.json()["workflow_run"]["workflow_run"][
+        "workflow_config_fully_hydrated"
+    ]
+    assert snapshot["node_configs"][1]["llms_config"]["api_key"].endswith("6c")

@@ -16,6 +16,7 @@ from threadline.api.limits import BodyLimit
 from threadline.api.routes import (
     catalogue,
     health,
+    llm_configs,
     parts,
     runs,
     tool_runs,
@@ -37,6 +38,7 @@ def build_router() -> APIRouter:
     router.include_router(catalogue.router)
     router.include_router(versions.router)
     router.include_router(workflows.router)
+    router.include_router(llm_configs.router)
     router.include_router(tool_runs.router)
     router.include_router(parts.router)
     router.include_router(runs.router)

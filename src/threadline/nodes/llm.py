@@ -4,8 +4,9 @@ One node run:
 
 1. **Config**: the node's ``llms_config`` unless it is ``global_default_llm``-typed
    (or missing), then the workflow's; passed whole in ``ChatRequest.llm_config``
-   (the provider router unwraps groups). ``truncated_max_recent_messages`` and
-   ``max_parse_retries`` are read from its primary member.
+   (``ports.llm`` serves groups, see ``providers.groups``).
+   ``truncated_max_recent_messages`` and ``max_parse_retries`` are read from its
+   primary member.
 2. **Messages**: system prompt (``prompts.system_prompt``) + chat history. The
    evaluator adds one user message holding its input variable (below).
 3. **Functions**: user tools (node + workflow) and, when ``routing_method ==
@@ -49,7 +50,11 @@ One node run:
    accounting record) and the last event carries
    ``structured_output_retry_metadata{retry_count, failed_attempts[]}``. Fields
    become thread runtime variables and ``output["structured_output"]``.
-8. **Accounting**: every completed call's ``call_record()`` is in ``llm_calls``.
+8. **Accounting**: every completed call's ``call_record()`` is in ``llm_calls``; for
+   an LLM group, the record of every member call that answered (losers too).
+9. **Backchannel** (say nodes, ``llm_group_with_backchannel``): a model call slower
+   than ``backchannel_min_patience_time_ms`` gets a filler spoken first
+   (``assistant_response`` with ``message_type: "backchannel"``); see ``llm_loop``.
 
 Failure policy (``LLMError`` or any provider exception, after the provider's own
 retries; also structured output still invalid after all parse retries):

@@ -3,7 +3,10 @@
 Every call goes through ``CallLog.call``, which records ``ChatResponse.call_record()``
 (so judge and parse-retry calls are counted exactly) and turns any provider
 exception into ``LLMError``. ``AssertionError`` is let through untouched so a test
-fake that runs out of script fails the test instead of looking like an outage.
+fake that runs out of script fails the test instead of looking like an outage. An
+LLM group's answer carries the records of every member call it made
+(``extra["group_calls"]``, losers included): those are recorded instead
+(``providers.groups.call_records``).
 
 Structured output is validated with a small built-in checker (no jsonschema
 dependency): the answer must be a JSON object; ``required`` keys must be present;
@@ -25,6 +28,7 @@ from threadline.providers.base import (
     LLMError,
     ToolSpec,
 )
+from threadline.providers.groups import call_records
 
 JsonDict = dict[str, Any]
 ToolChoice = Literal["auto", "required", "none"] | None
@@ -66,9 +70,11 @@ class CallLog:
         tool_choice: ToolChoice = None,
         response_schema: JsonDict | None = None,
         purpose: str = "node",
+        llm_config: JsonDict | None = None,
     ) -> ChatResponse:
+        """One call with this log's config (or ``llm_config``), recorded."""
         request = ChatRequest(
-            llm_config=self.llm_config,
+            llm_config=self.llm_config if llm_config is None else llm_config,
             messages=tuple(messages),
             tools=tuple(tools),
             tool_choice=tool_choice if tools else None,
@@ -81,7 +87,7 @@ class CallLog:
             raise
         except Exception as exc:
             raise LLMError(f"LLM call failed: {type(exc).__name__}: {exc}") from exc
-        self.calls.append(response.call_record())
+        self.calls.extend(call_records(response))
         return response
 
 

@@ -21,6 +21,10 @@ from threadline.nodes.llm_tools import (
     runner_for,
 )
 from threadline.providers.base import ChatMessage, ChatResponse, ToolCall
+from threadline.providers.groups_backchannel import (
+    DEFAULT_BACKCHANNEL_PROMPT,
+    Backchannel,
+)
 from threadline.providers.router import primary_config
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "LLMContext",
     "MainOutput",
     "ai_message",
+    "backchannel_prompt",
     "build_context",
     "initial_messages",
     "llm_config_for",
@@ -77,6 +82,8 @@ class LLMContext:
     max_recent: int | None
     parse_retries: int
     schema: JsonDict | None
+    backchannel: Backchannel | None = None
+    """Say nodes with an ``llm_group_with_backchannel`` config (``llm_loop``)."""
 
     @property
     def speaks(self) -> bool:
@@ -147,6 +154,21 @@ def warning(message: str) -> JsonDict:
     return {"type": "workflow_warning", "warning_message": message}
 
 
+def _main_group(config: JsonDict) -> JsonDict:
+    if config.get("type") == "llm_group_with_backchannel":
+        return dict(config.get("main_llm_config") or config)
+    return config
+
+
+def backchannel_prompt(task: NodeTask) -> str:
+    """The node's ``backchannel_response_config.prompt``, else the workflow's."""
+    for owner in (task.node, task.workflow):
+        prompt = (owner.get("backchannel_response_config") or {}).get("prompt")
+        if prompt:
+            return prompts.render_text(str(prompt), task)
+    return DEFAULT_BACKCHANNEL_PROMPT
+
+
 def build_context(task: NodeTask, ports: Ports, kind: str) -> LLMContext:
     """The context of one run of ``task`` as a node of ``kind``."""
     config = llm_config_for(task)
@@ -156,12 +178,15 @@ def build_context(task: NodeTask, ports: Ports, kind: str) -> LLMContext:
     return LLMContext(
         task=task,
         kind=kind,
-        log=CallLog(ports.llm, config),
+        # A backchannel group: the node speaks the filler itself (llm_loop), so
+        # every call of the node goes to the main group.
+        log=CallLog(ports.llm, _main_group(config)),
         runner=runner_for(ports),
         offered=offered_tools(task),
         max_recent=int(max_recent) if max_recent is not None else None,
         parse_retries=3 if retries is None else max(0, int(retries)),
         schema=structured_schema(task.node.get("structured_output_schema")),
+        backchannel=Backchannel.from_config(config) if kind == SAY else None,
     )
 
 

@@ -3,6 +3,14 @@
 The model is called with the offered functions; user tool calls are run and their
 results fed back until the model answers without one, calls a destination
 function, or the ``max_consecutive_tool_calls`` budget is spent.
+
+Backchannel (say nodes with an ``llm_group_with_backchannel`` config, see
+``providers.groups_backchannel``): each model call of the loop races its patience
+window; a filler produced before the answer is spoken first: for an LLM filler a
+``say_llm`` event (its ``llm_usage_info``, call in accounting, ``purpose``
+``backchannel``, prompt ``backchannel_response_config.prompt``, node's else the
+workflow's), then ``assistant_response`` with ``message_type: "backchannel"``, and
+an ``ai`` history message. A failed filler call is a ``workflow_warning`` only.
 """
 
 from threadline.nodes.llm_calls import usage_info
@@ -12,8 +20,10 @@ from threadline.nodes.llm_context import (
     LLMContext,
     MainOutput,
     ai_message,
+    backchannel_prompt,
     llm_event,
     speak,
+    warning,
 )
 from threadline.nodes.llm_tools import (
     ToolOutcome,
@@ -22,7 +32,14 @@ from threadline.nodes.llm_tools import (
     run_tool,
     static_message,
 )
-from threadline.providers.base import ChatMessage, ChatResponse, LLMError, ToolCall
+from threadline.providers.base import (
+    ChatMessage,
+    ChatResponse,
+    LLMError,
+    ToolCall,
+    ToolSpec,
+)
+from threadline.providers.groups_backchannel import Backchannel, race
 
 __all__ = ["run_main_flow"]
 
@@ -104,6 +121,64 @@ def _finish(
         out.history.append(ai_message(text))
 
 
+def _previous_fillers(ctx: LLMContext, out: MainOutput) -> int:
+    spoken = (*ctx.task.history, *out.history)
+    return sum(
+        1
+        for m in spoken
+        if (m.get("response_metadata") or {}).get("message_type") == "backchannel"
+    )
+
+
+async def _filler(
+    ctx: LLMContext, out: MainOutput, plan: Backchannel, spoken: list[str]
+) -> None:
+    usage: JsonDict | None = None
+    if plan.static_responses:
+        text = plan.pick_static(_previous_fillers(ctx, out)).strip()
+    else:
+        messages = [ChatMessage(role="system", content=backchannel_prompt(ctx.task))]
+        messages.extend(m for m in out.messages if m.role != "system")
+        try:
+            response = await ctx.log.call(
+                messages, purpose="backchannel", llm_config=plan.llm_config
+            )
+        except LLMError as exc:
+            out.events.append(warning(f"backchannel filler failed: {exc.message}"))
+            return
+        text, usage = response.content.strip(), usage_info(response)
+        message = ai_message(text, message_type="backchannel")
+        out.events.append(llm_event(ctx, message, response))
+    if text:
+        speak(out, text, usage, {"message_type": "backchannel"})
+        out.history.append(ai_message(text, message_type="backchannel"))
+        spoken.append(text)
+
+
+async def _call_model(
+    ctx: LLMContext,
+    out: MainOutput,
+    specs: tuple[ToolSpec, ...],
+    schema: JsonDict | None,
+) -> tuple[ChatResponse, bool]:
+    """One model call of the loop (raced by a backchannel); whether one was spoken."""
+    call = ctx.log.call(
+        out.messages,
+        tools=specs,
+        tool_choice="auto",
+        response_schema=schema,
+        purpose="node",
+    )
+    plan = ctx.backchannel
+    if plan is None:
+        return await call, False
+    spoken: list[str] = []
+    response = await race(
+        call, lambda: _filler(ctx, out, plan, spoken), plan.patience_ms
+    )
+    return response, bool(spoken)
+
+
 async def _main_flow(ctx: LLMContext, out: MainOutput) -> None:
     limit = max(0, int(ctx.task.node.get("max_consecutive_tool_calls") or 0))
     schema = None if ctx.kind == SAY else ctx.schema
@@ -114,15 +189,11 @@ async def _main_flow(ctx: LLMContext, out: MainOutput) -> None:
             *(offered.user_specs if allow_user else ()),
             *offered.destination_specs,
         )
-        response = await ctx.log.call(
-            out.messages,
-            tools=specs,
-            tool_choice="auto",
-            response_schema=schema,
-            purpose="node",
-        )
+        response, after_filler = await _call_model(ctx, out, specs, schema)
         calls = response.tool_calls
         text = "" if drop_content(ctx.task, offered, calls) else response.content
+        if ctx.backchannel is not None:
+            text = ctx.backchannel.main_text(text, after_filler=after_filler)
         event = llm_event(ctx, ai_message(text, calls), response)
         out.events.append(event)
         chosen = next((c for c in calls if c.name in offered.destinations), None)

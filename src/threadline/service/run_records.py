@@ -15,6 +15,7 @@ from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
 from threadline.service.envelopes import stored_doc
+from threadline.service.llm_configs import mask_secrets
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -22,8 +23,8 @@ RATING_VALUES = ("down", "up", "strong_up")
 
 
 def full_run(doc: Document, pairs: list[JsonDict]) -> JsonDict:
-    """The ``WorkflowRun`` record with its ``input_output_pairs``."""
-    return {**doc.body["workflow_run"], "input_output_pairs": pairs}
+    """The ``WorkflowRun`` record with its ``input_output_pairs``; keys masked."""
+    return mask_secrets({**doc.body["workflow_run"], "input_output_pairs": pairs})
 
 
 def render(doc: Document, pairs: list[JsonDict]) -> JsonDict:

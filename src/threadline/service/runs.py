@@ -26,6 +26,7 @@ from threadline.service import commands, costs, supernodes, wire
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.llm_configs import resolve_llm_refs
 from threadline.service.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime, builtin_variables
 from threadline.store import Document, Store
@@ -79,6 +80,7 @@ async def _new_run(
         snapshot = await supernodes.expand_for_run(
             tx, caller, graph.hydrated(), workflow_id=workflow_id
         )
+        snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
         if compile_graph(snapshot).start is None and not run_input.get(
             "start_node_logical_id"
         ):

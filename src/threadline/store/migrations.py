@@ -25,7 +25,12 @@ def _add_new_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Migration] = [_baseline, _add_new_tables]
+def _add_llm_configs(conn: Connection) -> None:
+    # create_all only creates what is missing: here, ``llm_configs``.
+    schema.metadata.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [_baseline, _add_new_tables, _add_llm_configs]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -28,6 +28,7 @@ DOCUMENT_KINDS = (
     "edges",
     "tools",
     "workflow_runs",
+    "llm_configs",
 )
 
 
