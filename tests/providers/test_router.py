@@ -4,7 +4,7 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer, text_reply
 from threadline.providers.base import ChatMessage, ChatRequest, LLMError
-from threadline.providers.openai_compat import OpenAICompatibleLLM
+from threadline.providers.pai import PydanticAILLM
 from threadline.providers.router import ConfigurableLLM, build_llm, primary_config
 
 
@@ -20,7 +20,8 @@ from threadline.providers.router import ConfigurableLLM, build_llm, primary_conf
 )
 def test_override_url_takes_every_config(config):
     llm = build_llm(config, override_url="http://gw.local/v1", override_model=None)
-    assert isinstance(llm, OpenAICompatibleLLM)
+    assert isinstance(llm, PydanticAILLM)
+    assert (llm.provider, llm.user_key) == ("override", False)
     assert llm.url == "http://gw.local/v1/chat/completions"
     assert llm.model == primary_config(config).get("model", "default")
 
@@ -118,10 +119,14 @@ async def test_configurable_llm_dispatches_per_request(openai_server: FakeOpenAI
 
 async def test_configurable_llm_raises_for_unroutable_configs():
     llm = ConfigurableLLM()
-    with pytest.raises(LLMError, match="not supported yet"):
+    with pytest.raises(LLMError, match="THREADLINE_ANTHROPIC_API_KEY"):
         await llm.chat(
             ChatRequest(
-                llm_config={"type": "anthropic_llm", "provider": "anthropic"},
+                llm_config={
+                    "type": "anthropic_llm",
+                    "provider": "anthropic",
+                    "model": "claude-sonnet-4-6",
+                },
                 messages=(ChatMessage(role="user", content="hi"),),
             )
         )

@@ -37,6 +37,7 @@ from threadline.nodes.vendors import (
     rendered_fields,
 )
 from threadline.providers.base import ChatMessage, ChatRequest
+from threadline.providers.groups import call_records
 from threadline.tools.runner import redact, scope_vars
 
 __all__ = ["build_transcript", "execute_end_conversation", "execute_start_conversation"]
@@ -143,7 +144,7 @@ async def execute_end_conversation(task: NodeTask, ports: Ports) -> NodeResult:
             result.events.append({"type": "workflow_warning", "warning_message": error})
         else:
             processed = response.content
-            result.llm_calls.append(response.call_record())
+            result.llm_calls.extend(call_records(response))
     result.events.append(
         {"type": "end_conversation", "processed_transcript": processed}
     )

@@ -1,43 +1,58 @@
 """Pick the provider client for an LLM config.
 
-Two entry points:
+Entry points:
 
-- ``build_llm(config, ...)`` builds the client for one config (wire JSON);
+- ``build_llm(config, ...)`` builds the client for one config (wire JSON): a
+  ``PydanticAILLM`` over the provider's SDK (see ``keys`` for the per-type rules:
+  keys, endpoints, override, default model, errors);
 - ``ConfigurableLLM`` is an ``LLM`` that dispatches every request by its
   ``request.llm_config``, building (and caching) clients through ``build_llm``. This
   is what the service puts into ``Ports.llm``: executors pass the resolved config
   with each request and never pick providers themselves.
 
-Rules (full provider clients come later):
-
-1. ``override_url`` set (``THREADLINE_LLM_OVERRIDE_URL``): every config, whatever
-   its ``type``, goes to ``OpenAICompatibleLLM(override_url)`` with the model
-   ``override_model`` (``THREADLINE_LLM_OVERRIDE_MODEL``), else the config's
-   ``model``, else ``"default"``; the key is ``api_keys["override"]`` if given.
-2. ``custom_llm`` with a ``base_url``: ``OpenAICompatibleLLM(base_url)`` with its
-   ``model``, ``default_headers``, ``verify_ssl``; key = the config's ``api_key``
-   (counted as the team's own key) else ``api_keys["custom"]``.
-3. Anything else raises ``LLMError`` (code ``llm_not_configured``) naming the
-   provider and the setting to fill.
-
-Groups: ``llm_group`` uses its first member, ``llm_group_with_backchannel`` the first
-member of ``main_llm_config`` (no proactive/parallel fallback yet). The member's
-``max_retries`` and ``request_timeout_ms`` set the client's retries and timeout.
+Groups: without a ``group_factory``, ``llm_group`` uses its first member and
+``llm_group_with_backchannel`` the first member of ``main_llm_config``
+(``primary_config``). With ``ConfigurableLLM(group_factory=...)`` a group config is
+handed to ``group_factory(config, client_for)``, which returns the ``LLM`` serving
+the group; it gets the request with the group config intact and uses
+``client_for(member)`` for each member. ``client_for(config)`` keeps working for
+single configs either way.
 """
 
+import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import httpx
-
-from threadline.providers.base import LLM, ChatRequest, ChatResponse, LLMError
-from threadline.providers.openai_compat import OpenAICompatibleLLM
+from threadline.providers.base import LLM, ChatRequest, ChatResponse
+from threadline.providers.keys import (
+    ServerKeys,
+    build_client,
+    client_limits,
+    resolve_default,
+    secret,
+)
+from threadline.providers.pai import PydanticAILLM
 
 JsonDict = dict[str, Any]
-DEFAULT_TIMEOUT_S = 60.0
-_HINT = (
-    "set THREADLINE_LLM_OVERRIDE_URL (and THREADLINE_LLM_OVERRIDE_MODEL) to an "
-    "OpenAI-compatible endpoint, or use a custom_llm config with a base_url"
+GROUP_TYPES = frozenset({"llm_group", "llm_group_with_backchannel"})
+GroupFactory = Callable[[JsonDict, Callable[[JsonDict | None], LLM]], LLM]
+"""``(group_config, client_for) -> LLM`` serving an LLM group."""
+# Per-request parameters: they travel with each request, not in the client.
+_REQUEST_ONLY = frozenset(
+    {
+        "temperature",
+        "max_tokens",
+        "seed",
+        "streaming",
+        "model_kwargs",
+        "max_parse_retries",
+        "truncated_max_recent_messages",
+        "do_not_split_sentences",
+        "logical_id",
+        "named_llm_config_id",
+        "named_llm_config_name",
+    }
 )
 
 
@@ -56,83 +71,44 @@ def primary_config(llm_config: JsonDict | None) -> JsonDict:
     return config
 
 
-def _secret(value: Any) -> str:
-    if value is None:
-        return ""
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter() if callable(getter) else value)
-
-
-def _client_settings(config: JsonDict) -> tuple[float, int]:
-    timeout_ms = config.get("request_timeout_ms")
-    timeout = timeout_ms / 1000.0 if timeout_ms else DEFAULT_TIMEOUT_S
-    retries = config.get("max_retries")
-    return timeout, 3 if retries is None else int(retries)
-
-
 def build_llm(
     llm_config: JsonDict | None,
     *,
     override_url: str | None = None,
     override_model: str | None = None,
     api_keys: dict[str, str] | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> OpenAICompatibleLLM:
-    """The client for ``llm_config`` (see the module docstring for the rules)."""
-    keys = api_keys or {}
-    config = primary_config(llm_config)
-    timeout, retries = _client_settings(config)
-    if override_url:
-        return OpenAICompatibleLLM(
-            override_url,
-            keys.get("override"),
-            override_model or config.get("model") or "default",
-            timeout_s=timeout,
-            max_retries=retries,
-            transport=transport,
-            provider=str(config.get("provider") or "openai_compatible"),
-        )
-    kind = config.get("type") or "no_llm"
-    if kind == "custom_llm" and config.get("base_url"):
-        own_key = _secret(config.get("api_key"))
-        return OpenAICompatibleLLM(
-            str(config["base_url"]),
-            own_key or keys.get("custom"),
-            str(config.get("model") or "default"),
-            timeout_s=timeout,
-            max_retries=retries,
-            transport=transport,
-            provider="custom",
-            headers={
-                k: str(v) for k, v in (config.get("default_headers") or {}).items()
-            },
-            user_key=bool(own_key),
-            verify_ssl=bool(config.get("verify_ssl", True)),
-        )
-    if kind == "custom_llm":
-        raise LLMError(
-            "custom_llm config has no base_url: fill llms_config.base_url, or " + _HINT,
-            code="llm_not_configured",
-        )
-    if kind in ("no_llm", "global_default_llm"):
-        raise LLMError(
-            f"no LLM is configured (llms_config type {kind!r}): set the workflow's "
-            "llms_config, or " + _HINT,
-            code="llm_not_configured",
-        )
-    provider = config.get("provider") or kind
-    raise LLMError(
-        f"LLM provider {provider!r} ({kind}) is not supported yet: " + _HINT,
-        code="llm_not_configured",
+    keys: ServerKeys | None = None,
+) -> PydanticAILLM:
+    """The client for ``llm_config`` (groups are unwrapped with ``primary_config``).
+
+    ``keys`` carries the server's keys and endpoints; ``override_url``,
+    ``override_model`` and ``api_keys`` (merged over ``keys.api_keys``) are
+    shortcuts for the same fields.
+    """
+    base = keys or ServerKeys()
+    merged = {**base.api_keys, **(api_keys or {})}
+    base = replace(
+        base,
+        api_keys=merged,
+        override_url=override_url or base.override_url,
+        override_model=override_model or base.override_model,
     )
+    return build_client(primary_config(llm_config), base)
+
+
+def _cache_key(config: JsonDict) -> str:
+    client_part = {k: v for k, v in config.items() if k not in _REQUEST_ONLY}
+    client_part["_limits"] = client_limits(config)
+    return json.dumps(client_part, sort_keys=True, default=secret)
 
 
 class ConfigurableLLM:
     """An ``LLM`` choosing its client per request from ``request.llm_config``.
 
-    Clients are cached by their effective settings, so equal configs share one.
-    The request passed down carries the resolved single config (group members are
-    unwrapped), which is where ``temperature``/``max_tokens``/``seed`` come from.
+    Clients are cached by their client-side settings (type, model, endpoint, key,
+    retries, timeout), so equal configs share one; per-request parameters
+    (``temperature``, ``max_tokens``, ``seed``, ``streaming``, ``model_kwargs``)
+    are read from each request's config.
     """
 
     def __init__(
@@ -141,43 +117,49 @@ class ConfigurableLLM:
         override_url: str | None = None,
         override_model: str | None = None,
         api_keys: dict[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        keys: ServerKeys | None = None,
+        group_factory: GroupFactory | None = None,
     ) -> None:
-        self.override_url = override_url
-        self.override_model = override_model
-        self._api_keys = dict(api_keys or {})
-        self._transport = transport
-        self._clients: dict[tuple[Any, ...], LLM] = {}
-
-    def _key(self, config: JsonDict) -> tuple[Any, ...]:
-        return (
-            config.get("type"),
-            config.get("base_url"),
-            config.get("model"),
-            config.get("provider"),
-            _secret(config.get("api_key")),
-            tuple(sorted((config.get("default_headers") or {}).items())),
-            config.get("verify_ssl", True),
-            *_client_settings(config),
+        base = keys or ServerKeys()
+        self.keys = replace(
+            base,
+            api_keys={**base.api_keys, **(api_keys or {})},
+            override_url=override_url or base.override_url,
+            override_model=override_model or base.override_model,
         )
+        self.group_factory = group_factory
+        self._clients: dict[str, LLM] = {}
+
+    @property
+    def override_url(self) -> str | None:
+        return self.keys.override_url
+
+    @property
+    def override_model(self) -> str | None:
+        return self.keys.override_model
 
     def client_for(self, llm_config: JsonDict | None) -> LLM:
         """The (cached) client that serves ``llm_config``."""
-        config = primary_config(llm_config)
-        key = self._key(config)
+        config = llm_config or {}
+        is_group = config.get("type") in GROUP_TYPES
+        if not (is_group and self.group_factory):
+            config = primary_config(config)
+        key = _cache_key(config)
         client = self._clients.get(key)
         if client is None:
-            client = build_llm(
-                config,
-                override_url=self.override_url,
-                override_model=self.override_model,
-                api_keys=self._api_keys,
-                transport=self._transport,
-            )
+            if is_group and self.group_factory is not None:
+                client = self.group_factory(config, self.client_for)
+            else:
+                client = build_client(config, self.keys)
             self._clients[key] = client
         return client
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        config = primary_config(request.llm_config)
+        config = request.llm_config or {}
+        if config.get("type") in GROUP_TYPES and self.group_factory is not None:
+            return await self.client_for(config).chat(request)
+        config = primary_config(config)
+        if config.get("type") == "global_default_llm" and not self.override_url:
+            config = resolve_default(config, self.keys)
         client = self.client_for(config)
         return await client.chat(replace(request, llm_config=config))

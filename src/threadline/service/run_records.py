@@ -24,7 +24,10 @@ RATING_VALUES = ("down", "up", "strong_up")
 
 def full_run(doc: Document, pairs: list[JsonDict]) -> JsonDict:
     """The ``WorkflowRun`` record with its ``input_output_pairs``; keys masked."""
-    return mask_secrets({**doc.body["workflow_run"], "input_output_pairs": pairs})
+    run: JsonDict = mask_secrets(
+        {**doc.body["workflow_run"], "input_output_pairs": pairs}
+    )
+    return run
 
 
 def render(doc: Document, pairs: list[JsonDict]) -> JsonDict:

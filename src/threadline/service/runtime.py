@@ -61,11 +61,16 @@ def builtin_variables(now: float, rng: random.Random) -> JsonDict:
 
 
 def runtime_from_settings(settings: Settings) -> Runtime:
-    """The production runtime: real LLM clients routed by each call's config."""
+    """The production runtime: real LLM clients routed by each call's config.
+
+    The server's provider keys, Azure endpoint, AWS region, default model and
+    override endpoint come from ``settings`` (``ServerKeys.from_settings``).
+    """
+    from threadline.providers.groups import GroupLLM
+    from threadline.providers.keys import ServerKeys
     from threadline.providers.router import ConfigurableLLM
 
     llm = ConfigurableLLM(
-        override_url=settings.llm_override_url,
-        override_model=settings.llm_override_model,
+        keys=ServerKeys.from_settings(settings), group_factory=GroupLLM
     )
     return Runtime(llm=llm, http_allow_private=settings.http_allow_private)

@@ -1,0 +1,328 @@
+"""An ``LLM`` over a pydantic-ai model: pydantic-ai is our wire layer, not our loop.
+
+``PydanticAILLM(model, provider=..., user_key=...)`` turns one ``ChatRequest`` into one
+``pydantic_ai.direct.model_request`` (or ``model_request_stream``) and maps the
+``ModelResponse`` back onto ``ChatResponse``:
+
+- messages (``pai_messages``): system/user/tool messages become request parts,
+  assistant messages become ``ModelResponse``s with ``TextPart``/``ToolCallPart``s;
+- ``tools`` become function ``ToolDefinition``s, ``tool_choice`` the ``tool_choice``
+  setting;
+- ``response_schema`` becomes native structured output where the model's profile
+  has it (OpenAI ``response_format: json_schema``, Gemini ``responseSchema``) and an
+  output tool otherwise (Anthropic, Bedrock); either way the answer comes back as
+  JSON text in ``content``;
+- from ``request.llm_config``: ``temperature``, ``max_tokens``, ``seed``,
+  ``request_timeout_ms`` (the per-attempt ``timeout``) and ``model_kwargs`` (sent
+  as the provider's extra body).
+
+Streaming: when ``llm_config.streaming`` is on and ``request.on_text`` is set (and
+no structured output is asked for), text deltas go to ``on_text`` as they arrive and
+``ttft_ms`` is the time to the first one.
+
+Retries live here, not in the SDKs (their clients are built with retries off, see
+``keys``): 408/409/429/5xx answers, timeouts and connection errors are retried up to
+``llm_config.max_retries`` times (default 3) with exponential backoff, honouring a
+provider's ``retry-after`` within the cap. A streamed call is not retried once text
+reached ``on_text``. Whatever the attempts, one ``chat`` returns one ``ChatResponse``
+(one accounting record; ``extra["attempts"]`` says how many were made) and
+``latency_ms`` covers them all. Failures raise ``LLMError`` (``llm_error``,
+``llm_timeout``, ``llm_auth_error``) naming provider, URL and model; key values are
+redacted from every message.
+"""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pydantic_ai import exceptions as pai_errors
+from pydantic_ai.direct import model_request, model_request_stream
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelResponse,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+)
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.settings import ModelSettings
+
+from threadline.providers.base import ChatRequest, ChatResponse, LLMError, Usage
+from threadline.providers.pai_messages import (
+    OUTPUT_TOOL,
+    request_parameters,
+    response_parts,
+    to_model_messages,
+)
+
+JsonDict = dict[str, Any]
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+DEFAULT_MAX_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff between attempts: ``base_s * 2**n``, capped."""
+
+    base_s: float = 0.5
+    max_s: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        delay = self.base_s * (2**attempt)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return float(min(delay, self.max_s))
+
+
+@dataclass
+class _Attempt:
+    """What one ``chat`` call learnt on its way (across attempts)."""
+
+    started: float
+    ttft_ms: float | None = None
+    streamed: bool = False
+    attempts: int = 0
+    extra: JsonDict = field(default_factory=dict)
+
+
+class _CallbackFailed(Exception):
+    """``on_text`` raised: re-raised as is, never retried or wrapped."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class PydanticAILLM:
+    """One provider model behind our ``LLM`` interface.
+
+    Args:
+        model: the pydantic-ai model (built with SDK retries off).
+        provider: what accounting records as the provider (``openai``, ...,
+            ``override``).
+        user_key: the call uses the team's own key (else the server's).
+        url: the endpoint, for error messages.
+        secrets: values to redact from error messages (keys).
+        native_output: force structured output native (True) or tool-based
+            (False); None: ask the model's profile.
+        max_retries: retries when the request's config names none.
+        timeout_s: per-attempt timeout when the request's config names none.
+        extra: copied into every ``ChatResponse.extra`` (e.g. ``key_source``).
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        provider: str,
+        user_key: bool,
+        url: str = "",
+        secrets: Sequence[str] = (),
+        native_output: bool | None = None,
+        backoff: Backoff | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout_s: float | None = None,
+        extra: JsonDict | None = None,
+    ) -> None:
+        self.pai_model = model
+        self.model = model.model_name
+        self.provider = provider
+        self.max_retries = max(0, max_retries)
+        self.timeout_s = timeout_s
+        self.user_key = user_key
+        self.url = url
+        self.backoff = backoff or Backoff()
+        self.extra = dict(extra or {})
+        self._secrets = tuple(s for s in secrets if s)
+        if native_output is None:
+            native_output = bool(model.profile.get("supports_json_schema_output"))
+        self.native_output = native_output
+        # OpenAI's strict mode rejects ordinary schemas (optional fields), so it
+        # stays off; Anthropic refuses an explicit ``strict=False``: leave it unset.
+        self._strict_output = None if model.system == "anthropic" else False
+
+    def __repr__(self) -> str:
+        return (
+            f"PydanticAILLM(provider={self.provider!r}, "
+            f"model={self.model!r}, url={self.url!r})"
+        )
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        config = request.llm_config or {}
+        retries = config.get("max_retries")
+        max_retries = self.max_retries if retries is None else max(0, int(retries))
+        messages = to_model_messages(request.messages)
+        params = request_parameters(
+            request, native_output=self.native_output, strict=self._strict_output
+        )
+        settings = model_settings(request)
+        if "timeout" not in settings and self.timeout_s:
+            settings["timeout"] = self.timeout_s
+        # Settings the provider has no field for (Anthropic ``seed``, Gemini extra
+        # body, Bedrock ``timeout``) are dropped: pydantic-ai would warn per call.
+        # (cast: a comprehension over a TypedDict loses its type.)
+        ignored = self.pai_model.unsupported_settings
+        settings = cast(
+            ModelSettings, {k: v for k, v in settings.items() if k not in ignored}
+        )
+        state = _Attempt(started=time.perf_counter())
+        while True:
+            state.attempts += 1
+            try:
+                response = await self._attempt(
+                    request, messages, settings, params, state
+                )
+            except _CallbackFailed as exc:
+                raise exc.error from None
+            except Exception as exc:  # every provider failure becomes an LLMError
+                failure, retryable, retry_after = self._failure(exc)
+                if not retryable or state.streamed or state.attempts > max_retries:
+                    if state.attempts > 1:
+                        failure.message += f" (after {state.attempts} attempts)"
+                        failure.args = (failure.message,)
+                    raise failure from exc
+                await asyncio.sleep(self.backoff.delay(state.attempts - 1, retry_after))
+                continue
+            return self._map(response, state)
+
+    async def _attempt(
+        self,
+        request: ChatRequest,
+        messages: list[ModelMessage],
+        settings: ModelSettings,
+        params: ModelRequestParameters,
+        state: _Attempt,
+    ) -> ModelResponse:
+        streaming = bool((request.llm_config or {}).get("streaming"))
+        on_text = request.on_text
+        if not streaming or on_text is None or request.response_schema is not None:
+            return await model_request(
+                self.pai_model,
+                messages,
+                model_settings=settings,
+                model_request_parameters=params,
+                instrument=False,
+            )
+        async with model_request_stream(
+            self.pai_model,
+            messages,
+            model_settings=settings,
+            model_request_parameters=params,
+            instrument=False,
+        ) as stream:
+            async for event in stream:
+                delta = _text_delta(event)
+                if not delta:
+                    continue
+                if state.ttft_ms is None:
+                    state.ttft_ms = (time.perf_counter() - state.started) * 1000.0
+                state.streamed = True
+                try:
+                    await on_text(delta)
+                except Exception as exc:  # the caller's error, not the provider's
+                    raise _CallbackFailed(exc) from exc
+            return stream.get()
+
+    def _map(self, response: ModelResponse, state: _Attempt) -> ChatResponse:
+        text, calls, structured = response_parts(response)
+        usage = response.usage
+        extra = {**self.extra, "attempts": state.attempts}
+        if structured is not None:
+            extra["structured_output_via"] = OUTPUT_TOOL
+        return ChatResponse(
+            content=structured if structured is not None else text,
+            tool_calls=calls,
+            usage=Usage(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                total_tokens=usage.input_tokens + usage.output_tokens,
+            ),
+            model=response.model_name or self.model,
+            provider=self.provider,
+            latency_ms=(time.perf_counter() - state.started) * 1000.0,
+            ttft_ms=state.ttft_ms,
+            user_key=self.user_key,
+            extra=extra,
+        )
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _failure(self, exc: Exception) -> tuple[LLMError, bool, float | None]:
+        """Our error for ``exc``, whether to retry, and the provider's retry-after."""
+        status = getattr(exc, "status_code", None)
+        retry_after = getattr(exc, "retry_after", None)
+        code, retryable = "llm_error", False
+        if isinstance(exc, pai_errors.ModelAuthenticationError) or status in (401, 403):
+            code = "llm_auth_error"
+        elif isinstance(
+            exc,
+            pai_errors.ModelTimeoutError
+            | pai_errors.ModelRequestTimeout
+            | asyncio.TimeoutError,
+        ):
+            code, retryable = "llm_timeout", True
+        elif status is not None:
+            retryable = status in RETRY_STATUSES or status >= 500
+        elif isinstance(
+            exc,
+            pai_errors.ModelConnectionError
+            | pai_errors.ModelRateLimitError
+            | pai_errors.ModelUnavailableError
+            | pai_errors.ModelServerError,
+        ):
+            retryable = True
+        detail = _detail(exc)
+        message = self._redact(
+            f"{self.provider} LLM call to {self.url or '(default endpoint)'} "
+            f"(model {self.model!r}) failed: {detail}"
+        )
+        details = {"provider": self.provider, "url": self.url, "status": status}
+        return LLMError(message, code=code, details=details), retryable, retry_after
+
+
+def model_settings(request: ChatRequest) -> ModelSettings:
+    """The pydantic-ai settings for ``request`` (from its ``llm_config``)."""
+    config = request.llm_config or {}
+    settings: ModelSettings = {}
+    if config.get("temperature") is not None:
+        settings["temperature"] = float(config["temperature"])
+    if config.get("max_tokens") is not None:
+        settings["max_tokens"] = int(config["max_tokens"])
+    if config.get("seed") is not None:
+        settings["seed"] = int(config["seed"])
+    if config.get("request_timeout_ms"):
+        settings["timeout"] = float(config["request_timeout_ms"]) / 1000.0
+    if config.get("model_kwargs"):
+        settings["extra_body"] = dict(config["model_kwargs"])
+    if request.tools and request.tool_choice is not None:
+        settings["tool_choice"] = request.tool_choice
+    return settings
+
+
+def _text_delta(event: object) -> str:
+    if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+        return event.part.content
+    if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+        return event.delta.content_delta
+    return ""
+
+
+def _detail(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error")
+        text = error.get("message") if isinstance(error, dict) else None
+        text = text or body.get("message") or str(body)
+    elif body is not None:
+        text = str(body)
+    else:
+        text = str(exc) or type(exc).__name__
+    text = str(text)[:500]
+    return f"HTTP {status}: {text}" if status is not None else text
