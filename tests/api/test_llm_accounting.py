@@ -1,6 +1,7 @@
 """One run mixing providers, a group race, a backchannel, a retried 429 and a failed
 call: the run's totals equal exactly what the fake provider server served."""
 
+import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.conftest import Team, make_team
+from tests.factories import edge, static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
@@ -24,9 +27,6 @@ from threadline.providers.router import ConfigurableLLM
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
-
-from tests.api.conftest import Team, make_team
-from tests.factories import edge, static_node
 
 # model -> (prompt_tokens, completion_tokens, delay_s)
 SERVED = {
@@ -56,20 +56,38 @@ class Ledger:
         prompt, completion, delay = SERVED[model]
         if delay < 1.0:  # the slow racer is cancelled before it answers
             self.served.setdefault(model, []).append((prompt, completion))
-        reply = text_reply(f"{model} says hi", model=model, prompt_tokens=prompt,
-                           completion_tokens=completion)
+        reply = text_reply(
+            f"{model} says hi",
+            model=model,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+        )
         reply.delay_s = delay
         return reply
 
 
-def llm(model: str, type_: str = "openai_llm", provider: str = "openai", **extra: Any) -> dict[str, Any]:
-    return {"type": type_, "provider": provider, "model": model, "max_retries": 2, **extra}
+def llm(
+    model: str, type_: str = "openai_llm", provider: str = "openai", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "type": type_,
+        "provider": provider,
+        "model": model,
+        "max_retries": 2,
+        **extra,
+    }
 
 
 def say(lid: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "say_llm", "logical_id": lid, "name": lid, "wait_for_user_message": False,
-            "self_loop": False, "llms_config": config,
-            "main_response_config": {"prompt": "Answer briefly."}}
+    return {
+        "type": "say_llm",
+        "logical_id": lid,
+        "name": lid,
+        "wait_for_user_message": False,
+        "self_loop": False,
+        "llms_config": config,
+        "main_response_config": {"prompt": "Answer briefly."},
+    }
 
 
 @pytest.fixture
@@ -80,18 +98,24 @@ async def server() -> AsyncIterator[tuple[FakeOpenAIServer, Ledger]]:
 
 
 @pytest.fixture
-async def client(store: Store, database_url: str, server: tuple[FakeOpenAIServer, Ledger]) -> AsyncIterator[Team]:
+async def client(
+    store: Store, database_url: str, server: tuple[FakeOpenAIServer, Ledger]
+) -> AsyncIterator[Team]:
     fake, _ = server
     keys = ServerKeys(
         api_keys={"openai": "sk-server", "anthropic": "sk-server-anthropic"},
         endpoints={"openai": fake.base_url, "anthropic": fake.root_url},
         backoff=Backoff(0.0, 0.0),
     )
-    runtime = Runtime(llm=ConfigurableLLM(keys=keys, group_factory=GroupLLM), rng=random.Random(1))
+    runtime = Runtime(
+        llm=ConfigurableLLM(keys=keys, group_factory=GroupLLM), rng=random.Random(1)
+    )
     settings = Settings(database_url=database_url)
     app = create_app(settings, store=store, runtime=runtime)
     await bootstrap(store, settings)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as http:
         yield await make_team(store, http)
 
 
@@ -99,10 +123,15 @@ async def test_a_mixed_run_accounts_for_exactly_what_the_providers_served(
     client: Team, server: tuple[FakeOpenAIServer, Ledger]
 ):
     _, ledger = server
-    race = {"type": "llm_group", "operation_mode": "parallel_select_one", "min_patience_time_ms": 0,
-            "llms": [llm("gpt-fast"), llm("claude-slow", "anthropic_llm", "anthropic")]}
+    race = {
+        "type": "llm_group",
+        "operation_mode": "parallel_select_one",
+        "min_patience_time_ms": 0,
+        "llms": [llm("gpt-fast"), llm("claude-slow", "anthropic_llm", "anthropic")],
+    }
     backchannel = {
-        "type": "llm_group_with_backchannel", "backchannel_min_patience_time_ms": 50,
+        "type": "llm_group_with_backchannel",
+        "backchannel_min_patience_time_ms": 50,
         "main_llm_config": {"type": "llm_group", "llms": [llm("gpt-main")]},
         "backchannel_llm_config": {"type": "llm_group", "llms": [llm("gpt-filler")]},
     }
@@ -115,11 +144,25 @@ async def test_a_mixed_run_accounts_for_exactly_what_the_providers_served(
         say("node_broken", llm("gpt-broken", max_retries=0)),
     ]
     ids = [n["logical_id"] for n in nodes]
-    edges = [edge(f"e{i}", a, b) for i, (a, b) in enumerate(zip(ids, ids[1:], strict=False))]
-    body = {"name": "Mixed", "workflow_config": {}, "node_configs": nodes, "edge_configs": edges}
-    wid = (await client.client.post("/v1/workflows", json=body)).json()["workflow"]["_id"]
-    start = {"command": "start", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
-    turn = (await client.client.post(f"/v1/workflows/{wid}/execute", json={"run_input": start})).json()
+    edges = [edge(f"e{i}", a, b) for i, (a, b) in enumerate(itertools.pairwise(ids))]
+    body = {
+        "name": "Mixed",
+        "workflow_config": {},
+        "node_configs": nodes,
+        "edge_configs": edges,
+    }
+    wid = (await client.client.post("/v1/workflows", json=body)).json()["workflow"][
+        "_id"
+    ]
+    start = {
+        "command": "start",
+        "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
+    }
+    turn = (
+        await client.client.post(
+            f"/v1/workflows/{wid}/execute", json={"run_input": start}
+        )
+    ).json()
 
     spoken = [e["content"] for e in turn["events"] if e["type"] == "assistant_response"]
     assert "gpt-a says hi" in spoken and "claude-b says hi" in spoken
@@ -127,21 +170,35 @@ async def test_a_mixed_run_accounts_for_exactly_what_the_providers_served(
     assert "gpt-filler says hi" in spoken  # the backchannel filler was spoken
     assert spoken[-1].startswith("I am sorry")  # the failed call's default message
     assert ledger.seen["gpt-a"] == 2  # one 429, then the answer
-    run = (await client.client.get(f"/v1/workflow-runs/{turn['run_id']}")).json()["workflow_run"]["workflow_run"]
+    run = (await client.client.get(f"/v1/workflow-runs/{turn['run_id']}")).json()[
+        "workflow_run"
+    ]["workflow_run"]
     usage = run["llm_token_usage"]
     by_model = {e["response_model"]: e for e in usage["breakdown_by_models"]}
     assert set(by_model) == set(ledger.served)
     for model, answers in ledger.served.items():
-        assert by_model[model]["total_input_tokens"] == sum(p for p, _ in answers), model
-        assert by_model[model]["total_output_tokens"] == sum(c for _, c in answers), model
+        assert by_model[model]["total_input_tokens"] == sum(p for p, _ in answers), (
+            model
+        )
+        assert by_model[model]["total_output_tokens"] == sum(c for _, c in answers), (
+            model
+        )
         assert by_model[model]["call_count"] == len(answers), model
     served_calls = sum(len(a) for a in ledger.served.values())
     assert usage["call_count"] == served_calls
-    assert usage["total_tokens"] == sum(p + c for a in ledger.served.values() for p, c in a)
-    assert usage["call_count_with_user_keys"] == 1  # only node_openai carried its own key
-    assert usage["call_count_with_user_keys"] + usage["call_count_with_fallback_keys"] == usage["call_count"]
+    assert usage["total_tokens"] == sum(
+        p + c for a in ledger.served.values() for p, c in a
+    )
+    assert (
+        usage["call_count_with_user_keys"] == 1
+    )  # only node_openai carried its own key
+    assert (
+        usage["call_count_with_user_keys"] + usage["call_count_with_fallback_keys"]
+        == usage["call_count"]
+    )
     latency = run["llm_latency_stats"]
     assert latency["call_count"] == served_calls
     assert latency["total_latency_milliseconds"] == sum(
-        e["total_latency_milliseconds"] for e in latency["breakdown_by_models"])
+        e["total_latency_milliseconds"] for e in latency["breakdown_by_models"]
+    )
     assert by_model["claude-b"]["provider"] == "anthropic"

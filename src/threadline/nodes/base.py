@@ -39,6 +39,8 @@ class Ports:
     """A tool runner (``nodes.llm_tools.ToolRunner``); None: the standard runner."""
     http_transport: Any = None
     """An httpx transport for HTTP nodes and tools (tests); None: the network."""
+    stream: Callable[[JsonDict], Awaitable[None]] | None = None
+    """Receives live ``assistant_response_delta`` events of streaming LLM nodes."""
     retriever: Any = None
     """A knowledge-base ``Retriever``; None: knowledge_base tools fail clearly."""
 

@@ -16,7 +16,7 @@ are checked. Other keywords are ignored.
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +61,8 @@ class CallLog:
     llm: LLM
     llm_config: JsonDict
     calls: list[JsonDict] = field(default_factory=list)
+    on_text: Callable[[str], Awaitable[None]] | None = None
+    """Streams the text of the node's own replies (not judges or parse retries)."""
 
     async def call(
         self,
@@ -80,6 +82,7 @@ class CallLog:
             tool_choice=tool_choice if tools else None,
             response_schema=response_schema,
             purpose=purpose,
+            on_text=self.on_text if purpose == "node" else None,
         )
         try:
             response = await self.llm.chat(request)

@@ -7,6 +7,7 @@ these serve are described in :mod:`threadline.nodes.llm`.
 """
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,6 +170,27 @@ def backchannel_prompt(task: NodeTask) -> str:
     return DEFAULT_BACKCHANNEL_PROMPT
 
 
+def _streamer(
+    task: NodeTask, ports: Ports, config: JsonDict, kind: str
+) -> Callable[[str], Awaitable[None]] | None:
+    """Forward a speaking node's text deltas to ``ports.stream`` when it streams."""
+    sink = ports.stream
+    if sink is None or kind != SAY or not config.get("streaming"):
+        return None
+
+    async def forward(delta: str) -> None:
+        await sink(
+            {
+                "type": "assistant_response_delta",
+                "origin_thread_id": task.thread_id,
+                "origin_node_logical_id": task.node.get("logical_id"),
+                "content": delta,
+            }
+        )
+
+    return forward
+
+
 def build_context(task: NodeTask, ports: Ports, kind: str) -> LLMContext:
     """The context of one run of ``task`` as a node of ``kind``."""
     config = llm_config_for(task)
@@ -180,7 +202,11 @@ def build_context(task: NodeTask, ports: Ports, kind: str) -> LLMContext:
         kind=kind,
         # A backchannel group: the node speaks the filler itself (llm_loop), so
         # every call of the node goes to the main group.
-        log=CallLog(ports.llm, _main_group(config)),
+        log=CallLog(
+            ports.llm,
+            _main_group(config),
+            on_text=_streamer(task, ports, primary, kind),
+        ),
         runner=runner_for(ports),
         offered=offered_tools(task),
         max_recent=int(max_recent) if max_recent is not None else None,

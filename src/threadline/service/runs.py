@@ -7,6 +7,7 @@ underneath it.
 
 import asyncio
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from threadline.service.runtime import Runtime, builtin_variables
 from threadline.store import Document, Store
 
 JsonDict = dict[str, Any]
+Sink = Callable[[JsonDict], Awaitable[None]]
 # The longest wait before a node runs (``time_between_retries`` is at most 300 s).
 _MAX_INLINE_DELAY_S = 300.0
 
@@ -251,9 +253,12 @@ async def _record_turn(
     return done
 
 
-def ports_for(store: Store, caller: Caller, runtime: Runtime) -> Ports:
-    """The executors' ports for one caller."""
+def ports_for(
+    store: Store, caller: Caller, runtime: Runtime, stream: Sink | None = None
+) -> Ports:
+    """The executors' ports for one caller (``stream`` gets live text deltas)."""
     return Ports(
+        stream=stream,
         llm=runtime.llm,
         clock=runtime.clock,
         team_id=caller.team_id,
@@ -276,6 +281,7 @@ async def run_one_turn(
     query_version: int | None,
     field: str,
     pump: bool = False,
+    stream: Sink | None = None,
 ) -> tuple[Document, TurnOutcome]:
     """Validate, claim, execute and persist one turn; return the run and the turn.
 
@@ -303,7 +309,11 @@ async def run_one_turn(
     try:
         snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
         outcome = await _drive(
-            state, snapshot, run_input, ports_for(store, caller, runtime), runtime
+            state,
+            snapshot,
+            run_input,
+            ports_for(store, caller, runtime, stream),
+            runtime,
         )
     except InvalidInput as exc:
         await _release(store, doc, previous)
