@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Team
 from tests.factories import edge, say_node, static_node
 from threadline.config import parse_event
@@ -547,3 +549,40 @@ async def test_api_keys_in_a_run_snapshot_never_come_back_in_clear(
         "workflow_config_fully_hydrated"
     ]
     assert snapshot["node_configs"][1]["llms_config"]["api_key"].endswith("6c")
+
+
+async def test_an_unexpected_failure_mid_turn_fails_the_run_by_the_safety_net(
+    team: Team, runtime: Any
+):
+    wid = await new_workflow(team)
+    first = await execute(team, wid, {"run_input": START})
+
+    class Boom(BaseException):
+        """Not an Exception: no executor or handler catches it."""
+
+    class Exploding:
+        async def chat(self, request: Any) -> Any:
+            raise Boom
+
+    runtime.llm = Exploding()
+    with pytest.raises(Boom):
+        await team.client.post(
+            f"/v1/workflows/{wid}/execute",
+            json={"run_id": first["run_id"], "run_input": says("hi")},
+        )
+    response = await team.client.get(f"/v1/workflow-runs/{first['run_id']}")
+    run = response.json()["workflow_run"]["workflow_run"]
+    assert run["status"] == "failed"
+    assert run["termination_source"] == "finally_safety_net"
+
+
+async def test_a_rejected_first_turn_leaves_no_run_behind(team: Team):
+    wid = await new_workflow(team)
+    bad = await team.client.post(
+        f"/v1/workflows/{wid}/execute",
+        json={"run_input": {**START, "start_node_logical_id": "nowhere"}},
+    )
+    assert bad.status_code == 422
+    assert (
+        await team.client.get("/v1/workflow-runs", params={"workflow_id": wid})
+    ).json()["total"] == 0

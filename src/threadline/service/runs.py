@@ -298,6 +298,7 @@ async def run_one_turn(
             f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
         )
     commands.check(doc.status if doc else None, command)
+    created = doc is None
     if doc is None:
         doc = await _new_run(
             store, caller, workflow_id, run_input, raw_input, query_version
@@ -316,13 +317,54 @@ async def run_one_turn(
             runtime,
         )
     except InvalidInput as exc:
-        await _release(store, doc, previous)
+        await _undo(store, doc, previous, created)
         raise InvalidField(f"{field}: {exc}") from exc
-    except BaseException:
-        await _release(store, doc, previous)
+    except BaseException as exc:
+        await _safety_net(store, doc, exc)
         raise
-    done = await _record_turn(store, doc, state, run_input, outcome)
+    try:
+        done = await _record_turn(store, doc, state, run_input, outcome)
+    except BaseException as exc:
+        await _safety_net(store, doc, exc)
+        raise
     return done, outcome
+
+
+async def _undo(
+    store: Store, doc: Document, previous: str | None, created: bool
+) -> None:
+    """A rejected first turn leaves no run; a rejected later turn changes nothing."""
+    if not created:
+        await _release(store, doc, previous)
+        return
+    async with store.begin() as tx:
+        await tx.documents("workflow_runs").delete(doc.team_id, doc.id)
+
+
+async def _safety_net(store: Store, doc: Document, exc: BaseException) -> None:
+    """An unexpected failure mid-turn must not leave the run active: fail it."""
+    reason = f"turn aborted by an unexpected {type(exc).__name__}"
+    run = {
+        **doc.body["workflow_run"],
+        "status": "failed",
+        "termination_source": "finally_safety_net",
+    }
+    state = doc.body.get("state")
+    if isinstance(state, dict):
+        state = {
+            **state,
+            "status": "failed",
+            "error": reason,
+            "termination_source": "finally_safety_net",
+        }
+    failed = replace(
+        doc,
+        body={**doc.body, "workflow_run": run, "state": state},
+        status="failed",
+        updated_at=wf.now(),
+    )
+    async with store.begin() as tx:
+        await tx.documents("workflow_runs").replace(failed, expected_status="running")
 
 
 async def _release(store: Store, doc: Document, status: str | None) -> None:
