@@ -19,6 +19,7 @@ from threadline.api.routes import (
     llm_configs,
     parts,
     runs,
+    stream,
     tool_runs,
     versions,
     workflows,
@@ -42,6 +43,7 @@ def build_router() -> APIRouter:
     router.include_router(tool_runs.router)
     router.include_router(parts.router)
     router.include_router(runs.router)
+    router.include_router(stream.router)
     return router
 
 

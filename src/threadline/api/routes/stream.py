@@ -1,0 +1,353 @@
+"""Streaming transports: the SDK's WebSocket protocol and Server-Sent Events.
+
+WebSocket ``/workflow-runs/ws`` (the SDK's ``client.runs.stream``)
+    Authentication happens at the upgrade: ``Authorization: Bearer <api key>``, or
+    a ``token`` / ``api_key`` query parameter for clients that cannot set headers;
+    the SDK's ``teamid`` / ``uuid`` headers are honoured as with HTTP. A refused
+    key is answered by accepting the socket and closing it at once with 4001
+    (unknown, revoked or missing key) or 4003 (``teamid``/``uuid`` name another
+    team or user); the reason is the error message.
+
+    The client then sends JSON frames, each a ``WorkflowRunInput`` plus
+    ``workflow_id`` (``command``, ``run_by``, ``version_number`` as usual). Each
+    frame runs one turn: its ``assistant_response_delta`` frames are sent as the
+    text is produced, then every event of the turn in order, each carrying
+    ``workflow_run_id`` so the client learns the run. The socket stays open while
+    the run waits (``workflow_ready_for_input``): the next frame continues the same
+    run (a frame may name ``workflow_run_id`` itself; ``workflow_id`` may then be
+    left out). When the run is over (a terminal status: ``end_workflow`` or
+    ``workflow_error``, or a ``stop``) the server closes with 1000.
+
+    A frame the service refuses (unknown workflow, a command that does not fit the
+    run, invalid input...) is answered by one frame ``{"type": "workflow_error",
+    "error_message", "code", "status", "details", "workflow_run_id"}`` and the socket
+    stays open for a corrected frame; the SDK treats it as terminal, as it should
+    for its one-frame streams. Close codes:
+
+    ====  ==========================================================
+    1000  the run is over (or the client closed)
+    1007  a frame that is not a JSON object
+    1011  an internal error (the run is failed or released)
+    4001  authentication failed
+    4003  the key may not act as the ``teamid``/``uuid`` headers say
+    4006  a frame carried ``initial_state`` (a client never supplies run state)
+    4007  a frame carried ``rerun_token`` (re-runs are not supported yet)
+    ====  ==========================================================
+
+    Not yet: re-attaching to a running turn after a reconnect, and driving
+    background work (companions, waiting edges) while the socket waits; a client
+    pumps those with ``POST .../runs/{run_id}/pump-companions``.
+
+SSE ``POST /workflows/{workflow_id}/execute/stream``
+    The execute body (``{run_input, run_id}`` or the flat legacy input) and
+    ``?version=``; the answer is ``text/event-stream``: ``event: delta`` frames as
+    text is produced, one ``event: event`` per event of the turn, then ``event:
+    done`` with the execute response (``turn_summary``). A refusal before any output
+    is an ordinary JSON error with its HTTP status; a failure after output began is
+    a final ``event: error`` frame ``{code, message}``.
+
+Both transports detach the turn from the connection (``service.streaming``): a
+client that leaves mid-turn does not fail or lose it.
+"""
+
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocketDisconnect
+
+from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.routes.common import JsonBody, WorkflowId
+from threadline.api.routes.runs import turn_summary
+from threadline.engine.turn import TurnOutcome
+from threadline.errors import Forbidden, InvalidField, ThreadlineError, Unauthenticated
+from threadline.service import auth, runs
+from threadline.service.caller import Caller
+from threadline.service.commands import TERMINAL
+from threadline.service.runtime import Runtime
+from threadline.service.streaming import (
+    Delta,
+    Failed,
+    Finished,
+    Item,
+    Sink,
+    stream_turn,
+)
+from threadline.store import Document, Store
+
+log = logging.getLogger("threadline.api.stream")
+
+router = APIRouter(tags=["streaming"])
+
+CLOSE_NORMAL = 1000
+CLOSE_INVALID_DATA = 1007
+CLOSE_INTERNAL = 1011
+CLOSE_UNAUTHENTICATED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_INITIAL_STATE = 4006
+CLOSE_RERUN_TOKEN = 4007
+
+# A close reason is at most 123 bytes.
+_MAX_REASON = 120
+
+
+def _runtime(conn: HTTPConnection) -> Runtime:
+    runtime: Runtime = conn.app.state.runtime
+    return runtime
+
+
+def _store(conn: HTTPConnection) -> Store:
+    store: Store = conn.app.state.store
+    return store
+
+
+def _reason(text: str) -> str:
+    raw = text.encode()
+    if len(raw) <= _MAX_REASON:
+        return text
+    return raw[: _MAX_REASON - 3].decode(errors="ignore") + "..."
+
+
+async def authenticate_socket(websocket: WebSocket) -> Caller:
+    """The caller of a WebSocket: Bearer header, else ``?token=`` / ``?api_key=``."""
+    authorization = websocket.headers.get("authorization")
+    if not authorization:
+        token = websocket.query_params.get("token") or websocket.query_params.get(
+            "api_key"
+        )
+        if token:
+            authorization = f"Bearer {token}"
+    return await auth.authenticate(
+        _store(websocket),
+        authorization,
+        websocket.headers.get("teamid"),
+        websocket.headers.get("uuid"),
+    )
+
+
+def error_frame(error: ThreadlineError, run_id: str | None) -> JsonBody:
+    """The ``workflow_error`` frame that answers a refused frame."""
+    return {
+        "type": "workflow_error",
+        "error_message": error.message,
+        "code": error.code,
+        "status": error.status,
+        "details": error.details,
+        "workflow_run_id": run_id,
+    }
+
+
+def _refusal(frame: JsonBody) -> tuple[int, str] | None:
+    """The close code and reason for a frame the protocol forbids, if any."""
+    if frame.get("initial_state") is not None:
+        return (
+            CLOSE_INITIAL_STATE,
+            "initial_state is never accepted from a client; "
+            "the server is the only source of run state",
+        )
+    if frame.get("rerun_token") is not None:
+        return CLOSE_RERUN_TOKEN, "re-run tokens are not supported by this server yet"
+    return None
+
+
+class _Session:
+    """One WebSocket: the run it drives, turn after turn."""
+
+    def __init__(self, websocket: WebSocket, caller: Caller) -> None:
+        self.websocket = websocket
+        self.caller = caller
+        self.workflow_id: str | None = None
+        self.run_id: str | None = None
+        self.connected = True
+
+    async def send(self, frame: JsonBody) -> None:
+        """Send a frame; a client that left is noted, never raised."""
+        if not self.connected:
+            return
+        try:
+            await self.websocket.send_text(json.dumps(frame, default=str))
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            self.connected = False
+
+    async def receive(self) -> JsonBody | str | None:
+        """The next frame as an object, an error text, or None when the client left."""
+        message = await self.websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            self.connected = False
+            return None
+        text = message.get("text")
+        if text is None:
+            text = (message.get("bytes") or b"").decode(errors="replace")
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return "a frame must be a JSON object (WorkflowRunInput + workflow_id)"
+        if not isinstance(frame, dict):
+            return "a frame must be a JSON object (WorkflowRunInput + workflow_id)"
+        return frame
+
+    async def serve(self) -> tuple[int, str]:
+        """Run turns until the run is over, the client leaves or a frame is refused."""
+        while self.connected:
+            frame = await self.receive()
+            if frame is None:
+                break
+            if isinstance(frame, str):
+                return CLOSE_INVALID_DATA, frame
+            refusal = _refusal(frame)
+            if refusal is not None:
+                return refusal
+            end = await self.turn(frame)
+            if end is not None:
+                return end
+        return CLOSE_NORMAL, ""
+
+    async def turn(self, frame: JsonBody) -> tuple[int, str] | None:
+        """Run one turn; a close code and reason when the socket should close."""
+        workflow_id = frame.get("workflow_id") or self.workflow_id
+        if not isinstance(workflow_id, str):
+            error = InvalidField("workflow_id: required on the first frame")
+            await self.send(error_frame(error, self.run_id))
+            return None
+        run_id = frame.get("workflow_run_id") or self.run_id
+        raw = {k: v for k, v in frame.items() if k not in _WS_ONLY}
+        websocket, caller = self.websocket, self.caller
+
+        async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
+            return await runs.run_one_turn(
+                _store(websocket),
+                caller,
+                _runtime(websocket),
+                workflow_id=workflow_id,
+                run_id=run_id,
+                raw_input=raw,
+                query_version=None,
+                field="",
+                stream=sink,
+            )
+
+        async for item in stream_turn(run):
+            end = await self.deliver(item, run_id)
+            if end is not None:
+                return end
+        return None
+
+    async def deliver(self, item: Item, run_id: Any) -> tuple[int, str] | None:
+        """Forward one item of a turn to the client."""
+        if isinstance(item, Delta):
+            await self.send(item.event)
+            return None
+        if isinstance(item, Failed):
+            error = item.error
+            if isinstance(error, ThreadlineError) and error.status < 500:
+                await self.send(error_frame(error, run_id))
+                return None
+            log.error("streamed turn failed", exc_info=error)
+            await self.send(
+                error_frame(ThreadlineError("internal server error"), run_id)
+            )
+            return CLOSE_INTERNAL, "internal server error"
+        doc, outcome = item.doc, item.outcome
+        self.run_id, self.workflow_id = doc.id, doc.workflow_id
+        for event in outcome.events:
+            await self.send({**event, "workflow_run_id": doc.id})
+        if doc.status in TERMINAL:
+            return CLOSE_NORMAL, f"the run is {doc.status}"
+        return None
+
+
+# Protocol fields that are not part of the turn's input.
+_WS_ONLY = frozenset({"initial_state", "rerun_token", "workflow_run_id"})
+
+
+@router.websocket("/workflow-runs/ws")
+async def run_socket(websocket: WebSocket) -> None:
+    """Drive a run over a WebSocket (the SDK's ``runs.stream`` protocol)."""
+    await websocket.accept()
+    try:
+        caller = await authenticate_socket(websocket)
+    except (Unauthenticated, Forbidden) as exc:
+        code = CLOSE_FORBIDDEN if isinstance(exc, Forbidden) else CLOSE_UNAUTHENTICATED
+        await websocket.close(code, _reason(exc.message))
+        return
+    session = _Session(websocket, caller)
+    code, reason = await session.serve()
+    if session.connected:
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):
+            await websocket.close(code, _reason(reason))
+
+
+def sse(event: str, data: Any) -> str:
+    """One Server-Sent Events frame."""
+    payload = json.dumps(data, default=str, separators=(",", ":"))
+    return f"event: {event}\ndata: {payload}\n\n"
+
+
+async def _sse_frames(first: Item, items: AsyncIterator[Item]) -> AsyncIterator[str]:
+    item: Item | None = first
+    while item is not None:
+        if isinstance(item, Delta):
+            yield sse("delta", item.event)
+        elif isinstance(item, Finished):
+            for event in item.outcome.events:
+                yield sse("event", event)
+            yield sse("done", turn_summary(item.doc, item.outcome))
+            return
+        else:
+            error = item.error
+            if isinstance(error, ThreadlineError) and error.status < 500:
+                yield sse("error", {"code": error.code, "message": error.message})
+            else:
+                log.error("streamed turn failed", exc_info=error)
+                yield sse(
+                    "error", {"code": "internal_error", "message": "internal error"}
+                )
+            return
+        item = await anext(items, None)
+
+
+@router.post("/workflows/{workflow_id}/execute/stream")
+async def execute_stream(
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    workflow_id: WorkflowId,
+    body: Annotated[JsonBody, Body()],
+    version: Annotated[int | None, Query(ge=0)] = None,
+) -> StreamingResponse:
+    """Execute one turn as Server-Sent Events: deltas, events, then ``done``."""
+    interactive = "run_input" in body
+    raw = body["run_input"] if interactive else body
+    if not isinstance(raw, dict):
+        raise InvalidField("run_input: must be an object")
+    run_id = body.get("run_id") if interactive else body.get("workflow_run_id")
+    runtime = _runtime(request)
+
+    async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
+        return await runs.run_one_turn(
+            store,
+            caller,
+            runtime,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            raw_input=raw,
+            query_version=version,
+            field="run_input" if interactive else "",
+            stream=sink,
+        )
+
+    items = stream_turn(run)
+    first = await anext(items)
+    if isinstance(first, Failed):
+        # Nothing was sent yet: an ordinary error response with its status.
+        raise first.error
+    return StreamingResponse(
+        _sse_frames(first, items),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

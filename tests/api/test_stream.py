@@ -1,0 +1,403 @@
+"""Streaming: the SDK's WebSocket protocol and the Server-Sent Events endpoint.
+
+The WebSocket is driven in-process through a minimal ASGI client on the test's own
+event loop (the store is bound to it), so no network and no extra package.
+"""
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.api.conftest import Team, make_team
+from tests.api.test_execute import START, assert_wire_events, chat_workflow, says
+from tests.factories import edge, say_node, static_node
+from threadline.api.app import PREFIXES, bootstrap, create_app
+from threadline.api.routes import stream
+from threadline.providers.base import ChatRequest, ChatResponse
+from threadline.providers.fake import ScriptedLLM, tool_call
+from threadline.service.runtime import Runtime
+from threadline.service.streaming import wait_detached
+from threadline.settings import Settings
+from threadline.store import Store
+
+TIMEOUT = 10.0
+
+
+class StreamingLLM:
+    """Answers in chunks through ``on_text``; may wait on ``gate`` afterwards."""
+
+    def __init__(self, gate: asyncio.Event | None = None) -> None:
+        self.gate = gate
+        self.requests: list[ChatRequest] = []
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        self.requests.append(request)
+        chunks = ["Hel", "lo ", "Ann"]
+        if request.on_text is not None:
+            for chunk in chunks:
+                await request.on_text(chunk)
+        if self.gate is not None:
+            # The turn cannot end before the test has seen the deltas: proof
+            # that they are sent live, not after the turn.
+            await asyncio.wait_for(self.gate.wait(), TIMEOUT)
+        return ChatResponse(content="".join(chunks), model="m", provider="p")
+
+
+def streaming_workflow() -> dict[str, Any]:
+    chat = say_node("node_chat", prompt="Be brief.")
+    chat["llms_config"] = {
+        "type": "openai_llm",
+        "provider": "openai",
+        "model": "m",
+        "streaming": True,
+    }
+    return {
+        "name": "Streaming chat",
+        "node_configs": [static_node("node_greet", "Welcome!", is_start=True), chat],
+        "edge_configs": [edge("edge_greet", "node_greet", "node_chat")],
+    }
+
+
+def build_app(settings: Settings, store: Store, llm: Any) -> FastAPI:
+    clock = iter(range(1_700_000_000, 1_800_000_000))
+    runtime = Runtime(llm=llm, clock=lambda: float(next(clock)), rng=random.Random(7))
+    app = create_app(settings, store=store, runtime=runtime)
+    served = {getattr(route, "path", "") for route in app.routes}
+    if "/v1/workflow-runs/ws" not in served:
+        for prefix in PREFIXES:
+            app.include_router(stream.router, prefix=prefix)
+    return app
+
+
+class Closed(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"closed {code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class WebSocketClient:
+    """A tiny in-process ASGI WebSocket client."""
+
+    def __init__(
+        self, app: FastAPI, path: str, headers: dict[str, str], query: str = ""
+    ) -> None:
+        self.app = app
+        self.scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "ws",
+            "http_version": "1.1",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": query.encode(),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            "client": ("testclient", 50000),
+            "server": ("testserver", 80),
+            "subprotocols": [],
+            "state": {},
+        }
+        self.to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "WebSocketClient":
+        self.to_app.put_nowait({"type": "websocket.connect"})
+
+        async def send(message: dict[str, Any]) -> None:
+            self.from_app.put_nowait(message)
+
+        self.task = asyncio.create_task(
+            self.app(self.scope, self.to_app.get, send)  # type: ignore[arg-type]
+        )
+        accept = await asyncio.wait_for(self.from_app.get(), TIMEOUT)
+        assert accept["type"] == "websocket.accept", accept
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.to_app.put_nowait({"type": "websocket.disconnect", "code": 1000})
+        assert self.task is not None
+        await asyncio.wait_for(self.task, TIMEOUT)
+
+    async def send(self, frame: Any) -> None:
+        text = frame if isinstance(frame, str) else json.dumps(frame)
+        self.to_app.put_nowait({"type": "websocket.receive", "text": text})
+
+    async def receive(self) -> dict[str, Any]:
+        message = await asyncio.wait_for(self.from_app.get(), TIMEOUT)
+        if message["type"] == "websocket.close":
+            raise Closed(message.get("code", 1000), message.get("reason") or "")
+        assert message["type"] == "websocket.send", message
+        frame: dict[str, Any] = json.loads(message["text"])
+        return frame
+
+    async def until(self, *types: str) -> list[dict[str, Any]]:
+        """Frames up to and including the first of ``types``."""
+        frames = [await self.receive()]
+        while frames[-1]["type"] not in types:
+            frames.append(await self.receive())
+        return frames
+
+    async def closed(self) -> Closed:
+        with pytest.raises(Closed) as info:
+            await self.receive()
+        return info.value
+
+
+@pytest.fixture
+def make_app(settings: Settings, store: Store) -> Callable[[Any], FastAPI]:
+    def make(llm: Any) -> FastAPI:
+        return build_app(settings, store, llm)
+
+    return make
+
+
+@pytest.fixture
+async def teardown_turns() -> AsyncIterator[None]:
+    yield
+    await wait_detached()
+
+
+async def team_on(app: FastAPI, store: Store, settings: Settings) -> Team:
+    await bootstrap(store, settings)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
+    return await make_team(store, client)
+
+
+async def create_workflow(team: Team, body: dict[str, Any]) -> str:
+    response = await team.client.post("/v1/workflows", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["workflow"]["_id"])
+
+
+def socket(
+    app: FastAPI, team: Team, *, prefix: str = "/v1", **headers: str
+) -> WebSocketClient:
+    return WebSocketClient(
+        app,
+        f"{prefix}/workflow-runs/ws",
+        {"Authorization": f"Bearer {team.key}", **headers},
+    )
+
+
+def types(frames: list[dict[str, Any]]) -> list[str]:
+    return [f["type"] for f in frames]
+
+
+def without_run_id(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in f.items() if k != "workflow_run_id"} for f in frames]
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_conversation_over_one_socket_continues_the_same_run_and_closes_1000(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    llm = ScriptedLLM(
+        ["Of course, Ann.", [tool_call("Destination_Node__node_bye", {"j": "bye"})]]
+    )
+    app = make_app(llm)
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    async with socket(app, team, prefix="/workflows/v1", teamid=team.team_id) as ws:
+        await ws.send(
+            {
+                **START,
+                "workflow_id": wid,
+                "run_by": "api",
+                "dynamic_variables": {"patient": "Ann"},
+            }
+        )
+        first = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert first[0]["type"] == "start_workflow"
+        assert first[-1]["type"] == "workflow_ready_for_input"
+        run_id = first[0]["workflow_run_id"]
+        assert {f["workflow_run_id"] for f in first} == {run_id}
+        assert "Welcome to Northside, Ann!" in [f.get("content") for f in first]
+        assert_wire_events(without_run_id(first))
+
+        # The next frame carries no run id: the socket remembers its run.
+        await ws.send({**says("I need an appointment"), "workflow_id": wid})
+        second = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert {f["workflow_run_id"] for f in second} == {run_id}
+        assert "Of course, Ann." in [f.get("content") for f in second]
+
+        await ws.send(says("bye", "data"))  # workflow_id may be left out, too
+        third = await ws.until("end_workflow", "workflow_error")
+        assert third[-1]["type"] == "end_workflow"
+        assert "Goodbye!" in [f.get("content") for f in third]
+        closed = await ws.closed()
+        assert closed.code == 1000 and "completed" in closed.reason
+
+    record = await team.client.get(f"/v1/workflow-runs/{run_id}")
+    run = record.json()["workflow_run"]["workflow_run"]
+    assert run["status"] == "completed"
+    stored = [p["run_output"]["events"] for p in run["input_output_pairs"]]
+    assert stored == [without_run_id(t) for t in (first, second, third)]
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_deltas_reach_the_socket_live_before_the_turns_events(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    gate = asyncio.Event()
+    app = make_app(StreamingLLM(gate))
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": wid})
+        first = await ws.until("workflow_ready_for_input")
+        assert "assistant_response_delta" not in types(first)
+
+        await ws.send({**says("Hi"), "workflow_id": wid})
+        deltas = [await ws.receive() for _ in range(3)]
+        # The model is still blocked on the gate: the turn has not ended yet.
+        assert types(deltas) == ["assistant_response_delta"] * 3
+        assert [d["content"] for d in deltas] == ["Hel", "lo ", "Ann"]
+        assert deltas[0]["origin_node_logical_id"] == "node_chat"
+        gate.set()
+        events = await ws.until("workflow_ready_for_input")
+        assert "assistant_response_delta" not in types(events)
+        spoken = [e["content"] for e in events if e["type"] == "assistant_response"]
+        assert spoken == ["Hello Ann"]
+        assert {e["workflow_run_id"] for e in events} == {first[0]["workflow_run_id"]}
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_bad_credentials_close_4001_and_a_foreign_teamid_closes_4003(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(ScriptedLLM())
+    team = await team_on(app, store, settings)
+    async with WebSocketClient(app, "/v1/workflow-runs/ws", {}) as ws:
+        closed = await ws.closed()
+        assert closed.code == 4001 and "Bearer" in closed.reason
+    bad = {"Authorization": "Bearer tl_nope"}
+    async with WebSocketClient(app, "/v1/workflow-runs/ws", bad) as ws:
+        assert (await ws.closed()).code == 4001
+    async with socket(app, team, teamid="0" * 24) as ws:
+        closed = await ws.closed()
+        assert closed.code == 4003 and "teamid" in closed.reason
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_query_token_authenticates_a_socket(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(ScriptedLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    for param in ("token", "api_key"):
+        path = "/v1/workflow-runs/ws"
+        async with WebSocketClient(app, path, {}, f"{param}={team.key}") as ws:
+            await ws.send({**START, "workflow_id": wid})
+            frames = await ws.until("workflow_ready_for_input", "workflow_error")
+            assert frames[-1]["type"] == "workflow_ready_for_input"
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [({"initial_state": {"threads": {}}}, 4006), ({"rerun_token": "rt_x"}, 4007)],
+)
+async def test_client_state_closes_4006_and_a_rerun_token_4007(
+    make_app: Callable[[Any], FastAPI],
+    store: Store,
+    settings: Settings,
+    extra: dict[str, Any],
+    code: int,
+):
+    app = make_app(ScriptedLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": wid, **extra})
+        closed = await ws.closed()
+        assert closed.code == code and closed.reason
+    listed = await team.client.get("/v1/workflow-runs", params={"workflow_id": wid})
+    assert listed.json()["total"] == 0  # nothing ran
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_refused_frame_gets_an_error_frame_and_the_socket_stays_open(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(ScriptedLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    async with socket(app, team) as ws:
+        await ws.send(START)
+        error = await ws.receive()
+        assert error["type"] == "workflow_error" and error["code"] == "validation_error"
+        await ws.send({**START, "workflow_id": "f" * 24})
+        error = await ws.receive()
+        assert error["type"] == "workflow_error" and error["status"] == 404
+        await ws.send({**START, "workflow_id": wid})
+        frames = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert frames[-1]["type"] == "workflow_ready_for_input"
+        await ws.send("not json")
+        assert (await ws.closed()).code == 1007
+    await team.client.aclose()
+
+
+def parse_sse(text: str) -> list[tuple[str, Any]]:
+    frames = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        frames.append((fields["event"], json.loads(fields["data"])))
+    return frames
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_sse_streams_deltas_then_events_then_done(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(StreamingLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    url = f"/v1/workflows/{wid}/execute/stream"
+    response = await team.client.post(url, json={"run_input": START})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    first = parse_sse(response.text)
+    assert first[-1][0] == "done" and first[-1][1]["is_waiting_for_input"] is True
+    run_id = first[-1][1]["run_id"]
+
+    response = await team.client.post(
+        url, json={"run_id": run_id, "run_input": says("Hi")}
+    )
+    frames = parse_sse(response.text)
+    kinds = [kind for kind, _ in frames]
+    assert kinds == ["delta"] * 3 + ["event"] * (len(kinds) - 4) + ["done"]
+    assert [d["content"] for _, d in frames[:3]] == ["Hel", "lo ", "Ann"]
+    done = frames[-1][1]
+    assert done["run_id"] == run_id and done["turn_number"] == 2
+    assert done["events"] == [data for kind, data in frames if kind == "event"]
+    assert_wire_events(done["events"])
+
+    missing = await team.client.post(
+        f"/v1/workflows/{'f' * 24}/execute/stream", json={"run_input": START}
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    await team.client.aclose()
