@@ -91,10 +91,21 @@ class InvalidField(ThreadlineError):
 
 
 class TooManyRequests(ThreadlineError):
-    """A limit is reached; retry later."""
+    """A limit is reached; retry later (``retry_after`` seconds, when known)."""
 
     code = "rate_limited"
     status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, details=details)
+        self.retry_after = retry_after
 
 
 class ConfigError(ThreadlineError):

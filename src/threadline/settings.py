@@ -3,7 +3,7 @@
 Build ``Settings()`` only in entry points (CLI, ``create_app``) and pass it down.
 """
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./threadline.db"
@@ -51,5 +51,14 @@ class Settings(BaseSettings):
     """AWS region for ``bedrock_llm`` (credentials come from the usual AWS chain)."""
     http_allow_private: bool = False
     """Let HTTP nodes and tools reach private and loopback addresses."""
+    max_turn_seconds: int = 900
+    """A turn running longer than this is failed by the stale-run reaper."""
+    run_idle_ttl_seconds: int | None = None
+    """A run waiting for input longer than this is failed (None: never)."""
+    reaper_interval_seconds: int = 30
+    """How often ``threadline serve`` runs the stale-run reaper (0: never)."""
     log_level: str = "info"
     """Log level of the service."""
+    team_max_concurrent_runs: int | None = Field(default=None, ge=0)
+    """Default most active runs per team (a team may override it); None or 0:
+    unlimited."""

@@ -237,3 +237,77 @@ async def test_turns_are_appended_listed_in_order_replaced_and_deleted_per_team(
         assert await turns.delete_run(new_object_id(), run) == 0
         assert await turns.delete_run(team, run) == 3
         assert await turns.list(team, run) == []
+
+
+async def test_count_matches_columns_and_statuses_per_team(store: Store):
+    team, other, wf = new_object_id(), new_object_id(), new_object_id()
+    async with store.begin() as tx:
+        runs = tx.documents("workflow_runs")
+        for status in ("running", "running", "paused", "completed", None):
+            await runs.insert(doc(team, workflow_id=wf, status=status))
+        await runs.insert(doc(team, workflow_id=new_object_id(), status="running"))
+        await runs.insert(doc(other, workflow_id=wf, status="running"))
+    async with store.begin() as tx:
+        runs = tx.documents("workflow_runs")
+        assert await runs.count(team, {}) == 6
+        assert await runs.count(team, {"workflow_id": wf}) == 5
+        assert await runs.count(team, {}, statuses=("running", "paused")) == 4
+        assert await runs.count(team, {"workflow_id": wf}, statuses=["running"]) == 2
+        assert await runs.count(team, {}, statuses=()) == 0
+        assert await runs.count(new_object_id(), {}) == 0
+
+
+async def test_a_lock_is_held_until_its_transaction_ends(
+    store: Store, database_url: str
+):
+    """A second transaction (here on another engine, like another process) taking
+    the same lock waits until the first commits, and then sees its writes."""
+    import asyncio
+
+    from threadline.store import open_store
+
+    team = new_object_id()
+    key = f"contract:{team}"
+    other = open_store(database_url)
+    order: list[str] = []
+    locked = asyncio.Event()
+
+    async def first() -> None:
+        async with store.begin() as tx:
+            await tx.lock(key)
+            order.append("first locked")
+            locked.set()
+            await asyncio.sleep(0.2)
+            await tx.documents("workflows").insert(doc(team))
+            order.append("first done")
+
+    async def second() -> None:
+        await locked.wait()
+        async with other.begin() as tx:
+            await tx.lock(key)
+            seen = await tx.documents("workflows").count(team, {})
+            order.append(f"second locked, sees {seen}")
+
+    try:
+        await asyncio.gather(first(), second())
+        async with other.begin() as tx:
+            await tx.lock(key)  # free again once both transactions ended
+    finally:
+        await other.close()
+    assert order == ["first locked", "first done", "second locked, sees 1"]
+
+
+async def test_stale_documents_are_found_across_teams_oldest_first(store: Store):
+    a, b = new_object_id(), new_object_id()
+    old = doc(a, minutes=-500, status="running")
+    older = doc(b, minutes=-900, status="running")
+    recent = doc(a, minutes=0, status="running")
+    other = doc(a, minutes=-900, status="paused")
+    async with store.begin() as tx:
+        runs = tx.documents("workflow_runs")
+        for d in (old, older, recent, other):
+            await runs.insert(d)
+        found = await runs.find_stale("running", T0 - timedelta(minutes=100), 100)
+    ids = [d.id for d in found]
+    assert ids.index(older.id) < ids.index(old.id)
+    assert recent.id not in ids and other.id not in ids

@@ -5,8 +5,12 @@ Interactly SDK may use). Start-up opens the store, migrates it and makes the
 bootstrap API key valid.
 """
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, FastAPI
 
@@ -20,16 +24,18 @@ from threadline.api.routes import (
     parts,
     runs,
     stream,
+    teams,
     tool_runs,
     versions,
     workflows,
 )
-from threadline.service import auth
+from threadline.service import auth, reaper
 from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 
 PREFIXES = ("/v1", "/workflows/v1")
+log = logging.getLogger("threadline.api")
 
 
 def build_router() -> APIRouter:
@@ -44,6 +50,7 @@ def build_router() -> APIRouter:
     router.include_router(parts.router)
     router.include_router(runs.router)
     router.include_router(stream.router)
+    router.include_router(teams.router)
     return router
 
 
@@ -60,6 +67,24 @@ async def bootstrap(store: Store, settings: Settings) -> None:
         )
 
 
+async def reap_forever(store: Store, settings: Settings) -> None:
+    """Run the stale-run reaper every ``reaper_interval_seconds``."""
+    if settings.reaper_interval_seconds <= 0:
+        return
+    idle = settings.run_idle_ttl_seconds
+    while True:
+        await asyncio.sleep(settings.reaper_interval_seconds)
+        try:
+            await reaper.reap(
+                store,
+                now=datetime.now(UTC),
+                max_turn=timedelta(seconds=settings.max_turn_seconds),
+                idle_ttl=timedelta(seconds=idle) if idle else None,
+            )
+        except Exception:  # a failed pass is retried on the next tick
+            log.exception("stale-run reaper pass failed")
+
+
 def create_app(
     settings: Settings, store: Store | None = None, runtime: Runtime | None = None
 ) -> FastAPI:
@@ -72,9 +97,13 @@ def create_app(
             store if store is not None else open_store(settings.database_url)
         )
         await bootstrap(app.state.store, settings)
+        reaper = asyncio.create_task(reap_forever(app.state.store, settings))
         try:
             yield
         finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
             if owned:
                 await app.state.store.close()
 

@@ -45,7 +45,9 @@ async def _threadline_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ThreadlineError)
     if exc.status >= 500:
         log.error("server error %s: %s", exc.code, exc.message)
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(exc.status, exc.code, exc.message, exc.details, headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

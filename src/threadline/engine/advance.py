@@ -125,14 +125,6 @@ def _skip_disabled(graph: Graph, thread: ThreadState, em: Emitter) -> None:
     moves.end_thread(thread, em)
 
 
-def abort_looping(state: RunState, em: Emitter, limit: int) -> None:
-    """Stop a runaway turn: more than ``limit`` node runs without a user message."""
-    state.status = "aborted_looping_risk"
-    state.error = f"more than {limit} node executions in one turn without user input"
-    state.termination_source = "execution_error"
-    em.emit("workflow_error", MAIN_THREAD, error_message=state.error, stack_trace=None)
-
-
 def _fail(state: RunState, em: Emitter, message: str, trace: str | None) -> None:
     state.status = "failed"
     state.error = message

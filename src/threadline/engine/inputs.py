@@ -33,6 +33,16 @@ class TurnEnv:
     """Team global variables (``{{global.name}}``)."""
     max_node_runs: int = 100
     """Node executions allowed in one turn before ``aborted_looping_risk``."""
+    max_node_runs_per_run: int = 5000
+    """Node executions allowed over a whole run before ``aborted_looping_risk``."""
+    loop_repeat_limit: int = 3
+    """The same step fingerprint this many times in a row on a thread, with no user
+    message in between, is a loop (``engine.loopguard``; below 2 turns it off)."""
+    loop_cycle_limit: int = 5
+    """A cycle of 2 or more step fingerprints repeated this many times in a row is a
+    loop (below 2 turns it off)."""
+    loop_max_cycle_length: int = 4
+    """The longest cycle (in steps) looked for; 2 is a ping-pong."""
 
 
 def _as_message(raw: Any) -> JsonDict:

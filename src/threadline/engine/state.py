@@ -78,6 +78,15 @@ class RunState:
     """Running LLM totals per (model, provider) pair (see ``engine.usage``)."""
     error: str | None = None
     termination_source: str | None = None
+    node_executions: dict[str, int] = field(default_factory=dict)
+    """Executions per node logical id over the whole run (transition messages
+    included); their sum is held to ``max_node_runs_per_run``."""
+    loop_trace: dict[str, list[list[str]]] = field(default_factory=dict)
+    """Per thread, its newest ``[node logical id, fingerprint]`` steps since its last
+    user message (bounded; see ``engine.loopguard``)."""
+    loop_detected: JsonDict | None = None
+    """The loop that aborted the run: ``{kind, thread_id, node_logical_ids, counts,
+    limit, ...}`` (see ``engine.loopguard``)."""
 
     def to_json(self) -> JsonDict:
         """Serialise to plain JSON."""

@@ -12,7 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.engine import advance, inputs, usage, waiting
+from threadline.engine import advance, inputs, loopguard, usage, waiting
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
@@ -143,14 +143,18 @@ def run_turn(
                 hint = em.events[-1]
             continue
         runs += 1
-        if runs > env.max_node_runs:
-            advance.abort_looping(state, em, env.max_node_runs)
+        if (loop := loopguard.count(state, graph, env, step, runs)) is not None:
+            loopguard.abort(state, em, loop)
             break
         result = yield step
         metrics.add(step, result)
         carry_on = advance.finish(state, graph, thread, step, result, env, em)
         outputs.setdefault(thread_id, []).append(result.output)
         if not carry_on:
+            break
+        loop = loopguard.observe(state, graph, env, thread_id, step, result)
+        if loop is not None:
+            loopguard.abort(state, em, loop)
             break
     _close(state, em, metrics)
     background = state.status == "waiting_for_user_input" and (

@@ -23,7 +23,7 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
-from threadline.service import commands, costs, supernodes, wire
+from threadline.service import admission, commands, costs, supernodes, wire
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
@@ -73,7 +73,12 @@ async def _new_run(
     run_input: JsonDict,
     raw_input: JsonDict,
     query_version: int | None,
+    team_default: int | None = None,
 ) -> Document:
+    """Create the run (``not_started``), if a concurrency slot is free (else 429).
+
+    ``team_default`` is the server's default team limit; see ``service.admission``.
+    """
     async with store.begin() as tx:
         workflow = await wf.get_doc(tx, caller, workflow_id)
         number = _pick_version(workflow, query_version, raw_input)
@@ -90,6 +95,7 @@ async def _new_run(
                 f"workflow {workflow_id!r} version {number} has no start node; "
                 "mark one node is_start"
             )
+        await admission.admit(tx, caller, workflow, team_default)
         run_id = new_object_id()
         now = wf.now()
         record: JsonDict = {
@@ -238,6 +244,7 @@ async def _record_turn(
         termination_source=state.termination_source,
         llm_token_usage=costs.with_costs(token_usage(state.usage)),
         llm_latency_stats=latency_stats(state.usage),
+        loop_detected=state.loop_detected,
     )
     costs.price_events(outcome.events)
     count = int(doc.body.get("turn_count") or 0)
@@ -301,7 +308,13 @@ async def run_one_turn(
     created = doc is None
     if doc is None:
         doc = await _new_run(
-            store, caller, workflow_id, run_input, raw_input, query_version
+            store,
+            caller,
+            workflow_id,
+            run_input,
+            raw_input,
+            query_version,
+            runtime.team_max_concurrent_runs,
         )
     previous = doc.status
     doc = await _claim(store, doc, caller)

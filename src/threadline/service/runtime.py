@@ -34,6 +34,8 @@ class Runtime:
     """An httpx transport for HTTP nodes and tools (tests); None: the network."""
     retriever: Any = None
     """The knowledge-base retriever; None until one is configured."""
+    team_max_concurrent_runs: int | None = None
+    """The server default for a team's active runs (``service.admission``)."""
 
 
 def builtin_variables(now: float, rng: random.Random) -> JsonDict:
@@ -73,4 +75,8 @@ def runtime_from_settings(settings: Settings) -> Runtime:
     llm = ConfigurableLLM(
         keys=ServerKeys.from_settings(settings), group_factory=GroupLLM
     )
-    return Runtime(llm=llm, http_allow_private=settings.http_allow_private)
+    return Runtime(
+        llm=llm,
+        http_allow_private=settings.http_allow_private,
+        team_max_concurrent_runs=settings.team_max_concurrent_runs,
+    )

@@ -1,6 +1,6 @@
 """The store's record types and the ``Store`` protocol every implementation meets."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,8 +70,22 @@ class Documents(Protocol):
     async def replace(
         self, doc: Document, *, expected_status: str | None = None
     ) -> bool: ...
+    async def find_stale(
+        self, status: str, updated_before: datetime, limit: int
+    ) -> list[Document]:
+        """Documents of any team in ``status`` not updated since ``updated_before``
+        (maintenance only, e.g. the reaper; never exposed to the API)."""
+        ...
+
     async def delete(self, team_id: str, doc_id: str) -> bool: ...
     async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int: ...
+    async def count(
+        self,
+        team_id: str,
+        equals: Mapping[str, Any],
+        *,
+        statuses: Collection[str] | None = None,
+    ) -> int: ...
     async def set_status(
         self,
         team_id: str,
@@ -110,6 +124,13 @@ class Transaction(Protocol):
         self, team_id: str, user_id: str, workflow_id: str, at: datetime | None
     ) -> None: ...
     async def favorite_ids(self, team_id: str, user_id: str) -> set[str]: ...
+    async def lock(self, key: str) -> None:
+        """Hold an exclusive lock named ``key`` until this transaction ends.
+
+        Transactions locking the same key run one after the other, across
+        processes; reads after the lock see what earlier holders committed.
+        """
+        ...
 
 
 class Store(Protocol):

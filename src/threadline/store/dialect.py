@@ -1,5 +1,6 @@
 """What differs between SQLite and PostgreSQL: URLs, engine set-up and locking."""
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import event, text
@@ -67,4 +68,23 @@ async def lock_for_migration(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         await conn.execute(
             text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+        )
+
+
+def _lock_id(key: str) -> int:
+    """A stable signed 64-bit id for a lock name (PostgreSQL advisory locks)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock(conn: AsyncConnection, key: str) -> None:
+    """Take the transaction-scoped lock ``key``.
+
+    PostgreSQL: an advisory lock released at commit or rollback. SQLite: nothing to
+    do, every transaction already begins with BEGIN IMMEDIATE and so holds the
+    database's single write lock from its first statement.
+    """
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(key)}
         )

@@ -30,7 +30,17 @@ def _add_llm_configs(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-MIGRATIONS: list[Migration] = [_baseline, _add_new_tables, _add_llm_configs]
+def _add_team_settings(conn: Connection) -> None:
+    # create_all only creates what is missing: here, ``team_settings``.
+    schema.metadata.create_all(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    _baseline,
+    _add_new_tables,
+    _add_llm_configs,
+    _add_team_settings,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -29,6 +29,7 @@ DOCUMENT_KINDS = (
     "tools",
     "workflow_runs",
     "llm_configs",
+    "team_settings",
 )
 
 

@@ -4,7 +4,7 @@ Dialect differences (engine set-up, locking) live in ``dialect.py``; everything 
 is portable SQLAlchemy Core.
 """
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -127,10 +127,39 @@ class SqlDocuments:
         )
         return (await self._conn.execute(stmt)).rowcount > 0
 
+    async def find_stale(
+        self, status: str, updated_before: datetime, limit: int
+    ) -> list[Document]:
+        """Documents of any team in ``status`` not updated since ``updated_before``."""
+        t = self._table
+        stmt = (
+            select(t)
+            .where(t.c.status == status, t.c.updated_at < updated_before)
+            .order_by(t.c.updated_at)
+            .limit(limit)
+        )
+        rows = (await self._conn.execute(stmt)).mappings().all()
+        return [_to_document(r) for r in rows]
+
     async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int:
         t = self._table
         conds = [t.c.team_id == team_id] + [t.c[k] == v for k, v in equals.items()]
         return (await self._conn.execute(delete(t).where(*conds))).rowcount
+
+    async def count(
+        self,
+        team_id: str,
+        equals: Mapping[str, Any],
+        *,
+        statuses: Collection[str] | None = None,
+    ) -> int:
+        """How many documents match ``equals`` (and have one of ``statuses``)."""
+        t = self._table
+        conds = [t.c.team_id == team_id] + [t.c[k] == v for k, v in equals.items()]
+        if statuses is not None:
+            conds.append(t.c.status.in_(list(statuses)))
+        stmt = select(func.count()).select_from(t).where(*conds)
+        return int((await self._conn.execute(stmt)).scalar_one())
 
 
 class SqlTurns:
@@ -239,6 +268,10 @@ class SqlTransaction:
             t.c.team_id == team_id, t.c.user_id == user_id
         )
         return set((await self._conn.execute(stmt)).scalars().all())
+
+    async def lock(self, key: str) -> None:
+        """Hold the lock ``key`` until commit or rollback (see ``dialect.lock``)."""
+        await dialect.lock(self._conn, key)
 
 
 class SqlStore:
