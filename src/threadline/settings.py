@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     """AWS region for ``bedrock_llm`` (credentials come from the usual AWS chain)."""
     http_allow_private: bool = False
     """Let HTTP nodes and tools reach private and loopback addresses."""
+    secret_key: SecretStr | None = None
+    """Fernet key (32 random bytes, URL-safe base64) encrypting secret global
+    variables at rest; the service refuses to start with secrets stored and no key."""
     max_turn_seconds: int = 900
     """A turn running longer than this is failed by the stale-run reaper."""
     run_idle_ttl_seconds: int | None = None

@@ -20,26 +20,18 @@ def _baseline(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-def _add_new_tables(conn: Connection) -> None:
-    # create_all only creates what is missing: here, ``run_turns``.
+def _create_missing_tables(conn: Connection) -> None:
+    # create_all creates only the tables that do not exist yet.
     schema.metadata.create_all(conn)
 
 
-def _add_llm_configs(conn: Connection) -> None:
-    # create_all only creates what is missing: here, ``llm_configs``.
-    schema.metadata.create_all(conn)
-
-
-def _add_team_settings(conn: Connection) -> None:
-    # create_all only creates what is missing: here, ``team_settings``.
-    schema.metadata.create_all(conn)
-
-
+# Position = version reached. The steps after the baseline only added tables.
 MIGRATIONS: list[Migration] = [
-    _baseline,
-    _add_new_tables,
-    _add_llm_configs,
-    _add_team_settings,
+    _baseline,  # 1: the first tables
+    _create_missing_tables,  # 2: run_turns
+    _create_missing_tables,  # 3: llm_configs
+    _create_missing_tables,  # 4: team_settings
+    _create_missing_tables,  # 5: global_variables, webhooks, schedules
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -30,6 +30,11 @@ DOCUMENT_KINDS = (
     "workflow_runs",
     "llm_configs",
     "team_settings",
+    "global_variables",
+    "webhook_subscriptions",
+    "webhook_events",
+    "webhook_attempts",
+    "schedules",
 )
 
 
