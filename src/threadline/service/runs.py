@@ -23,7 +23,7 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
-from threadline.service import admission, commands, costs, supernodes, wire
+from threadline.service import admission, commands, costs, evaluations, supernodes, wire
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
@@ -340,6 +340,7 @@ async def run_one_turn(
     except BaseException as exc:
         await _safety_net(store, doc, exc)
         raise
+    evaluations.schedule(store, caller, runtime, done)
     return done, outcome
 
 

@@ -4,6 +4,7 @@ Built once from the settings in the entry point; tests pass fakes (a scripted LL
 a fixed clock, a seeded random source).
 """
 
+import asyncio
 import random
 import string
 import time
@@ -34,6 +35,8 @@ class Runtime:
     """An httpx transport for HTTP nodes and tools (tests); None: the network."""
     retriever: Any = None
     """The knowledge-base retriever; None until one is configured."""
+    background: set["asyncio.Task[Any]"] = field(default_factory=set)
+    """Background work started by requests (evaluation runs); kept referenced."""
     team_max_concurrent_runs: int | None = None
     """The server default for a team's active runs (``service.admission``)."""
 
