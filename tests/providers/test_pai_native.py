@@ -19,7 +19,7 @@ from tests.providers.pai_support import (
     server_keys,
 )
 from threadline.providers.base import LLMError, ToolCall
-from threadline.providers.keys import build_client
+from threadline.providers.builders import build_client
 from threadline.providers.pai_messages import OUTPUT_TOOL
 
 ANTHROPIC = {

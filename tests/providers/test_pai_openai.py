@@ -21,7 +21,7 @@ from tests.providers.pai_support import (
     server_keys,
 )
 from threadline.providers.base import ChatMessage, LLMError, ToolCall
-from threadline.providers.keys import build_client
+from threadline.providers.builders import build_client
 
 OPENAI = {
     "type": "openai_llm",

@@ -7,7 +7,8 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAIServer, text_reply
 from tests.providers.pai_support import SERVER_KEY, USER_KEY, chat, server_keys
 from threadline.providers.base import LLM, ChatRequest, ChatResponse, JsonDict, LLMError
-from threadline.providers.keys import ServerKeys, build_client, parse_default_llm
+from threadline.providers.builders import build_client
+from threadline.providers.keys import ServerKeys, parse_default_llm
 from threadline.providers.router import ConfigurableLLM
 from threadline.service.runtime import runtime_from_settings
 from threadline.settings import Settings

@@ -25,9 +25,9 @@ from dataclasses import replace
 from typing import Any
 
 from threadline.providers.base import LLM, ChatRequest, ChatResponse
+from threadline.providers.builders import build_client
 from threadline.providers.keys import (
     ServerKeys,
-    build_client,
     client_limits,
     resolve_default,
     secret,
