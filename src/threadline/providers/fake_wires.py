@@ -1,0 +1,407 @@
+"""Wire formats of the fake provider server: scripted replies and their rendering.
+
+Replies are scripted once, as OpenAI ``chat.completion`` objects, and rendered in
+the format of the route a request came in on (OpenAI, Anthropic, Gemini, Bedrock),
+including SSE streams and each provider's error shape. See ``fake_server``.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JsonDict = dict[str, Any]
+Wire = Literal["openai", "anthropic", "gemini", "bedrock"]
+
+
+@dataclass
+class Reply:
+    """One scripted HTTP answer."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    """Wait this long before answering (timeouts)."""
+    chunk_delay_s: float = 0.0
+    """When streamed: wait this long between SSE events."""
+
+
+@dataclass
+class Recorded:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    wire: str = "openai"
+    """Which provider format the route speaks (``openai``, ``anthropic``, ...)."""
+
+
+def completion(
+    message: JsonDict,
+    *,
+    model: str = "gpt-fake-2026",
+    prompt_tokens: int = 11,
+    completion_tokens: int = 7,
+    finish_reason: str = "stop",
+) -> JsonDict:
+    """A ``chat.completion`` object around ``message``."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1_780_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def text_reply(content: str, **kwargs: Any) -> Reply:
+    """A plain assistant answer."""
+    return Reply(body=completion({"role": "assistant", "content": content}, **kwargs))
+
+
+def tool_calls_reply(
+    calls: list[tuple[str, JsonDict]], content: str | None = None, **kwargs: Any
+) -> Reply:
+    """An answer calling functions (``arguments`` as JSON strings, as OpenAI does)."""
+    message = {
+        "role": "assistant",
+        "content": content,
+        "tool_calls": [
+            {
+                "id": f"call_{i}_{name}",
+                "type": "function",
+                "function": {"name": name, "arguments": json.dumps(args)},
+            }
+            for i, (name, args) in enumerate(calls)
+        ],
+    }
+    return Reply(body=completion(message, finish_reason="tool_calls", **kwargs))
+
+
+def error_reply(status: int, message: str, **headers: str) -> Reply:
+    """An OpenAI-style error answer."""
+    return Reply(
+        status=status,
+        body={"error": {"message": message, "type": "error", "code": None}},
+        headers=headers,
+    )
+
+
+# --- wire formats ------------------------------------------------------------------
+
+_ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    503: "UNAVAILABLE",
+}
+_BEDROCK_ERRORS = {
+    400: "ValidationException",
+    401: "UnrecognizedClientException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+}
+
+
+def route_wire(path: str) -> Wire | None:
+    """The provider format a request path speaks; None: no such route."""
+    route = path.split("?", 1)[0]
+    if route.endswith("/chat/completions"):
+        return "openai"
+    if route.endswith("/messages"):
+        return "anthropic"
+    if route.endswith((":generateContent", ":streamGenerateContent")):
+        return "gemini"
+    if route.endswith("/converse"):
+        return "bedrock"
+    return None
+
+
+def _completion_parts(body: JsonDict) -> tuple[JsonDict, JsonDict, str]:
+    choice = (body.get("choices") or [{}])[0]
+    return choice.get("message") or {}, body.get("usage") or {}, str(body.get("model"))
+
+
+def _calls(message: JsonDict) -> list[tuple[str, str, JsonDict]]:
+    out = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        arguments = function.get("arguments") or "{}"
+        args = json.loads(arguments) if isinstance(arguments, str) else arguments
+        out.append((str(call.get("id")), str(function.get("name")), args))
+    return out
+
+
+def _error_message(body: Any) -> str:
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or "")
+    return json.dumps(body)
+
+
+def render(wire: Wire, reply: Reply) -> tuple[int, Any, dict[str, str]]:
+    """``reply`` as ``wire``: (status, body, headers)."""
+    body, status, headers = reply.body, reply.status, dict(reply.headers)
+    if wire == "openai" or not isinstance(body, dict):
+        return status, body, headers
+    if status >= 400:
+        if "error" not in body:
+            return status, body, headers
+        message = _error_message(body)
+        if wire == "anthropic":
+            kind = _ANTHROPIC_ERRORS.get(status, "api_error")
+            return (
+                status,
+                {"type": "error", "error": {"type": kind, "message": message}},
+                headers,
+            )
+        if wire == "gemini":
+            state = _GEMINI_STATUS.get(status, "INTERNAL")
+            return (
+                status,
+                {"error": {"code": status, "message": message, "status": state}},
+                headers,
+            )
+        headers.setdefault(
+            "x-amzn-ErrorType", _BEDROCK_ERRORS.get(status, "InternalServerException")
+        )
+        return status, {"message": message}, headers
+    if "choices" not in body:
+        return status, body, headers
+    render_ok = {"anthropic": anthropic_message, "gemini": gemini_response}
+    return status, render_ok.get(wire, bedrock_response)(body), headers
+
+
+def anthropic_message(completion_body: JsonDict) -> JsonDict:
+    """A ``chat.completion`` as an Anthropic Messages response."""
+    message, usage, model = _completion_parts(completion_body)
+    content: list[JsonDict] = []
+    if message.get("content"):
+        content.append({"type": "text", "text": message["content"]})
+    for call_id, name, args in _calls(message):
+        content.append({"type": "tool_use", "id": call_id, "name": name, "input": args})
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": "tool_use" if message.get("tool_calls") else "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": int(usage.get("prompt_tokens") or 0),
+            "output_tokens": int(usage.get("completion_tokens") or 0),
+        },
+    }
+
+
+def gemini_response(completion_body: JsonDict) -> JsonDict:
+    """A ``chat.completion`` as a Gemini ``GenerateContentResponse``."""
+    message, usage, model = _completion_parts(completion_body)
+    parts: list[JsonDict] = []
+    if message.get("content"):
+        parts.append({"text": message["content"]})
+    for _, name, args in _calls(message):
+        parts.append({"functionCall": {"name": name, "args": args}})
+    prompt = int(usage.get("prompt_tokens") or 0)
+    output = int(usage.get("completion_tokens") or 0)
+    return {
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": parts},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": output,
+            "totalTokenCount": prompt + output,
+        },
+        "modelVersion": model,
+        "responseId": "fake-response",
+    }
+
+
+def bedrock_response(completion_body: JsonDict) -> JsonDict:
+    """A ``chat.completion`` as a Bedrock Converse response."""
+    message, usage, _ = _completion_parts(completion_body)
+    content: list[JsonDict] = []
+    if message.get("content"):
+        content.append({"text": message["content"]})
+    for call_id, name, args in _calls(message):
+        content.append({"toolUse": {"toolUseId": call_id, "name": name, "input": args}})
+    prompt = int(usage.get("prompt_tokens") or 0)
+    output = int(usage.get("completion_tokens") or 0)
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": "tool_use" if message.get("tool_calls") else "end_turn",
+        "usage": {
+            "inputTokens": prompt,
+            "outputTokens": output,
+            "totalTokens": prompt + output,
+        },
+        "metrics": {"latencyMs": 1},
+    }
+
+
+def _pieces(text: str) -> list[str]:
+    """``text`` cut into word-sized deltas (the spaces stay attached)."""
+    words = text.split(" ")
+    return [w + " " for w in words[:-1]] + [words[-1]] if text else []
+
+
+def _sse(data: Any, event: str | None = None) -> str:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data)}\n\n"
+
+
+def stream_events(wire: Wire, request: Recorded, body: Any) -> list[str] | None:
+    """The SSE events answering a streamed request; None: not streamed."""
+    payload = request.body if isinstance(request.body, dict) else {}
+    if wire == "gemini":
+        streamed = ":streamGenerateContent" in request.path
+    else:
+        streamed = wire != "bedrock" and bool(payload.get("stream"))
+    if not streamed or not isinstance(body, dict):
+        return None
+    if wire == "openai" and "choices" in body:
+        usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+        return _openai_events(body, include_usage=usage)
+    if wire == "anthropic" and body.get("type") == "message":
+        return _anthropic_events(body)
+    if wire == "gemini" and "candidates" in body:
+        return _gemini_events(body)
+    return None
+
+
+def _openai_events(body: JsonDict, *, include_usage: bool) -> list[str]:
+    message, usage, model = _completion_parts(body)
+    choice = (body.get("choices") or [{}])[0]
+
+    def chunk(delta: JsonDict, finish: str | None = None) -> str:
+        return _sse(
+            {
+                "id": body.get("id"),
+                "object": "chat.completion.chunk",
+                "created": body.get("created"),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+        )
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": p}) for p in _pieces(message.get("content") or "")]
+    for index, call in enumerate(message.get("tool_calls") or []):
+        events.append(chunk({"tool_calls": [{"index": index, **call}]}))
+    events.append(chunk({}, str(choice.get("finish_reason") or "stop")))
+    if include_usage:
+        events.append(
+            _sse(
+                {
+                    "id": body.get("id"),
+                    "object": "chat.completion.chunk",
+                    "created": body.get("created"),
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        )
+    return [*events, "data: [DONE]\n\n"]
+
+
+def _anthropic_events(message: JsonDict) -> list[str]:
+    usage = message.get("usage") or {}
+    start = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": usage.get("input_tokens", 0), "output_tokens": 1},
+    }
+    events = [_sse({"type": "message_start", "message": start}, "message_start")]
+    for index, block in enumerate(message.get("content") or []):
+        if block.get("type") == "text":
+            opening: JsonDict = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
+        else:
+            opening = {**block, "input": {}}
+            deltas = [
+                {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            ]
+        events.append(
+            _sse(
+                {
+                    "type": "content_block_start",
+                    "index": index,
+                    "content_block": opening,
+                },
+                "content_block_start",
+            )
+        )
+        events += [
+            _sse(
+                {"type": "content_block_delta", "index": index, "delta": delta},
+                "content_block_delta",
+            )
+            for delta in deltas
+        ]
+        events.append(
+            _sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+        )
+    delta = {"stop_reason": message.get("stop_reason"), "stop_sequence": None}
+    events.append(
+        _sse(
+            {
+                "type": "message_delta",
+                "delta": delta,
+                "usage": {"output_tokens": usage.get("output_tokens", 0)},
+            },
+            "message_delta",
+        )
+    )
+    return [*events, _sse({"type": "message_stop"}, "message_stop")]
+
+
+def _gemini_events(response: JsonDict) -> list[str]:
+    candidate = response["candidates"][0]
+    parts = candidate["content"]["parts"]
+    events = []
+    for part in parts:
+        pieces = _pieces(part["text"]) if "text" in part else [None]
+        for piece in pieces:
+            chunk_part = {"text": piece} if piece is not None else part
+            chunk = {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [chunk_part]}, "index": 0}
+                ],
+                "modelVersion": response.get("modelVersion"),
+                "responseId": response.get("responseId"),
+            }
+            events.append(_sse(chunk))
+    last = {
+        **response,
+        "candidates": [
+            {**candidate, "content": {"role": "model", "parts": [{"text": ""}]}}
+        ],
+    }
+    return [*events, _sse(last)]
