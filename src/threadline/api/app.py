@@ -19,18 +19,23 @@ from threadline.api import errors
 from threadline.api.limits import BodyLimit
 from threadline.api.routes import (
     catalogue,
+    global_variables,
     health,
     llm_configs,
     parts,
     runs,
+    schedules,
     stream,
     teams,
     tool_runs,
     versions,
+    webhooks,
     workflows,
 )
-from threadline.service import auth, reaper
+from threadline.service import auth, reaper, webhook_delivery
+from threadline.service.global_variables import check_startup
 from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.scheduler import schedule_forever
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 
@@ -44,6 +49,7 @@ def build_router() -> APIRouter:
     # Fixed paths under /workflows/ come before /workflows/{workflow_id}.
     router.include_router(catalogue.router)
     router.include_router(versions.router)
+    router.include_router(schedules.router)
     router.include_router(workflows.router)
     router.include_router(llm_configs.router)
     router.include_router(tool_runs.router)
@@ -51,12 +57,19 @@ def build_router() -> APIRouter:
     router.include_router(runs.router)
     router.include_router(stream.router)
     router.include_router(teams.router)
+    router.include_router(global_variables.router)
+    router.include_router(webhooks.router)
     return router
 
 
 async def bootstrap(store: Store, settings: Settings) -> None:
-    """Migrate the store and register the bootstrap API key, if configured."""
+    """Migrate the store, check the secret key and register the bootstrap API key.
+
+    Refuses to start (``ConfigError``) when secret global variables are stored and
+    ``THREADLINE_SECRET_KEY`` is unset, or when the key is not a valid Fernet key.
+    """
     await store.migrate()
+    await check_startup(store, settings.secret_key)
     if settings.bootstrap_api_key is not None:
         await auth.create_key(
             store,
@@ -85,6 +98,18 @@ async def reap_forever(store: Store, settings: Settings) -> None:
             log.exception("stale-run reaper pass failed")
 
 
+def background_loops(
+    store: Store, runtime: Runtime, settings: Settings
+) -> list["asyncio.Task[None]"]:
+    """Start the service's periodic work: reaper, scheduler, webhook deliveries."""
+    policy = webhook_delivery.DeliveryPolicy(allow_private=settings.http_allow_private)
+    return [
+        asyncio.create_task(reap_forever(store, settings)),
+        asyncio.create_task(schedule_forever(store, runtime, settings)),
+        asyncio.create_task(webhook_delivery.deliver_forever(store, policy)),
+    ]
+
+
 def create_app(
     settings: Settings, store: Store | None = None, runtime: Runtime | None = None
 ) -> FastAPI:
@@ -97,13 +122,15 @@ def create_app(
             store if store is not None else open_store(settings.database_url)
         )
         await bootstrap(app.state.store, settings)
-        reaper = asyncio.create_task(reap_forever(app.state.store, settings))
+        loops = background_loops(app.state.store, app.state.runtime, settings)
         try:
             yield
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if owned:
                 await app.state.store.close()
 

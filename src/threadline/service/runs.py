@@ -23,13 +23,23 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
-from threadline.service import admission, commands, costs, evaluations, supernodes, wire
+from threadline.service import (
+    admission,
+    commands,
+    costs,
+    evaluations,
+    supernodes,
+    webhooks,
+    wire,
+)
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.global_variables import for_run as team_globals
 from threadline.service.llm_configs import resolve_llm_refs
 from threadline.service.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime, builtin_variables
+from threadline.service.secrets import redact_turn
 from threadline.store import Document, Store
 
 JsonDict = dict[str, Any]
@@ -183,12 +193,14 @@ async def _drive(
     run_input: JsonDict,
     ports: Ports,
     runtime: Runtime,
+    globals_: JsonDict | None = None,
 ) -> TurnOutcome:
     env = TurnEnv(
         now=runtime.clock(),
         builtins=builtin_variables(runtime.clock(), runtime.rng)
         if state.turn == 0
         else {},
+        globals_=globals_ or {},
         max_node_runs=runtime.max_node_runs_per_turn,
     )
     gen = run_turn(state, compile_graph(snapshot), run_input, env)
@@ -198,7 +210,8 @@ async def _drive(
             task = gen.send(await _execute_node(task, ports, runtime))
     except StopIteration as stop:
         outcome: TurnOutcome = stop.value
-        return outcome
+        # No secret global reaches a response, an event or the stored run.
+        return redact_turn(state, outcome, ports.secret_values)
 
 
 def _pair(state: RunState, run_input: JsonDict, outcome: TurnOutcome) -> JsonDict:
@@ -261,10 +274,15 @@ async def _record_turn(
 
 
 def ports_for(
-    store: Store, caller: Caller, runtime: Runtime, stream: Sink | None = None
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    stream: Sink | None = None,
+    secret_values: tuple[str, ...] = (),
 ) -> Ports:
     """The executors' ports for one caller (``stream`` gets live text deltas)."""
     return Ports(
+        secret_values=secret_values,
         stream=stream,
         llm=runtime.llm,
         clock=runtime.clock,
@@ -322,12 +340,14 @@ async def run_one_turn(
     state = RunState.from_json(state_json) if state_json else RunState(run_id=doc.id)
     try:
         snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
+        team = await team_globals(store, caller.team_id)
         outcome = await _drive(
             state,
             snapshot,
             run_input,
-            ports_for(store, caller, runtime, stream),
+            ports_for(store, caller, runtime, stream, team.secret_values),
             runtime,
+            team.values,
         )
     except InvalidInput as exc:
         await _undo(store, doc, previous, created)
@@ -340,6 +360,7 @@ async def run_one_turn(
     except BaseException as exc:
         await _safety_net(store, doc, exc)
         raise
+    await webhooks.on_turn(store, caller, done, created=created, previous=previous)
     evaluations.schedule(store, caller, runtime, done)
     return done, outcome
 

@@ -7,6 +7,7 @@ from typing import Any
 from threadline.errors import InvalidField, NotFound
 from threadline.ids import new_object_id
 from threadline.service import graph as graphs
+from threadline.service import webhooks as hooks
 from threadline.service import wire
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
@@ -160,6 +161,7 @@ async def create(store: Store, caller: Caller, body: JsonDict) -> JsonDict:
     async with store.begin() as tx:
         doc = await insert_workflow(tx, caller, name=name, description=description)
         await insert_version(tx, caller, doc.id, 0, INITIAL_VERSION_NAME, graph)
+        await hooks.on_workflow(tx, caller, "workflow_created", doc.id, name)
         result = await render(tx, caller, doc, hydrate=bool(graph.node_configs))
     result["warnings"] = warnings
     return result
@@ -259,6 +261,7 @@ async def update(
             updated_by=caller.user_id,
         )
         await tx.documents("workflows").replace(doc)
+        await hooks.on_workflow(tx, caller, "workflow_updated", doc.id, doc.name)
         return await render(tx, caller, doc, hydrate=False)
 
 
@@ -266,6 +269,7 @@ async def delete(store: Store, caller: Caller, workflow_id: str) -> None:
     """Delete a workflow with its versions, nodes and edges."""
     async with store.begin() as tx:
         await get_doc(tx, caller, workflow_id)
+        await hooks.on_workflow(tx, caller, "workflow_deleted", workflow_id)
         for kind in ("workflow_versions", "nodes", "edges"):
             await tx.documents(kind).delete_where(
                 caller.team_id, {"workflow_id": workflow_id}

@@ -1,0 +1,165 @@
+"""Encrypting secret values at rest, and redacting them from anything stored or shown.
+
+The key is a Fernet key (32 random bytes, URL-safe base64) from
+``THREADLINE_SECRET_KEY`` (``Settings.secret_key``). ``bootstrap`` binds the
+configured key to the store it opens (:func:`bind_key`); code that only holds the
+store (the run service) finds it again with :func:`key_for`, which falls back to
+the ``THREADLINE_SECRET_KEY`` environment variable for entry points that never ran
+``bootstrap`` (the CLI, workers).
+
+:func:`redact` replaces every occurrence of a secret value (also its URL- and
+JSON-escaped forms) by ``[REDACTED]`` in any JSON value; the run service applies
+it to each turn's events and outputs before they are returned or persisted.
+"""
+
+import os
+import weakref
+from collections.abc import Collection
+from dataclasses import fields
+from typing import Any, TypeVar
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from threadline.engine.state import RunState
+from threadline.engine.turn import TurnOutcome
+from threadline.errors import ConfigError
+from threadline.tools.curl import redact_variants, secret_variants
+from threadline.tools.http_call import REDACTED
+
+__all__ = [
+    "REDACTED",
+    "bind_key",
+    "check_key",
+    "decrypt",
+    "encrypt",
+    "key_for",
+    "redact",
+    "redact_in_place",
+    "redact_turn",
+    "reveal",
+]
+
+ENV_VAR = "THREADLINE_SECRET_KEY"
+T = TypeVar("T")
+_keys: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
+
+
+def reveal(key: Any) -> str | None:
+    """The key as text (``SecretStr`` unwrapped); None when unset or empty."""
+    getter = getattr(key, "get_secret_value", None)
+    value = getter() if callable(getter) else key
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()
+
+
+def _fernet(key: Any) -> Fernet:
+    text = reveal(key)
+    if text is None:
+        raise ConfigError(
+            f"{ENV_VAR} is not set: secret global variables cannot be encrypted or "
+            "decrypted"
+        )
+    try:
+        return Fernet(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ConfigError(
+            f"{ENV_VAR} is not a valid Fernet key (32 random bytes, URL-safe "
+            "base64; generate one with "
+            "`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`)"
+        ) from exc
+
+
+def check_key(key: Any) -> str | None:
+    """The key as text after checking it is a valid Fernet key (None when unset)."""
+    text = reveal(key)
+    if text is not None:
+        _fernet(text)
+    return text
+
+
+def encrypt(plaintext: str, key: Any) -> str:
+    """``plaintext`` as a Fernet token (text); ``ConfigError`` without a valid key."""
+    return _fernet(key).encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+
+def decrypt(token: str, key: Any) -> str:
+    """The plaintext of a :func:`encrypt` token; ``ConfigError`` if the key is wrong."""
+    try:
+        return _fernet(key).decrypt(token.encode("ascii")).decode("utf-8")
+    except InvalidToken as exc:
+        raise ConfigError(
+            f"a stored secret cannot be decrypted with {ENV_VAR}: the key is not "
+            "the one the secret was encrypted with"
+        ) from exc
+
+
+def bind_key(store: object, key: Any) -> None:
+    """Remember ``key`` (checked) as the secret key of everything using ``store``."""
+    text = check_key(key)
+    if text is None:
+        _keys.pop(store, None)
+    else:
+        _keys[store] = text
+
+
+def key_for(store: object) -> str | None:
+    """The key bound to ``store`` by ``bootstrap``, else ``THREADLINE_SECRET_KEY``."""
+    bound = _keys.get(store)
+    return bound if bound is not None else reveal(os.environ.get(ENV_VAR))
+
+
+def _redact(obj: Any, variants: list[str]) -> Any:
+    if isinstance(obj, str):
+        return redact_variants(obj, variants)
+    if isinstance(obj, dict):
+        return {_redact(k, variants): _redact(v, variants) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_redact(item, variants) for item in obj]
+    return obj
+
+
+def redact(obj: Any, secret_values: Collection[str]) -> Any:
+    """A copy of ``obj`` (any JSON) with every secret value replaced by [REDACTED].
+
+    Strings anywhere (dict keys included) are searched for each secret and its
+    URL- and JSON-escaped forms, longest first. Without secrets ``obj`` is
+    returned unchanged.
+    """
+    variants = secret_variants(secret_values)
+    if not variants:
+        return obj
+    return _redact(obj, variants)
+
+
+def redact_in_place(target: T, secret_values: Collection[str]) -> T:
+    """Redact every field of a dataclass instance (e.g. a ``TurnOutcome``); return it.
+
+    Used on the turn's outcome before it is returned and persisted, so a secret a
+    node rendered into an event (a static message, ``workflow_show_state``, an
+    LLM prompt) never reaches a client or the run record.
+    """
+    variants = secret_variants(secret_values)
+    if not variants:
+        return target
+    for f in fields(target):  # type: ignore[arg-type]
+        setattr(target, f.name, _redact(getattr(target, f.name), variants))
+    return target
+
+
+def redact_turn(
+    state: RunState, outcome: TurnOutcome, secret_values: Collection[str]
+) -> TurnOutcome:
+    """Redact a finished turn: its outcome and the run state about to be stored.
+
+    The state (conversation history, runtime variables) is rebuilt from its
+    redacted JSON in place, so later turns and the LLM history see ``[REDACTED]``
+    where a node copied a secret; ``{{global.name}}`` is rendered afresh each turn.
+    """
+    if not secret_values:
+        return outcome
+    clean = RunState.from_json(redact(state.to_json(), secret_values))
+    for f in fields(state):
+        setattr(state, f.name, getattr(clean, f.name))
+    return redact_in_place(outcome, secret_values)

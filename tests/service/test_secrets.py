@@ -1,0 +1,81 @@
+"""Encrypting secrets at rest and redacting them from turns and records."""
+
+import pytest
+from cryptography.fernet import Fernet
+
+from threadline.engine.state import RunState
+from threadline.engine.turn import TurnOutcome
+from threadline.errors import ConfigError
+from threadline.service import secrets
+
+KEY = Fernet.generate_key().decode()
+SECRET = "p@ss word/1"
+
+
+def test_encrypt_then_decrypt_round_trips_and_hides_the_plaintext():
+    token = secrets.encrypt(SECRET, KEY)
+    assert SECRET not in token and token.startswith("gAAAA")
+    assert secrets.decrypt(token, KEY) == SECRET
+
+
+def test_a_missing_invalid_or_wrong_key_is_a_clear_config_error():
+    token = secrets.encrypt(SECRET, KEY)
+    with pytest.raises(ConfigError, match="not set"):
+        secrets.encrypt(SECRET, None)
+    with pytest.raises(ConfigError, match="not a valid Fernet key"):
+        secrets.check_key("short")
+    with pytest.raises(ConfigError, match="cannot be decrypted"):
+        secrets.decrypt(token, Fernet.generate_key().decode())
+
+
+def test_redact_replaces_every_form_of_a_secret_anywhere_in_json():
+    value = {
+        "say": f"Token {SECRET}!",
+        "url": "https://x.test/?t=p%40ss%20word%2F1",
+        "nested": [{"k": SECRET}, 3, None, True],
+        SECRET: "key",
+    }
+    out = secrets.redact(value, [SECRET])
+    assert out == {
+        "say": "Token [REDACTED]!",
+        "url": "https://x.test/?t=[REDACTED]",
+        "nested": [{"k": "[REDACTED]"}, 3, None, True],
+        "[REDACTED]": "key",
+    }
+    assert value["say"] == f"Token {SECRET}!"  # the input is not changed
+    assert secrets.redact(value, []) is value
+    assert secrets.redact(value, [""]) is value
+
+
+def test_redact_turn_cleans_the_outcome_and_the_stored_state():
+    state = RunState(run_id="r1")
+    state.workflow_variables["copied"] = f"Bearer {SECRET}"
+    outcome = TurnOutcome(
+        status="completed",
+        events=[{"type": "assistant_response", "content": f"Token {SECRET}"}],
+        outputs={"0": [{"text": SECRET}]},
+        error=f"failed with {SECRET}",
+    )
+    same = secrets.redact_turn(state, outcome, (SECRET,))
+    assert same is outcome
+    assert SECRET not in repr(outcome) and SECRET not in str(state.to_json())
+    assert outcome.events[0]["content"] == "Token [REDACTED]"
+    assert state.workflow_variables["copied"] == "Bearer [REDACTED]"
+
+
+def test_the_key_bound_at_start_up_wins_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    class FakeStore:
+        pass
+
+    store, other = FakeStore(), FakeStore()
+    env_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("THREADLINE_SECRET_KEY", env_key)
+    secrets.bind_key(store, KEY)
+    assert secrets.key_for(store) == KEY
+    assert secrets.key_for(other) == env_key
+    secrets.bind_key(store, None)
+    assert secrets.key_for(store) == env_key
+    monkeypatch.delenv("THREADLINE_SECRET_KEY")
+    assert secrets.key_for(other) is None
