@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/threadline_test
 
 .DEFAULT_GOAL := help
-.PHONY: help install serve fmt lint type test test-pg cov check bench lock clean
+.PHONY: help install serve fmt lint type test test-pg cov check bench bench-compare lock clean
 
 help: ## Show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -48,6 +48,9 @@ check: lint type cov ## What CI and pre-push run
 
 bench: $(STAMP) ## Benchmarks (see docs/benchmarks.md)
 	$(BIN)/python -m bench.run
+
+bench-compare: $(STAMP) ## Threadline vs LangGraph (see docs/benchmarks.md)
+	$(BIN)/python -m bench.compare
 
 lock: ## Re-pin requirements.lock from pyproject.toml
 	uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11

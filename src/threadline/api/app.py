@@ -23,6 +23,7 @@ from threadline.api.routes import (
     health,
     llm_configs,
     parts,
+    reuse,
     runs,
     schedules,
     stream,
@@ -59,6 +60,7 @@ def build_router() -> APIRouter:
     router.include_router(teams.router)
     router.include_router(global_variables.router)
     router.include_router(webhooks.router)
+    router.include_router(reuse.router)
     return router
 
 

@@ -120,8 +120,18 @@ def _key(item: tuple[Any, Any]) -> str:
 
 def stable_hash(value: Any) -> str:
     """A short, stable hash of plain data (same data, same hash, across processes)."""
-    text = json.dumps(_canon(value), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:_FINGERPRINT_CHARS]
+    try:  # the fast path: JSON data with text keys, serialised in C
+        text = json.dumps(
+            value,
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            default=repr,
+        )
+    except TypeError:  # keys of mixed types: canonicalise them first
+        text = json.dumps(_canon(value), separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.blake2b(text.encode(), digest_size=_FINGERPRINT_CHARS // 2)
+    return digest.hexdigest()
 
 
 def _tool_calls(result: NodeResult) -> list[Any]:
@@ -217,8 +227,7 @@ def _cycle_report(thread_id: str, steps: list[list[str]], period: int) -> JsonDi
 
 def observe(
     state: RunState,
-    graph: Graph,
-    env: TurnEnv,
+    cfg: LoopConfig,
     thread_id: str,
     task: NodeTask,
     result: NodeResult,
@@ -226,7 +235,6 @@ def observe(
     """Record a finished step of ``thread_id``; the loop it closes, if any."""
     if task.purpose != "node" or state.status != "running":
         return None
-    cfg = config(graph, env)
     if task.messages:
         state.loop_trace.pop(thread_id, None)
     if task.attempt > 1 and (task.node.get("self_loop_config") or {}).get("enabled"):
@@ -265,11 +273,10 @@ def _cap_report(state: RunState, kind: str, thread_id: str, limit: int) -> JsonD
 
 
 def count(
-    state: RunState, graph: Graph, env: TurnEnv, task: NodeTask, turn_runs: int
+    state: RunState, cfg: LoopConfig, task: NodeTask, turn_runs: int
 ) -> JsonDict | None:
     """Count ``task`` as an execution (``turn_runs`` in this turn, including it);
     the cap it would break, if any, in which case it is not counted nor run."""
-    cfg = config(graph, env)
     if turn_runs > cfg.max_node_runs:
         return _cap_report(state, "turn_cap", task.thread_id, cfg.max_node_runs)
     if sum(state.node_executions.values()) >= cfg.max_node_runs_per_run:

@@ -135,6 +135,7 @@ def run_turn(
     hint: JsonDict | None = None
     runs = 0
     metrics = TurnMetrics(started_at=env.now)
+    guard = loopguard.config(graph, env)
     while (thread_id := _next_ready(state, em.now)) is not None:
         thread = state.threads[thread_id]
         step = advance.prepare(state, graph, thread, env, em)
@@ -143,7 +144,7 @@ def run_turn(
                 hint = em.events[-1]
             continue
         runs += 1
-        if (loop := loopguard.count(state, graph, env, step, runs)) is not None:
+        if (loop := loopguard.count(state, guard, step, runs)) is not None:
             loopguard.abort(state, em, loop)
             break
         result = yield step
@@ -152,7 +153,7 @@ def run_turn(
         outputs.setdefault(thread_id, []).append(result.output)
         if not carry_on:
             break
-        loop = loopguard.observe(state, graph, env, thread_id, step, result)
+        loop = loopguard.observe(state, guard, thread_id, step, result)
         if loop is not None:
             loopguard.abort(state, em, loop)
             break

@@ -32,6 +32,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 3: llm_configs
     _create_missing_tables,  # 4: team_settings
     _create_missing_tables,  # 5: global_variables, webhooks, schedules
+    _create_missing_tables,  # 6: workflow_templates, node_libraries
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

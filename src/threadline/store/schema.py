@@ -35,6 +35,8 @@ DOCUMENT_KINDS = (
     "webhook_events",
     "webhook_attempts",
     "schedules",
+    "workflow_templates",
+    "node_libraries",
 )
 
 
