@@ -46,7 +46,7 @@ def _check_edge(
     graph: Graph, edge: dict[str, Any], config: dict[str, Any]
 ) -> Iterator[Problem]:
     edge_id = entity_id(edge)
-    where = f"edge {edge_id!r}: evaluate-while-waiting"
+    where = f"edge {edge_id!r}: evaluate while waiting for user input"
 
     def problem(code: str, message: str, node_id: str | None = None) -> Problem:
         return Problem(code, f"{where} {message}", "error", node_id, edge_id)
@@ -118,13 +118,13 @@ def _check_trigger(
         if node is None:
             yield (
                 "ewaw_unknown_trigger_node",
-                f"names trigger node {trigger!r}, which is not a node of the workflow",
+                f"names trigger nodes that do not exist in the workflow: {trigger!r}",
                 None,
             )
         elif waits_for_user(node):
             yield (
                 "ewaw_trigger_node_waits_for_user",
-                f"trigger node {trigger!r} waits for user input; name a "
+                f"trigger node {trigger!r} would wait for user input; name a "
                 "non-interactive node",
                 trigger,
             )

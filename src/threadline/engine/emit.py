@@ -16,6 +16,13 @@ JsonDict = dict[str, Any]
 _NAMESPACE = uuid.UUID("5b1f0c7e-2f4c-4e43-9d2e-6b8a3c1f0a11").bytes
 
 
+def reference_id(thread_id: str | None) -> str | None:
+    """The author-facing thread id: ``0`` for main, ``x`` for ``0_companion_x``."""
+    if thread_id is None:
+        return None
+    return thread_id.rsplit("_companion_", 1)[-1]
+
+
 def event_id(seed: str) -> str:
     """``uuid5(namespace, seed)`` as text, without building a UUID object (hot path)."""
     raw = bytearray(hashlib.sha1(_NAMESPACE + seed.encode()).digest()[:16])
@@ -45,6 +52,7 @@ class Emitter:
             "logical_id": f"event_{event_id(seed)}",
             "timestamp": self.now,
             "origin_thread_id": origin,
+            "thread_reference_id": reference_id(origin),
             "comments": [],
             "interrupted": False,
             **fields,

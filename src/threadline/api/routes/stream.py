@@ -50,6 +50,7 @@ Both transports detach the turn from the connection (``service.streaming``): a
 client that leaves mid-turn does not fail or lose it.
 """
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -164,6 +165,9 @@ class _Session:
         self.workflow_id: str | None = None
         self.run_id: str | None = None
         self.connected = True
+        self.background = False
+        """The run has background work the socket pumps while the client waits."""
+        self.closing: tuple[int, str] | None = None
 
     async def send(self, frame: JsonBody) -> None:
         """Send a frame; a client that left is noted, never raised."""
@@ -191,10 +195,64 @@ class _Session:
             return "a frame must be a JSON object (WorkflowRunInput + workflow_id)"
         return frame
 
+    async def next_frame(self) -> JsonBody | str | None:
+        """The client's next frame; while it waits, pump the run's background work.
+
+        Companion threads and armed waiting edges advance with no user message (the
+        WebSocket driver pumps by itself, as the spec says); a pump that changed
+        nothing sends nothing.
+        """
+        receiving = asyncio.ensure_future(self.receive())
+        try:
+            while self.background and self.connected:
+                done, _ = await asyncio.wait({receiving}, timeout=PUMP_INTERVAL_S)
+                if done:
+                    break
+                end = await self.pump()
+                if end is not None:
+                    self.connected = False
+                    self.closing = end
+                    return None
+            return await receiving
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+
+    async def pump(self) -> tuple[int, str] | None:
+        """One background pass of the current run."""
+        workflow_id, run_id = self.workflow_id, self.run_id
+        if workflow_id is None or run_id is None:
+            self.background = False
+            return None
+        websocket, caller = self.websocket, self.caller
+
+        async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
+            return await runs.run_one_turn(
+                _store(websocket),
+                caller,
+                _runtime(websocket),
+                workflow_id=workflow_id,
+                run_id=run_id,
+                raw_input={"command": "data"},
+                query_version=None,
+                field="",
+                pump=True,
+                stream=sink,
+            )
+
+        async for item in stream_turn(run):
+            if not isinstance(item, Delta | Failed) and _quiet(item.outcome):
+                self.background = item.outcome.background
+                continue
+            end = await self.deliver(item, run_id)
+            if end is not None:
+                return end
+        return None
+
     async def serve(self) -> tuple[int, str]:
         """Run turns until the run is over, the client leaves or a frame is refused."""
         while self.connected:
-            frame = await self.receive()
+            frame = await self.next_frame()
             if frame is None:
                 break
             if isinstance(frame, str):
@@ -205,7 +263,7 @@ class _Session:
             end = await self.turn(frame)
             if end is not None:
                 return end
-        return CLOSE_NORMAL, ""
+        return self.closing or (CLOSE_NORMAL, "")
 
     async def turn(self, frame: JsonBody) -> tuple[int, str] | None:
         """Run one turn; a close code and reason when the socket should close."""
@@ -254,11 +312,22 @@ class _Session:
             return CLOSE_INTERNAL, "internal server error"
         doc, outcome = item.doc, item.outcome
         self.run_id, self.workflow_id = doc.id, doc.workflow_id
+        self.background = outcome.background
         for event in outcome.events:
             await self.send({**event, "workflow_run_id": doc.id})
         if doc.status in TERMINAL:
             return CLOSE_NORMAL, f"the run is {doc.status}"
         return None
+
+
+PUMP_INTERVAL_S = 0.5
+
+
+def _quiet(outcome: TurnOutcome) -> bool:
+    """A background pass that ran no node and took no edge."""
+    return not outcome.outputs and not any(
+        e["type"].endswith("_edge") for e in outcome.events
+    )
 
 
 # Protocol fields that are not part of the turn's input.
