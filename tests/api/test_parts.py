@@ -211,3 +211,35 @@ async def test_catalogues_list_every_type_with_schemas(team: Team):
     assert (
         await team.client.get("/v1/tools/configurable-inbuilt/nope")
     ).status_code == 404
+
+
+async def test_api_keys_in_node_configs_are_masked_and_kept_when_sent_back(
+    team: Team, store
+):
+    secret = "sk-node-own-key-5566778899"
+    node = {
+        **say_node("node_k"),
+        "llms_config": {"type": "openai_llm", "model": "m", "api_key": secret},
+    }
+    wid = await new_workflow(team)
+    created = await team.client.post("/v1/nodes", json={**node, "workflow_id": wid})
+    assert secret not in created.text
+    nid = created.json()["node"]["_id"]
+    shown = created.json()["node"]["node_config"]["llms_config"]["api_key"]
+    assert shown.endswith("8899") and shown.startswith("****")
+    hydrated = await team.client.get(
+        f"/v1/workflows/{wid}", params={"fully_hydrate": True}
+    )
+    assert secret not in hydrated.text
+    exported = await team.client.get(f"/v1/workflows/{wid}/export")
+    assert secret not in exported.text
+    config = created.json()["node"]["node_config"]
+    patched = await team.client.patch(
+        f"/v1/nodes/{nid}",
+        json={"llms_config": config["llms_config"], "name": "Renamed"},
+    )
+    assert patched.status_code == 200, patched.text
+    async with store.begin() as tx:
+        doc = await tx.documents("nodes").get(team.team_id, nid)
+    assert doc is not None and doc.body["llms_config"]["api_key"] == secret
+    assert doc.body["name"] == "Renamed"

@@ -10,9 +10,10 @@ from sqlalchemy import create_engine, inspect
 
 from threadline.errors import BadRequest, InvalidField, NotFound
 from threadline.ids import new_object_id
-from threadline.service import llm_configs
+from threadline.service import llm_configs, masking
 from threadline.service.caller import Caller
-from threadline.service.llm_configs import mask_secrets, resolve_llm_refs
+from threadline.service.llm_configs import resolve_llm_refs
+from threadline.service.masking import mask_secrets
 from threadline.store import Store, open_store
 from threadline.store.migrations import LATEST_VERSION, current_version
 
@@ -214,16 +215,16 @@ def test_masked_secrets_are_restored_by_place_or_by_mask():
         "type": "llm_group",
         "llms": [{"api_key": "****9999"}, {"api_key": "****1234"}, {"api_key": None}],
     }
-    out = llm_configs.restore_secrets(
+    out = masking.restore_secrets(
         swapped, stored, field="config", keep_missing=False
     )
     assert [m["api_key"] for m in out["llms"]] == ["k-2-zzzz9999", KEY, None]
-    kept = llm_configs.restore_secrets(
+    kept = masking.restore_secrets(
         {"api_key": None}, {"api_key": KEY}, field="config", keep_missing=True
     )
     assert kept == {"api_key": KEY}
     with pytest.raises(InvalidField, match=r"config\.llms\.0\.api_key"):
-        llm_configs.restore_secrets(
+        masking.restore_secrets(
             {"llms": [{"api_key": "****0000"}]},
             stored,
             field="config",

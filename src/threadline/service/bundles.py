@@ -6,6 +6,7 @@ from threadline.errors import InvalidField
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.masking import mask_secrets
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -129,7 +130,7 @@ async def export(
             {
                 "version_number": n,
                 "version_name": existing[n][0].body.get("version_name"),
-                "config": existing[n][1].hydrated(),
+                "config": mask_secrets(existing[n][1].hydrated()),
             }
             for n in picked
         ],

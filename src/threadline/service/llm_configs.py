@@ -19,7 +19,6 @@ actually be used (node, then workflow) by the team's default saved config.
 """
 
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -40,18 +39,18 @@ from threadline.service import wire
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
+from threadline.service.masking import (
+    mask_secrets,
+    restore_secrets,
+)
 from threadline.service.runtime import Runtime
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
-Path = tuple[str | int, ...]
 
 COLLECTION = "llm_configs"
 DEFAULT_STATUS = "default"
-MASK = "****"
-SECRET_KEYS = frozenset({"api_key", "aws_secret_access_key"})
 """Keys whose string value is a secret wherever they appear."""
-_HEADER_WORDS = ("authorization", "api-key", "api_key", "apikey", "token", "secret")
 """A ``default_headers`` entry whose name contains one of these is a secret."""
 _PROVIDER_TYPES = {
     "azure_openai": "azure_openai_llm",
@@ -78,117 +77,6 @@ DEFAULT_LLM_TYPE = "global_default_llm"
 
 
 # --------------------------------------------------------------------- secrets
-
-
-def mask_value(value: str) -> str:
-    """``"****"`` plus the last four characters (only ``"****"`` for short values)."""
-    if is_masked(value):
-        return value
-    return MASK + value[-4:] if len(value) > 8 else MASK
-
-
-def is_masked(value: Any) -> bool:
-    """True for a value ``mask_value`` produced (what clients get back)."""
-    return isinstance(value, str) and value.startswith(MASK)
-
-
-def _is_secret(key: Any, parent: Any) -> bool:
-    if key in SECRET_KEYS:
-        return True
-    if parent == "default_headers" and isinstance(key, str):
-        name = key.lower()
-        return any(word in name for word in _HEADER_WORDS)
-    return False
-
-
-def _reveal(value: Any) -> Any:
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if callable(getter) else value
-
-
-def mask_secrets(obj: Any, _parent: Any = None) -> Any:
-    """A copy of ``obj`` (any JSON) with every LLM secret masked.
-
-    Apply it to anything returned to clients that may hold LLM configs: saved
-    configs, and run records (their ``workflow_config_fully_hydrated`` snapshot
-    holds the resolved configs, keys included).
-    """
-    if isinstance(obj, dict):
-        out: JsonDict = {}
-        for key, value in obj.items():
-            value = _reveal(value)
-            if _is_secret(key, _parent) and isinstance(value, str) and value:
-                out[key] = mask_value(value)
-            else:
-                out[key] = mask_secrets(value, key)
-        return out
-    if isinstance(obj, list):
-        return [mask_secrets(item, _parent) for item in obj]
-    return obj
-
-
-def _secrets(
-    obj: Any, path: Path = (), parent: Any = None
-) -> Iterator[tuple[Path, Any]]:
-    """Every secret position of ``obj`` with its value (set or not)."""
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            if _is_secret(key, parent):
-                yield (*path, key), value
-            else:
-                yield from _secrets(value, (*path, key), key)
-    elif isinstance(obj, list):
-        for index, item in enumerate(obj):
-            yield from _secrets(item, (*path, index), parent)
-
-
-def _set(obj: Any, path: Path, value: Any) -> None:
-    for step in path[:-1]:
-        obj = obj[step]
-    obj[path[-1]] = value
-
-
-def _dotted(prefix: str, path: Path) -> str:
-    return ".".join(str(p) for p in (prefix, *path) if p != "")
-
-
-def restore_secrets(
-    new: JsonDict, stored: JsonDict | None, *, field: str, keep_missing: bool
-) -> JsonDict:
-    """Put the stored secrets back where ``new`` holds their masked value.
-
-    A masked value is matched to the stored secret at the same place, else to the
-    one stored secret with that mask; none → 422 naming the field. With
-    ``keep_missing`` (test overrides) a null secret also reuses the stored one at
-    the same place. ``new`` is changed in place and returned.
-    """
-    known = {path: v for path, v in _secrets(stored or {}) if isinstance(v, str) and v}
-    by_mask: dict[str, list[str]] = {}
-    for value in known.values():
-        by_mask.setdefault(mask_value(value), []).append(value)
-    for path, value in list(_secrets(new)):
-        if is_masked(value):
-            same_place = known.get(path)
-            if same_place is not None and mask_value(same_place) == value:
-                _set(new, path, same_place)
-                continue
-            candidates = set(by_mask.get(value, []))
-            if len(candidates) != 1:
-                raise InvalidField(
-                    f"{_dotted(field, path)}: the masked value {value!r} matches no "
-                    "stored secret; send the real value",
-                    details=[
-                        {
-                            "field": _dotted(field, path),
-                            "message": "masked secret matches no stored secret",
-                            "type": "value_error",
-                        }
-                    ],
-                )
-            _set(new, path, candidates.pop())
-        elif value is None and keep_missing and path in known:
-            _set(new, path, known[path])
-    return new
 
 
 # ------------------------------------------------------------------ validation

@@ -15,6 +15,7 @@ from threadline.service import wire
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
+from threadline.service.masking import mask_secrets, restore_secrets
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -37,7 +38,7 @@ TOOLS = Kind("tools", "tool", wire.tool, versioned=False)
 
 def render(kind: Kind, doc: Document) -> JsonDict:
     """``{<singular>: StoredDoc(<singular>_config)}`` without the outer key."""
-    return stored_doc(doc, f"{kind.singular}_config", doc.body)
+    return stored_doc(doc, f"{kind.singular}_config", mask_secrets(doc.body))
 
 
 async def _attach(
@@ -122,7 +123,10 @@ async def update(
         raise InvalidField(f"body: a {kind.singular} update must be an object")
     async with store.begin() as tx:
         doc = await _get_doc(tx, caller, kind, part_id)
-        body = kind.parse({**doc.body, **patch}, "")
+        merged = restore_secrets(
+            {**doc.body, **patch}, doc.body, field="", keep_missing=False
+        )
+        body = kind.parse(merged, "")
         body = await _attach(tx, caller, kind, body)
         await _check_unique(tx, caller, kind, body, doc.id)
         fresh = graphs.part_document(caller, body, wf.now(), doc_id=doc.id)

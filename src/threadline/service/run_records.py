@@ -15,7 +15,7 @@ from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
 from threadline.service.envelopes import stored_doc
-from threadline.service.llm_configs import mask_secrets
+from threadline.service.masking import mask_secrets
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]

@@ -9,6 +9,7 @@ from threadline.service import wire
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
+from threadline.service.masking import mask_secrets, restore_secrets
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -23,7 +24,7 @@ def render(version: Document, graph: graphs.Graph, active: int) -> JsonDict:
     inner = stored_doc(
         version,
         "workflow_config",
-        graph.config_with_ids(),
+        mask_secrets(graph.config_with_ids()),
         workflow_id=version.workflow_id,
         version_number=version.version_number,
         version_name=version.body.get("version_name"),
@@ -130,6 +131,9 @@ async def replace_config(
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
         current = await graphs.load(tx, caller.team_id, version)
         if wire.is_hydrated(raw):
+            raw = restore_secrets(
+                raw, current.hydrated(), field="config", keep_missing=False
+            )
             graph = graphs.parse_hydrated(raw, "config")
             graphs.check(graph)
         else:

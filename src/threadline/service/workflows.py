@@ -11,6 +11,7 @@ from threadline.service import webhooks as hooks
 from threadline.service import wire
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
+from threadline.service.masking import mask_secrets
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -189,7 +190,7 @@ async def render(
         caller.team_id, Query(equals={"workflow_id": doc.id}, newest_first=False)
     )
     favorites = await tx.favorite_ids(caller.team_id, caller.user_id)
-    config = graph.hydrated() if hydrate else graph.config_with_ids()
+    config = mask_secrets(graph.hydrated() if hydrate else graph.config_with_ids())
     return stored_doc(
         doc,
         "workflow_config",
