@@ -74,6 +74,7 @@ _HIDDEN_FIELDS = frozenset(
     {
         "logical_id",
         "timestamp",
+        "thread_reference_id",
         "comments",
         "interrupted",
         "origin_node_name",
