@@ -1,53 +1,18 @@
 """Concurrency limits over HTTP: per workflow, per team, atomic under parallel starts."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import Team, make_team
+from tests.api.conftest import Team
 from tests.api.test_execute import START, chat_workflow
 from tests.factories import static_node
-from threadline.api.app import bootstrap, create_app
-from threadline.api.routes import teams
 from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
-from threadline.store import Store
 
 TEAM_PATH = "/v1/teams/current/concurrency"
-
-
-def _app(settings: Settings, store: Store, runtime: Runtime) -> Any:
-    app = create_app(settings, store=store, runtime=runtime)
-    if not any(getattr(r, "path", None) == TEAM_PATH for r in app.routes):
-        app.include_router(teams.router, prefix="/v1")  # until app.py serves it
-    return app
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app, serving the team routes too (overrides the shared fixture)."""
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def other_team(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[Team]:
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield await make_team(store, client)
 
 
 def one_shot_workflow() -> dict[str, Any]:

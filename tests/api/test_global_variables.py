@@ -9,13 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
-from starlette.routing import NoMatchFound
 
 from tests.api.conftest import Team, make_team
 from tests.factories import edge, static_node
-from threadline.api.app import PREFIXES, bootstrap, create_app
-from threadline.api.routes import global_variables as routes
+from threadline.api.app import bootstrap, create_app
 from threadline.errors import ConfigError
 from threadline.service import global_variables as service
 from threadline.service import workflows as wf
@@ -29,17 +26,6 @@ OTHER = "sk-other-team-55554444"
 MASK = "********"
 KEY = Fernet.generate_key().decode()
 START = {"command": "start", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
-
-
-def _app(settings: Settings, store: Store, runtime: Runtime) -> FastAPI:
-    """The app, serving the global-variable routes even before ``build_router`` does."""
-    app = create_app(settings, store=store, runtime=runtime)
-    try:
-        app.url_path_for("create_global_variable")
-    except NoMatchFound:
-        for prefix in PREFIXES:
-            app.include_router(routes.router, prefix=prefix)
-    return app
 
 
 async def _drop_secrets(store: Store) -> None:
@@ -65,30 +51,6 @@ async def _no_secrets_left(
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, max_body_bytes=200_000, secret_key=KEY)
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = _app(settings, store, runtime)
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def other_team(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[Team]:
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield await make_team(store, client)
 
 
 async def create(team: Team, **body: Any) -> dict[str, Any]:
@@ -271,7 +233,7 @@ async def test_storing_a_secret_without_a_key_is_refused(
     store: Store, database_url: str, runtime: Runtime
 ):
     keyless = Settings(database_url=database_url, max_body_bytes=200_000)
-    app = _app(keyless, store, runtime)
+    app = create_app(keyless, store=store, runtime=runtime)
     await bootstrap(store, keyless)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(

@@ -1,60 +1,16 @@
 """Saved LLM configs over HTTP: CRUD, masking, the default, testing, run-time use."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
-from starlette.routing import NoMatchFound
 
-from tests.api.conftest import Team, make_team
+from tests.api.conftest import Team
 from tests.factories import say_node
-from threadline.api.app import PREFIXES, bootstrap, create_app
-from threadline.api.routes import llm_configs as llm_config_routes
 from threadline.providers.base import ChatResponse, LLMError, Usage
 from threadline.providers.fake import ScriptedLLM
-from threadline.service.runtime import Runtime
-from threadline.settings import Settings
-from threadline.store import Store
 
 KEY = "sk-live-1234567890abcd"
 OTHER_KEY = "sk-live-0987654321wxyz"
-
-
-def _app(settings: Settings, store: Store, runtime: Runtime) -> FastAPI:
-    """The app, serving the LLM-config routes even before ``build_router`` does."""
-    app = create_app(settings, store=store, runtime=runtime)
-    try:
-        app.url_path_for("create_llm_config")
-    except NoMatchFound:
-        for prefix in PREFIXES:
-            app.include_router(llm_config_routes.router, prefix=prefix)
-    return app
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = _app(settings, store, runtime)
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def other_team(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[Team]:
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield await make_team(store, client)
 
 
 def openai(model: str = "gpt-4.1", **extra: Any) -> dict[str, Any]:

@@ -6,47 +6,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Team, make_team
+from tests.api.conftest import Team
 from tests.factories import edge, static_node
-from threadline.api.app import bootstrap, create_app
-from threadline.api.routes import reuse as reuse_routes
+from threadline.api.app import create_app
 from threadline.service import auth, reuse
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
 
 MISSING = "5eb7cf5a86d9755df3a6c593"
-
-
-def _app(settings: Settings, store: Store, runtime: Runtime) -> Any:
-    app = create_app(settings, store=store, runtime=runtime)
-    if not any(getattr(r, "path", None) == "/v1/super-nodes" for r in app.routes):
-        app.include_router(reuse_routes.router, prefix="/v1")  # until app.py does
-    return app
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app, serving the reuse routes too (overrides the shared fixture)."""
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def other_team(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[Team]:
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield await make_team(store, client)
 
 
 @pytest.fixture
@@ -56,7 +24,9 @@ async def teammate(
     """A second user of ``team`` with its own key and client."""
     user_id = "ab" * 12
     new = await auth.create_key(store, team.team_id, user_id, name="mate")
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
+    transport = httpx.ASGITransport(
+        app=create_app(settings, store=store, runtime=runtime)
+    )
     async with httpx.AsyncClient(
         transport=transport,
         base_url="http://testserver",

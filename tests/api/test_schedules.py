@@ -1,54 +1,18 @@
 """Schedules over HTTP: create, list, get, modify while pending, cancel."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 
-from tests.api.conftest import Team, make_team
+from tests.api.conftest import Team
 from tests.api.test_concurrency import new_workflow
-from threadline.api.app import bootstrap, create_app
-from threadline.api.routes import schedules as schedule_routes
 from threadline.service.runtime import Runtime
 from threadline.service.scheduler import fire_due
-from threadline.settings import Settings
 from threadline.store import Store
 
 BASE = "/v1/workflow-schedules"
-
-
-def _app(settings: Settings, store: Store, runtime: Runtime) -> Any:
-    app = create_app(settings, store=store, runtime=runtime)
-    if not any(getattr(r, "path", None) == BASE for r in app.routes):
-        app.include_router(schedule_routes.router, prefix="/v1")  # until app.py does
-    return app
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app, serving the schedule routes too (overrides the shared fixture)."""
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def other_team(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[Team]:
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield await make_team(store, client)
 
 
 def later(hours: float = 1) -> str:

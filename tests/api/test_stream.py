@@ -18,8 +18,7 @@ from fastapi import FastAPI
 from tests.api.conftest import Team, make_team
 from tests.api.test_execute import START, assert_wire_events, chat_workflow, says
 from tests.factories import edge, say_node, static_node
-from threadline.api.app import PREFIXES, bootstrap, create_app
-from threadline.api.routes import stream
+from threadline.api.app import bootstrap, create_app
 from threadline.providers.base import ChatRequest, ChatResponse
 from threadline.providers.fake import ScriptedLLM, tool_call
 from threadline.service.runtime import Runtime
@@ -68,12 +67,7 @@ def streaming_workflow() -> dict[str, Any]:
 def build_app(settings: Settings, store: Store, llm: Any) -> FastAPI:
     clock = iter(range(1_700_000_000, 1_800_000_000))
     runtime = Runtime(llm=llm, clock=lambda: float(next(clock)), rng=random.Random(7))
-    app = create_app(settings, store=store, runtime=runtime)
-    served = {getattr(route, "path", "") for route in app.routes}
-    if "/v1/workflow-runs/ws" not in served:
-        for prefix in PREFIXES:
-            app.include_router(stream.router, prefix=prefix)
-    return app
+    return create_app(settings, store=store, runtime=runtime)
 
 
 class Closed(Exception):

@@ -1,21 +1,13 @@
 """Tool test-execution: saved and inline tools, failures as data, the confirm rule."""
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
-from fastapi import FastAPI
-from starlette.routing import Match
 
 from tests.api.conftest import Team
-from threadline.api.app import bootstrap, create_app
-from threadline.api.routes.tool_runs import router
 from threadline.service.runtime import Runtime
 from threadline.service.tool_runs import side_effect_of
-from threadline.settings import Settings
-from threadline.store import Store
 
 RESULT_KEYS = {
     "success",
@@ -27,27 +19,6 @@ RESULT_KEYS = {
     "dry_run",
     "side_effect",
 }
-
-
-def _serves(app: FastAPI, method: str, path: str) -> bool:
-    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
-    return any(r.matches(scope)[0] == Match.FULL for r in app.router.routes)
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The API app with the tool execute routes (included here until wired)."""
-    app = create_app(settings, store=store, runtime=runtime)
-    if not _serves(app, "POST", "/v1/tools/execute"):
-        app.include_router(router, prefix="/v1")
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
 
 
 def inbuilt(tool_id: str, **extra: Any) -> dict[str, Any]:

@@ -1,58 +1,15 @@
 """Workflow webhooks over HTTP: subscriptions, the one-time secret, events, retry."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
-from fastapi import FastAPI
-from starlette.routing import NoMatchFound
 
-from tests.api.conftest import Team, make_team
-from threadline.api.app import PREFIXES, bootstrap, create_app
-from threadline.api.routes import webhooks as webhook_routes
+from tests.api.conftest import Team
 from threadline.service import webhook_delivery as wd
 from threadline.service import webhooks as wh
-from threadline.service.runtime import Runtime
-from threadline.settings import Settings
 from threadline.store import Store
 
 BASE = "/v1/workflow-webhooks"
-
-
-def _app(settings: Settings, store: Store, runtime: Runtime) -> FastAPI:
-    """The app, serving the webhook routes even before ``build_router`` does."""
-    app = create_app(settings, store=store, runtime=runtime)
-    try:
-        app.url_path_for("create_workflow_webhook")
-    except NoMatchFound:
-        for prefix in PREFIXES:
-            app.include_router(webhook_routes.router, prefix=prefix)
-    return app
-
-
-@pytest.fixture
-async def app_client(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = _app(settings, store, runtime)
-    await bootstrap(store, settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-async def other_team(
-    store: Store, settings: Settings, runtime: Runtime
-) -> AsyncIterator[Team]:
-    transport = httpx.ASGITransport(app=_app(settings, store, runtime))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver"
-    ) as client:
-        yield await make_team(store, client)
 
 
 def new_hook(**fields: object) -> dict[str, object]:
