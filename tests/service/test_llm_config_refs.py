@@ -215,9 +215,7 @@ def test_masked_secrets_are_restored_by_place_or_by_mask():
         "type": "llm_group",
         "llms": [{"api_key": "****9999"}, {"api_key": "****1234"}, {"api_key": None}],
     }
-    out = masking.restore_secrets(
-        swapped, stored, field="config", keep_missing=False
-    )
+    out = masking.restore_secrets(swapped, stored, field="config", keep_missing=False)
     assert [m["api_key"] for m in out["llms"]] == ["k-2-zzzz9999", KEY, None]
     kept = masking.restore_secrets(
         {"api_key": None}, {"api_key": KEY}, field="config", keep_missing=True
