@@ -12,7 +12,7 @@ from threadline.errors import BadRequest, InvalidField, NotFound
 from threadline.ids import new_object_id
 from threadline.service import llm_configs, masking
 from threadline.service.caller import Caller
-from threadline.service.llm_configs import resolve_llm_refs
+from threadline.service.llm_config_refs import resolve_llm_refs
 from threadline.service.masking import mask_secrets
 from threadline.store import Store, open_store
 from threadline.store.migrations import LATEST_VERSION, current_version

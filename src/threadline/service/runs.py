@@ -36,7 +36,7 @@ from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.global_variables import for_run as team_globals
-from threadline.service.llm_configs import resolve_llm_refs
+from threadline.service.llm_config_refs import resolve_llm_refs
 from threadline.service.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime, builtin_variables
 from threadline.service.secrets import redact_turn

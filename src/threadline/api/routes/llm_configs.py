@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Request, Response
 
 from threadline.api.deps import CallerDep, PagingDep, StoreDep
 from threadline.api.routes.common import JsonBody
-from threadline.service import llm_configs
+from threadline.service import llm_config_tests, llm_configs
 from threadline.service.envelopes import page
 from threadline.service.runtime import Runtime
 
@@ -58,7 +58,7 @@ async def get_default(store: StoreDep, caller: CallerDep) -> JsonBody:
 @router.post(f"{BASE}/test", name="test_inline_llm_config")
 async def try_inline(request: Request, _: CallerDep, body: AnyBody) -> JsonBody:
     """Run a prompt against an unsaved config."""
-    return await llm_configs.try_inline(_runtime(request), body)
+    return await llm_config_tests.try_inline(_runtime(request), body)
 
 
 @router.get(f"{BASE}/{{llm_config_id}}", name="get_llm_config")
@@ -92,4 +92,4 @@ async def try_saved(
 ) -> JsonBody:
     """Run a prompt against a saved config (``config`` overrides it for this call)."""
     runtime = _runtime(request)
-    return await llm_configs.try_saved(store, caller, runtime, llm_config_id, body)
+    return await llm_config_tests.try_saved(store, caller, runtime, llm_config_id, body)
