@@ -363,7 +363,7 @@ async def test_dynamic_variables_lists_each_placeholder_with_its_default(team: T
 
 async def test_schemas_and_categories_are_served(team: Team):
     schema = (await team.client.get("/v1/workflows/schema")).json()
-    assert "node_configs" in schema["properties"]
+    assert {"llms_config", "category", "evaluation_config"} <= set(schema["properties"])
     gnc = (await team.client.get("/v1/workflows/schemas/global-node-config")).json()
     assert "is_global" in gnc["properties"]
     await create(team, {"name": "c", "config": {"category": "Dental"}})

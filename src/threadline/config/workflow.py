@@ -9,7 +9,6 @@ from threadline.config.base import WireModel
 from threadline.config.edges import EdgeConfig
 from threadline.config.evaluation import EvaluationConfig, GuardrailStrikesConfig
 from threadline.config.llm import LLMOrGroupConfig, NoLLMConfig
-from threadline.config.nodes.base import GlobalConditionEdgeEvaluationMethod
 from threadline.config.nodes.super_node import SuperNodeConfig
 from threadline.config.nodes.union import NodeConfig
 from threadline.config.prompt import PromptConfig
@@ -33,6 +32,14 @@ class WorkflowAccessConfig(WireModel):
 
     access_level: AccessControlLevel | None = None
     access_list: list[str] | None = None
+
+
+class GlobalConditionEdgeEvaluationMethod(StrEnum):
+    """How a workflow judges freeform conditions (nodes may also say
+    ``workflow_default``; see ``nodes.base``)."""
+
+    TOOL_CALL = "tool_call"
+    INDEPENDENT_LLM_EVALUATIONS = "independent_llm_evaluations"
 
 
 class WorkflowConfig(WireModel):

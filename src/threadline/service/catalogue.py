@@ -107,8 +107,8 @@ def configurable_inbuilt_tool(key: str) -> JsonDict:
 
 @cache
 def workflow_schema() -> JsonDict:
-    """The JSON schema of a valid (fully hydrated) workflow config."""
-    return _inline_root(config.WorkflowConfigFullyHydrated.model_json_schema())
+    """The JSON schema of a valid workflow config (``WorkflowConfig``)."""
+    return _inline_root(config.WorkflowConfig.model_json_schema())
 
 
 @cache

@@ -124,12 +124,20 @@ async def start_or_resume(
     return {"workflow_run": await run_records.load(store, caller, doc.id)}
 
 
+def _public(schema: JsonBody) -> JsonBody:
+    """A schema without the server-only ``secret_variables``."""
+    properties = {
+        k: v for k, v in schema.get("properties", {}).items() if k != "secret_variables"
+    }
+    return {**schema, "properties": properties}
+
+
 @router.get("/workflow-runs/schema")
 async def run_schemas(_: CallerDep) -> JsonBody:
     """JSON schemas of a run, its input, its output and an input/output pair."""
     return {
         "run_schema": config.WorkflowRun.model_json_schema(),
-        "run_input_schema": config.WorkflowRunInput.model_json_schema(),
+        "run_input_schema": _public(config.WorkflowRunInput.model_json_schema()),
         "run_output_schema": TypeAdapter(config.WorkflowRunOutput).json_schema(),
         "run_input_output_pair_schema": (
             config.WorkflowRunInputOutputPair.model_json_schema()
