@@ -2,7 +2,7 @@
 
 :data:`EXECUTORS` holds the non-LLM executors. The LLM executors (``say_llm``,
 ``worker_llm``, ``workflow_run_evaluator``) come from ``threadline.nodes.llm``'s
-``LLM_EXECUTORS`` when that module exists; :func:`executor_for` looks there second.
+``LLM_EXECUTORS``; :func:`executor_for` looks there second.
 ``super_node`` has no executor: super nodes are expanded into the graph before runs.
 """
 
@@ -18,6 +18,7 @@ from threadline.nodes.data import (
     execute_no_op,
 )
 from threadline.nodes.http_request import execute_http_request
+from threadline.nodes.llm import LLM_EXECUTORS
 from threadline.nodes.runs import execute_workflow_run_fetch
 from threadline.nodes.static import execute_say_static
 from threadline.nodes.tool import execute_tool_node
@@ -54,23 +55,14 @@ class UnknownNodeType(BadRequest):
     code = "unknown_node_type"
 
 
-def _llm_executors() -> dict[str, Executor]:
-    try:
-        from threadline.nodes.llm import LLM_EXECUTORS  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return {}
-    found: dict[str, Executor] = dict(LLM_EXECUTORS)
-    return found
-
-
 def all_executors() -> dict[str, Executor]:
     """Every available executor, LLM ones included when present."""
-    return {**_llm_executors(), **EXECUTORS}
+    return {**LLM_EXECUTORS, **EXECUTORS}
 
 
 def executor_for(node_type: str) -> Executor:
     """The executor of ``node_type``; raises :class:`UnknownNodeType` otherwise."""
-    executor = EXECUTORS.get(node_type) or _llm_executors().get(node_type)
+    executor = EXECUTORS.get(node_type) or LLM_EXECUTORS.get(node_type)
     if executor is not None:
         return executor
     if node_type == "super_node":

@@ -24,7 +24,8 @@ Errors are rendered in each provider's error shape. One request per connection
 
     async with running_openai_server() as server:
         server.queue(text_reply("hi"), tool_calls_reply([("lookup", {"q": 1})]))
-        llm = OpenAICompatibleLLM(server.base_url, "sk-test", "gpt-fake")
+        config = {"type": "custom_llm", "base_url": server.base_url, "model": "m"}
+        llm = build_client(config, ServerKeys())
 """
 
 import asyncio

@@ -23,6 +23,7 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import BadRequest, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
+from threadline.nodes.registry import executor_for
 from threadline.service import (
     admission,
     commands,
@@ -172,8 +173,6 @@ async def _claim(store: Store, doc: Document, caller: Caller) -> Document:
 
 
 async def _execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
-    from threadline.nodes.registry import executor_for
-
     if task.delay_s > 0:
         await asyncio.sleep(min(task.delay_s, _MAX_INLINE_DELAY_S))
     try:

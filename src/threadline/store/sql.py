@@ -17,7 +17,6 @@ from threadline.store import dialect, migrations, schema
 from threadline.store.base import ApiKey, Document, Query
 
 JsonDict = dict[str, Any]
-_DOC_COLUMNS = tuple(c.name for c in schema.documents["nodes"].columns)
 
 
 def _aware(value: datetime | None) -> datetime | None:

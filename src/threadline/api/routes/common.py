@@ -1,9 +1,11 @@
 """Shared route pieces: id path parameters and response helpers."""
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Path, Request
 
+from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.settings import Settings
 
@@ -32,3 +34,27 @@ def workflow_envelope(request: Request, settings: Settings, doc: JsonBody) -> Js
     if warnings is not None:
         out["warnings"] = warnings
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteBody:
+    """An execute request in either shape: ``{run_input, run_id}`` or flat."""
+
+    raw_input: JsonBody
+    run_id: Any
+    interactive: bool
+
+    @property
+    def field(self) -> str:
+        """Where the run input sits in the body (for error messages)."""
+        return "run_input" if self.interactive else ""
+
+
+def read_execute_body(body: JsonBody) -> ExecuteBody:
+    """Tell the interactive shape from the seed's flat ``WorkflowRunInput``."""
+    interactive = "run_input" in body
+    raw = body["run_input"] if interactive else body
+    if not isinstance(raw, dict):
+        raise InvalidField("run_input: must be an object")
+    run_id = body.get("run_id") if interactive else body.get("workflow_run_id")
+    return ExecuteBody(raw, run_id, interactive)

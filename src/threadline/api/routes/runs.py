@@ -7,7 +7,12 @@ from pydantic import TypeAdapter
 
 from threadline import config
 from threadline.api.deps import CallerDep, PagingDep, StoreDep
-from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
+from threadline.api.routes.common import (
+    JsonBody,
+    ObjectIdPath,
+    WorkflowId,
+    read_execute_body,
+)
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
@@ -57,22 +62,18 @@ async def execute(
     version: Annotated[int | None, Query(ge=0)] = None,
 ) -> JsonBody:
     """Run one turn: ``{run_input, run_id}`` or a flat run input (legacy shape)."""
-    interactive = "run_input" in body
-    raw = body["run_input"] if interactive else body
-    if not isinstance(raw, dict):
-        raise InvalidField("run_input: must be an object")
-    run_id = body.get("run_id") if interactive else body.get("workflow_run_id")
+    parsed = read_execute_body(body)
     doc, outcome = await runs.run_one_turn(
         store,
         caller,
         _runtime(request),
         workflow_id=workflow_id,
-        run_id=run_id,
-        raw_input=raw,
+        run_id=parsed.run_id,
+        raw_input=parsed.raw_input,
         query_version=version,
-        field="run_input" if interactive else "",
+        field=parsed.field,
     )
-    if interactive:
+    if parsed.interactive:
         return turn_summary(doc, outcome)
     return await run_records.run_record(store, doc)
 

@@ -63,7 +63,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
 from threadline.api.deps import CallerDep, StoreDep
-from threadline.api.routes.common import JsonBody, WorkflowId
+from threadline.api.routes.common import JsonBody, WorkflowId, read_execute_body
 from threadline.api.routes.runs import turn_summary
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import Forbidden, InvalidField, ThreadlineError, Unauthenticated
@@ -390,11 +390,7 @@ async def execute_stream(
     version: Annotated[int | None, Query(ge=0)] = None,
 ) -> StreamingResponse:
     """Execute one turn as Server-Sent Events: deltas, events, then ``done``."""
-    interactive = "run_input" in body
-    raw = body["run_input"] if interactive else body
-    if not isinstance(raw, dict):
-        raise InvalidField("run_input: must be an object")
-    run_id = body.get("run_id") if interactive else body.get("workflow_run_id")
+    parsed = read_execute_body(body)
     runtime = _runtime(request)
 
     async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
@@ -403,10 +399,10 @@ async def execute_stream(
             caller,
             runtime,
             workflow_id=workflow_id,
-            run_id=run_id,
-            raw_input=raw,
+            run_id=parsed.run_id,
+            raw_input=parsed.raw_input,
             query_version=version,
-            field="run_input" if interactive else "",
+            field=parsed.field,
             stream=sink,
         )
 
