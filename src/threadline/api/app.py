@@ -19,6 +19,7 @@ from threadline.api import errors
 from threadline.api.limits import BodyLimit
 from threadline.api.routes import (
     catalogue,
+    credentials,
     global_variables,
     health,
     llm_configs,
@@ -58,6 +59,7 @@ def build_router() -> APIRouter:
     router.include_router(runs.router)
     router.include_router(stream.router)
     router.include_router(teams.router)
+    router.include_router(credentials.router)
     router.include_router(global_variables.router)
     router.include_router(webhooks.router)
     router.include_router(reuse.router)

@@ -25,8 +25,12 @@ config ``type``       endpoint                              key (user / fallback
 ``no_llm``            none: ``llm_not_configured``
 ===================== ===================================== ===========================
 
-A config's own ``api_key`` makes the call a user-key call (``user_key=True``);
-otherwise the server's key is used and it counts as a fallback-key call. A missing
+Key lookup order: the config's own ``api_key`` (node or workflow), then the run's
+team credential for the provider (``TeamKeys``, filled in by ``with_team_key``;
+the router does this per team), then the server's key. A config's own key or a
+team credential makes the call a user-key call (``user_key=True``;
+``extra["key_source"]`` is ``"user"`` or ``"team"``); the server's key counts as
+a fallback-key call (``"fallback"``). A missing
 key, endpoint, region or model raises ``LLMError`` (``llm_not_configured``) naming
 the provider and the setting to fill.
 
@@ -42,7 +46,9 @@ accounting record per call). ``endpoints`` points a provider at another base URL
 (the fake provider server in tests, a proxy in production).
 """
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -186,3 +192,75 @@ def client_limits(config: JsonDict) -> tuple[float, int]:
     timeout = timeout_ms / 1000.0 if timeout_ms else DEFAULT_TIMEOUT_S
     retries = config.get("max_retries")
     return timeout, DEFAULT_MAX_RETRIES if retries is None else int(retries)
+
+
+LLM_VENDORS = {
+    "openai_llm": "openai",
+    "azure_openai_llm": "azure_openai",
+    "anthropic_llm": "anthropic",
+    "google_llm": "google",
+    "bedrock_llm": "bedrock",
+    "custom_llm": "custom",
+}
+"""The team-credential vendor that serves each single LLM config type."""
+TEAM_FIELDS: dict[str, tuple[str, ...]] = {
+    "openai": ("api_key", "organization", "base_url"),
+    "azure_openai": ("api_key", "endpoint", "api_version"),
+    "anthropic": ("api_key",),
+    "google": ("api_key",),
+    "bedrock": ("api_key", "aws_access_key_id", "aws_secret_access_key", "region"),
+    "custom": ("api_key",),
+}
+"""The config fields a team credential may fill, per LLM vendor (only empty ones)."""
+
+
+@dataclass(frozen=True)
+class TeamKeys:
+    """A team's stored vendor credentials, decrypted, for one turn."""
+
+    team_id: str = ""
+    credentials: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """``{vendor: {field: value}}`` (``openai: {api_key: ...}``, ``sms: {...}``)."""
+
+    def fingerprint(self) -> str:
+        """A short digest of the credentials (cache keys; never the values)."""
+        text = json.dumps(
+            {"team": self.team_id, "credentials": self.credentials}, sort_keys=True
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every credential value (to redact)."""
+        return tuple(
+            str(v) for cred in self.credentials.values() for v in cred.values() if v
+        )
+
+
+def has_own_key(config: JsonDict) -> bool:
+    """The config carries a key (``api_key``, or Bedrock access keys)."""
+    if secret(config.get("api_key")):
+        return True
+    return config.get("type") == "bedrock_llm" and bool(
+        config.get("aws_access_key_id") and secret(config.get("aws_secret_access_key"))
+    )
+
+
+def with_team_key(config: JsonDict, team: TeamKeys) -> JsonDict | None:
+    """``config`` completed from the team's credential for its provider.
+
+    None when the config has its own key, is not a single provider config, or the
+    team has no usable credential for that provider. Only empty fields are filled:
+    the node's own endpoint, region or organization win over the team's.
+    """
+    vendor = LLM_VENDORS.get(str(config.get("type") or ""))
+    if vendor is None or has_own_key(config):
+        return None
+    credential = team.credentials.get(vendor)
+    if not credential:
+        return None
+    filled = dict(config)
+    for name in TEAM_FIELDS[vendor]:
+        value = credential.get(name)
+        if value and not filled.get(name):
+            filled[name] = value
+    return filled if has_own_key(filled) else None

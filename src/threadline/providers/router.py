@@ -17,10 +17,20 @@ handed to ``group_factory(config, client_for)``, which returns the ``LLM`` servi
 the group; it gets the request with the group config intact and uses
 ``client_for(member)`` for each member. ``client_for(config)`` keeps working for
 single configs either way.
+
+Team credentials: ``ConfigurableLLM.for_team(team_keys)`` is a view of the same
+router (sharing its client cache) that completes a config without its own key
+from the team's stored credential for that provider (``keys.with_team_key``)
+before the server key is tried; such clients report ``user_key=True`` with
+``extra["key_source"] == "team"``. ``TeamLLM(router, load)`` loads the team's
+credentials once, on its first call, and serves every request through that view;
+the run service puts one per turn into ``Ports.llm``. The override endpoint
+(``THREADLINE_LLM_OVERRIDE_URL``) wins over team credentials, as it does over
+node keys.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,9 +38,11 @@ from threadline.providers.base import LLM, ChatRequest, ChatResponse
 from threadline.providers.builders import build_client
 from threadline.providers.keys import (
     ServerKeys,
+    TeamKeys,
     client_limits,
     resolve_default,
     secret,
+    with_team_key,
 )
 from threadline.providers.pai import PydanticAILLM
 
@@ -128,6 +140,7 @@ class ConfigurableLLM:
             override_model=override_model or base.override_model,
         )
         self.group_factory = group_factory
+        self.team: TeamKeys | None = None
         self._clients: dict[str, LLM] = {}
 
     @property
@@ -138,19 +151,45 @@ class ConfigurableLLM:
     def override_model(self) -> str | None:
         return self.keys.override_model
 
+    def for_team(self, team: TeamKeys) -> "ConfigurableLLM":
+        """A view using ``team``'s credentials when a config has no key."""
+        view = ConfigurableLLM(keys=self.keys, group_factory=self.group_factory)
+        view.team = team if team.credentials else None
+        view._clients = self._clients
+        return view
+
+    def _team_config(self, config: JsonDict) -> JsonDict | None:
+        if self.team is None or self.override_url:
+            return None
+        if config.get("type") == "global_default_llm":
+            config = resolve_default(config, self.keys)
+        return with_team_key(config, self.team)
+
     def client_for(self, llm_config: JsonDict | None) -> LLM:
         """The (cached) client that serves ``llm_config``."""
         config = llm_config or {}
         is_group = config.get("type") in GROUP_TYPES
-        if not (is_group and self.group_factory):
+        grouped = is_group and self.group_factory is not None
+        if not grouped:
             config = primary_config(config)
-        key = _cache_key(config)
+        team_config = None if grouped else self._team_config(config)
+        if team_config is not None:
+            config = team_config
+            key = "team\x1f" + _cache_key(config)
+        elif grouped and self.team is not None:
+            # The group's members are built through this view's ``client_for``.
+            key = f"group\x1f{self.team.fingerprint()}\x1f" + _cache_key(config)
+        else:
+            key = _cache_key(config)
         client = self._clients.get(key)
         if client is None:
-            if is_group and self.group_factory is not None:
+            if grouped and self.group_factory is not None:
                 client = self.group_factory(config, self.client_for)
             else:
-                client = build_client(config, self.keys)
+                built = build_client(config, self.keys)
+                if team_config is not None:
+                    built.extra["key_source"] = "team"
+                client = built
             self._clients[key] = client
         return client
 
@@ -163,3 +202,29 @@ class ConfigurableLLM:
             config = resolve_default(config, self.keys)
         client = self.client_for(config)
         return await client.chat(replace(request, llm_config=config))
+
+
+class TeamLLM:
+    """An ``LLM`` serving one team: ``router.for_team`` with lazily loaded keys.
+
+    ``load`` is awaited once, on the first call (a turn that makes no LLM call
+    reads no credentials). Any other ``LLM`` (a scripted fake) is used as is.
+    """
+
+    def __init__(self, base: LLM, load: Callable[[], Awaitable[TeamKeys]]) -> None:
+        self.base = base
+        self.load = load
+        self._view: LLM | None = None
+
+    async def _resolved(self) -> LLM:
+        if self._view is None:
+            view = self.base
+            if isinstance(self.base, ConfigurableLLM):
+                team = await self.load()
+                if team.credentials:
+                    view = self.base.for_team(team)
+            self._view = view
+        return self._view
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        return await (await self._resolved()).chat(request)
