@@ -41,6 +41,10 @@ test: $(STAMP) ## Run the whole test suite (SQLite; no other server needed)
 test-pg: $(STAMP) ## Store, service and API tests against PostgreSQL ($$PG_URL)
 	THREADLINE_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q tests/store tests/service tests/api
 
+.PHONY: test-crash
+test-crash: $(STAMP) ## Crash test: two servers on PostgreSQL ($$PG_URL's server) SIGKILLed mid-conversation
+	THREADLINE_CRASH_TEST=1 THREADLINE_CRASH_PG_URL=$(PG_URL) $(BIN)/pytest -q -s tests/crash
+
 cov: $(STAMP) ## Tests with branch coverage
 	$(BIN)/pytest -q --cov --cov-report=term
 

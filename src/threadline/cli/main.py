@@ -66,12 +66,18 @@ def serve(
 def fake_llm(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8612,
     latency_ms: Annotated[float, typer.Option(help="Delay before each answer")] = 0.0,
+    log: Annotated[
+        str | None,
+        typer.Option(help="Append one JSON line per request to this file"),
+    ] = None,
 ) -> None:
     """Run a keyless OpenAI-compatible fake model (for demos, tests, benchmarks)."""
     from threadline.providers.fake_server import FakeOpenAIServer, auto_reply
 
     async def run() -> None:
-        server = FakeOpenAIServer(auto_reply(latency_ms), port=port, record=False)
+        server = FakeOpenAIServer(
+            auto_reply(latency_ms), port=port, record=False, log_path=log
+        )
         await server.start()
         typer.echo(f"fake model at {server.base_url} (THREADLINE_LLM_OVERRIDE_URL)")
         try:

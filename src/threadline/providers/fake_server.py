@@ -30,7 +30,9 @@ Errors are rendered in each provider's error shape. One request per connection
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -57,8 +59,10 @@ __all__ = [
     "Reply",
     "Wire",
     "auto_reply",
+    "body_hash",
     "completion",
     "error_reply",
+    "log_request",
     "running_openai_server",
     "text_reply",
     "tool_calls_reply",
@@ -75,11 +79,14 @@ class FakeOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         record: bool = True,
+        log_path: str | None = None,
     ) -> None:
         self.replies: deque[Reply] = deque()
         self.reply_fn = reply_fn
         self.requests: list[Recorded] = []
         self.record = record
+        self.log_path = log_path
+        """Append one JSON line per request here (``threadline fake-llm --log``)."""
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
         self.host = host
@@ -144,6 +151,8 @@ class FakeOpenAIServer:
             request.wire = wire or "openai"
             if self.record:
                 self.requests.append(request)
+            if self.log_path is not None:
+                log_request(self.log_path, request)
             if wire is None:
                 reply = error_reply(404, f"no route {request.method} {request.path}")
             else:
@@ -191,6 +200,28 @@ class FakeOpenAIServer:
             await writer.drain()
             if reply.chunk_delay_s:
                 await asyncio.sleep(reply.chunk_delay_s)
+
+
+def body_hash(body: Any) -> str:
+    """SHA-256 of a JSON body with sorted keys (equal bodies, equal hashes)."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def log_request(path: str, request: Recorded) -> None:
+    """Append ``{"t", "method", "path", "sha256", "body"}`` as one JSON line.
+
+    ``t`` is the wall-clock time the request was read (before any reply delay).
+    """
+    line = {
+        "t": time.time(),
+        "method": request.method,
+        "path": request.path,
+        "sha256": body_hash(request.body),
+        "body": request.body,
+    }
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(line) + "\n")
 
 
 @contextlib.asynccontextmanager

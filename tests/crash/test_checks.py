@@ -1,0 +1,54 @@
+"""The crash test's repeat rule and the fake model's request log (plain suite)."""
+
+import json
+from pathlib import Path
+
+import httpx
+
+from tests.crash.harness import Received, read_llm_log
+from tests.crash.test_crash import LATENCY_MS, SLACK_S, repeated_steps
+from threadline.providers.fake_server import FakeOpenAIServer, auto_reply
+
+IN_FLIGHT = LATENCY_MS / 1000 + SLACK_S
+
+
+def test_a_repeat_is_allowed_only_when_a_kill_landed_while_the_copy_was_in_flight() -> (
+    None
+):
+    first, again = Received(100.0, "a", {"m": 1}), Received(103.0, "a", {"m": 1})
+    other = Received(100.5, "b", {"m": 2})
+    assert repeated_steps([first, other, again], [100.0 + IN_FLIGHT / 2], "x") == (
+        1,
+        [],
+    )
+    allowed, errors = repeated_steps([first, other, again], [101.0], "LLM call")
+    assert allowed == 0 and len(errors) == 1
+    assert "LLM call repeated" in errors[0] and "'m': 1" in errors[0]
+
+
+def test_each_further_copy_needs_its_own_kill() -> None:
+    copies = [Received(t, "a", None) for t in (10.0, 12.0, 14.0)]
+    allowed, errors = repeated_steps(copies, [10.05], "HTTP POST")
+    assert allowed == 1 and len(errors) == 1 and "14.000" in errors[0]
+
+
+async def test_the_fake_model_logs_each_request_with_its_body_hash(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "requests.jsonl"
+    server = FakeOpenAIServer(auto_reply(), record=False, log_path=str(log))
+    await server.start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(2):
+                answer = await client.post(
+                    f"{server.base_url}/chat/completions", json=body
+                )
+                assert answer.json()["choices"][0]["message"]["content"].endswith("hi")
+    finally:
+        await server.stop()
+    first, second = read_llm_log(log)
+    assert first.sha256 == second.sha256 and first.body == body
+    assert first.t <= second.t
+    assert json.loads(log.read_text().splitlines()[0])["path"] == "/v1/chat/completions"
