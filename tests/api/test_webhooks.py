@@ -128,6 +128,11 @@ async def test_events_attempts_and_retry(store: Store, team: Team, other_team: T
     ).json()
     assert attempts["total"] == 1
     assert attempts["attempts"][0]["response_status_code"] == 500
+    # The SDK guide reads ``attempt.status_code`` and ``attempt.attempted_at``.
+    assert attempts["attempts"][0]["status_code"] == 500
+    assert (
+        attempts["attempts"][0]["attempted_at"] == attempts["attempts"][0]["created_at"]
+    )
     by_doc_id = await team.client.get(f"{BASE}/events/{event['_id']}/attempts")
     assert by_doc_id.json()["total"] == 1
 

@@ -113,6 +113,8 @@ async def test_delivery_is_signed_sdk_style_with_bearer_and_names_action_workflo
     assert body["workflow_id"] == "a" * 24
     assert body["workflow_run_id"] == run_id
     assert body["workflow_run_status"] == "completed"
+    # The SDK's receiver example routes on ``type`` and reads ``run_id``.
+    assert (body["type"], body["run_id"]) == ("run.completed", run_id)
     [event] = await events(store, who)
     assert body["event_id"] == event["event_id"]
     assert event["status"] == "delivered" and event["attempts_count"] == 1
@@ -349,3 +351,10 @@ async def test_hooks_record_workflow_and_run_events(store: Store):
         "workflow_run_started",
         "workflow_updated",
     ]
+
+
+def test_the_body_type_is_the_receiver_event_name() -> None:
+    assert wd.event_type("workflow_run_completed", "failed") == "run.failed"
+    assert wd.event_type("workflow_run_completed", "cancelled") == "run.completed"
+    assert wd.event_type("workflow_run_started", "running") == "run.started"
+    assert wd.event_type("workflow_created", None) == "workflow.created"

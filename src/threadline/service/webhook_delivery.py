@@ -100,13 +100,31 @@ def is_retryable(outcome: HttpOutcome) -> bool:
     return outcome.status_code in RETRYABLE_STATUSES
 
 
+_EVENT_TYPES = {
+    "workflow_created": "workflow.created",
+    "workflow_updated": "workflow.updated",
+    "workflow_deleted": "workflow.deleted",
+    "workflow_run_started": "run.started",
+}
+_FAILED_RUNS = frozenset({"failed", "aborted_looping_risk"})
+
+
+def event_type(action: str, run_status: str | None) -> str:
+    """The body's ``type``: the event names the SDK's receiver example routes on
+    (``run.completed``, ``run.failed``, ...); ``action`` keeps the enum value."""
+    if action == "workflow_run_completed":
+        return "run.failed" if run_status in _FAILED_RUNS else "run.completed"
+    return _EVENT_TYPES.get(action, action)
+
+
 def delivery_body(event: Document, attempt_number: int, timestamp: int) -> bytes:
     """The JSON POSTed to the receiver: the action, the workflow and the run."""
     b = event.body
+    run_status = b.get("workflow_run_status")
     doc = {
         "event_id": b["event_id"],
         "action": b["action"],
-        "type": b["action"],
+        "type": event_type(b["action"], run_status),
         "timestamp": timestamp,
         "attempt_number": attempt_number,
         "team_id": event.team_id,
@@ -120,6 +138,8 @@ def delivery_body(event: Document, attempt_number: int, timestamp: int) -> bytes
         "workflow_run_status": b.get("workflow_run_status"),
         "payload": b.get("payload") or {},
     }
+    if doc["type"] == "run.failed":
+        doc["error"] = f"the run ended with status {run_status!r}"
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 

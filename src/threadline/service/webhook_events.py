@@ -89,7 +89,11 @@ def render_event(doc: Document) -> JsonDict:
 
 
 def render_attempt(doc: Document) -> JsonDict:
-    """The public ``WebhookDeliveryAttempt``."""
+    """The public ``WebhookDeliveryAttempt``.
+
+    ``status_code`` and ``attempted_at`` repeat ``response_status_code`` and
+    ``created_at``: the SDK's webhooks guide reads those names (its model keeps
+    unknown fields)."""
     b = doc.body
     return {
         "_id": doc.id,
@@ -109,6 +113,8 @@ def render_attempt(doc: Document) -> JsonDict:
         "response_body": b.get("response_body"),
         "error_message": b.get("error_message"),
         "latency_ms": b.get("latency_ms"),
+        "status_code": b.get("response_status_code"),
+        "attempted_at": iso(doc.created_at),
     }
 
 
