@@ -21,6 +21,7 @@ from tests.factories import edge, say_node, static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.providers.base import ChatRequest, ChatResponse
 from threadline.providers.fake import ScriptedLLM, tool_call
+from threadline.service import broadcast
 from threadline.service.runtime import Runtime
 from threadline.service.streaming import wait_detached
 from threadline.settings import Settings
@@ -34,6 +35,8 @@ class StreamingLLM:
 
     def __init__(self, gate: asyncio.Event | None = None) -> None:
         self.gate = gate
+        self.spoke = asyncio.Event()
+        """Set once the chunks of a call were handed out."""
         self.requests: list[ChatRequest] = []
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
@@ -42,6 +45,7 @@ class StreamingLLM:
         if request.on_text is not None:
             for chunk in chunks:
                 await request.on_text(chunk)
+        self.spoke.set()
         if self.gate is not None:
             # The turn cannot end before the test has seen the deltas: proof
             # that they are sent live, not after the turn.
@@ -194,7 +198,9 @@ def types(frames: list[dict[str, Any]]) -> list[str]:
 
 
 def without_run_id(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in f.items() if k != "workflow_run_id"} for f in frames]
+    """The frames as stored: without the transport's run id and sequence number."""
+    transport = ("workflow_run_id", "seq")
+    return [{k: v for k, v in f.items() if k not in transport} for f in frames]
 
 
 @pytest.mark.usefixtures("teardown_turns")
@@ -394,4 +400,244 @@ async def test_sse_streams_deltas_then_events_then_done(
         f"/v1/workflows/{'f' * 24}/execute/stream", json={"run_input": START}
     )
     assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+    await team.client.aclose()
+
+
+# Re-attaching after a reconnect.
+
+
+def drop(ws: WebSocketClient) -> None:
+    """The client goes away without a word: what the server sends is never read."""
+    ws.to_app.put_nowait({"type": "websocket.disconnect", "code": 1006})
+
+
+def attach(run_id: Any, after_seq: Any = 0) -> dict[str, Any]:
+    return {"type": "attach", "workflow_run_id": run_id, "after_seq": after_seq}
+
+
+async def last_segment(team: Team, run_id: str) -> list[dict[str, Any]]:
+    record = await team.client.get(f"/v1/workflow-runs/{run_id}")
+    run = record.json()["workflow_run"]["workflow_run"]
+    events: list[dict[str, Any]] = run["input_output_pairs"][-1]["run_output"]["events"]
+    return events
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_client_that_reconnects_mid_turn_receives_exactly_what_it_missed(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    gate = asyncio.Event()
+    app = make_app(StreamingLLM(gate))
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    gone = socket(app, team)
+    await gone.__aenter__()
+    await gone.send({**START, "workflow_id": wid})
+    first = await gone.until("workflow_ready_for_input")
+    run_id = first[0]["workflow_run_id"]
+    await gone.send({**says("Hi"), "workflow_id": wid})
+    seen = [await gone.receive() for _ in range(2)]
+    assert [f["content"] for f in seen] == ["Hel", "lo "]
+    assert seen[0]["seq"] < seen[1]["seq"]
+    drop(gone)  # the third delta was sent, never read; the turn is still running
+
+    async with socket(app, team) as ws:
+        await ws.send(attach(run_id, seen[-1]["seq"]))
+        assert await ws.receive() == {
+            "type": "attached",
+            "workflow_run_id": run_id,
+            "after_seq": seen[-1]["seq"],
+            "replay": "buffer",
+        }
+        missed = [await ws.receive()]
+        assert missed[0]["type"] == "assistant_response_delta"
+        assert missed[0]["content"] == "Ann"
+        gate.set()  # the turn goes on while the client is attached
+        missed += await ws.until("workflow_ready_for_input", "workflow_error")
+        assert missed[-1]["type"] == "workflow_ready_for_input"
+        seqs = [f["seq"] for f in missed]
+        assert seqs[0] == seen[-1]["seq"] + 1 and seqs == sorted(set(seqs))
+        assert {f["workflow_run_id"] for f in missed} == {run_id}
+        # Each missed frame once, in order: the one delta, then the turn as stored.
+        assert types(missed).count("assistant_response_delta") == 1
+        assert without_run_id(missed[1:]) == await last_segment(team, run_id)
+
+        # The socket now drives the run; the next turn follows the ready frame.
+        await ws.send(says("Again", "data"))
+        after = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert types(after)[:3] == ["assistant_response_delta"] * 3
+        assert after[-1]["type"] == "workflow_ready_for_input"
+        assert min(f["seq"] for f in after) > seqs[-1]
+    assert gone.task is not None
+    await asyncio.wait_for(gone.task, TIMEOUT)
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_attach_after_the_turn_ended_replays_the_buffer_else_the_stored_run(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(StreamingLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": wid})
+        first = await ws.until("workflow_ready_for_input")
+        run_id = first[0]["workflow_run_id"]
+        await ws.send(says("Hi", "data"))
+        second = await ws.until("workflow_ready_for_input")
+    after_seq = second[1]["seq"]
+
+    async with socket(app, team) as ws:
+        await ws.send(attach(run_id, after_seq))
+        assert (await ws.receive())["replay"] == "buffer"
+        replayed = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert replayed == second[2:]
+
+    broadcast.REGISTRY.discard(team.team_id, run_id)  # as when the buffer expired
+    async with socket(app, team) as ws:
+        await ws.send(attach(run_id, after_seq))
+        ack = await ws.receive()
+        assert ack["type"] == "attached" and ack["replay"] == "stored"
+        stored = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert all("seq" not in f for f in stored)
+        assert {f["workflow_run_id"] for f in stored} == {run_id}
+        assert without_run_id(stored) == without_run_id(second[3:])
+        # The attached socket continues the run.
+        await ws.send(says("Again", "data"))
+        third = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert third[-1]["type"] == "workflow_ready_for_input"
+        assert {f["workflow_run_id"] for f in third} == {run_id}
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_attach_to_another_teams_run_or_with_a_bad_frame_gets_an_error_frame(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(StreamingLLM())
+    team = await team_on(app, store, settings)
+    other = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": wid})
+        run_id = (await ws.until("workflow_ready_for_input"))[0]["workflow_run_id"]
+
+    async with socket(app, other) as ws:
+        await ws.send(attach(run_id, 0))
+        refused = await ws.receive()
+        assert refused["type"] == "workflow_error"
+        assert refused["status"] == 404 and refused["code"] == "not_found"
+        for frame, field in [
+            ({"type": "attach"}, "workflow_run_id"),
+            (attach("nope"), "workflow_run_id"),
+            (attach(run_id, -1), "after_seq"),
+            (attach(run_id, "3"), "after_seq"),
+        ]:
+            await ws.send(frame)
+            error = await ws.receive()
+            assert error["type"] == "workflow_error", frame
+            assert error["code"] == "validation_error", frame
+            assert error["error_message"].startswith(field), frame
+        # The socket stays open; nothing of the other team's run was sent.
+        await ws.send(attach("f" * 24))
+        assert (await ws.receive())["status"] == 404
+
+    response = await other.client.get(f"/v1/workflow-runs/{run_id}/stream")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    await team.client.aclose()
+    await other.client.aclose()
+
+
+def parse_sse_ids(text: str) -> list[tuple[str | None, str, Any]]:
+    frames = []
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        frames.append((fields.get("id"), fields["event"], json.loads(fields["data"])))
+    return frames
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_sse_frames_have_ids_and_last_event_id_reattaches(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(StreamingLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    url = f"/v1/workflows/{wid}/execute/stream"
+    first = parse_sse_ids((await team.client.post(url, json={"run_input": START})).text)
+    run_id = first[-1][2]["run_id"]
+    second = parse_sse_ids(
+        (
+            await team.client.post(
+                url, json={"run_id": run_id, "run_input": says("Hi")}
+            )
+        ).text
+    )
+    ids = [frame_id for frame_id, _, _ in first + second]
+    assert all(i is not None and i.startswith(f"{run_id}:") for i in ids)
+    numbers = [int(str(i).split(":")[1]) for i in ids]
+    assert numbers == sorted(set(numbers))
+
+    last_seen = {"Last-Event-ID": str(second[1][0])}
+    resumed = await team.client.get(
+        f"/v1/workflow-runs/{run_id}/stream", headers=last_seen
+    )
+    assert resumed.status_code == 200
+    assert resumed.headers["content-type"].startswith("text/event-stream")
+    assert parse_sse_ids(resumed.text) == second[2:]
+    # The same request sent again with Last-Event-ID re-attaches, running nothing.
+    again = await team.client.post(
+        url, json={"run_id": run_id, "run_input": says("Hi")}, headers=last_seen
+    )
+    assert parse_sse_ids(again.text) == second[2:]
+    record = await team.client.get(f"/v1/workflow-runs/{run_id}")
+    assert len(record.json()["workflow_run"]["workflow_run"]["input_output_pairs"]) == 2
+
+    bad = await team.client.get(
+        f"/v1/workflow-runs/{run_id}/stream", headers={"Last-Event-ID": "nope"}
+    )
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+    assert "Last-Event-ID" in bad.text
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_sse_reattach_during_a_turn_follows_it_to_its_end(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    gate = asyncio.Event()
+    llm = StreamingLLM(gate)
+    app = make_app(llm)
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    url = f"/v1/workflows/{wid}/execute/stream"
+    first = parse_sse_ids((await team.client.post(url, json={"run_input": START})).text)
+    run_id = first[-1][2]["run_id"]
+    turn = asyncio.create_task(
+        team.client.post(url, json={"run_id": run_id, "run_input": says("Hi")})
+    )
+    await asyncio.wait_for(llm.spoke.wait(), TIMEOUT)  # the turn is mid-way
+    last = int(str(first[-1][0]).split(":")[1])
+    resumed = asyncio.create_task(
+        team.client.get(
+            f"/v1/workflow-runs/{run_id}/stream",
+            headers={"Last-Event-ID": f"{run_id}:{last + 1}"},
+        )
+    )
+    channel = broadcast.REGISTRY.get(team.team_id, run_id)
+    assert channel is not None
+
+    async def subscribed() -> None:
+        while not channel.subscribers:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(subscribed(), TIMEOUT)  # attached while the turn runs
+    gate.set()
+    original = parse_sse_ids((await asyncio.wait_for(turn, TIMEOUT)).text)
+    followed = parse_sse_ids((await asyncio.wait_for(resumed, TIMEOUT)).text)
+    assert followed == original[1:]
+    assert followed[-1][1] == "done" and followed[-1][2]["is_waiting_for_input"]
     await team.client.aclose()

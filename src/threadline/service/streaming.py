@@ -1,80 +1,133 @@
 """Streaming one turn: live text deltas first, then the turn's result.
 
-``stream_turn`` runs a turn in a task of its own and yields, in order, a ``Delta``
-for each ``assistant_response_delta`` a streaming LLM node produces, then exactly
-one ``Finished`` (the saved run and the turn's outcome) or ``Failed`` (the error
-the service raised).
+``stream_turn`` runs a turn in a task of its own and yields, in order, a ``Frame``
+holding a ``Delta`` for each ``assistant_response_delta`` a streaming LLM node
+produces, then one ``Event`` frame per event of the finished turn and a ``Finished``
+frame (the saved run and the turn's outcome), or one ``Failed`` frame (the error the
+service raised).
+
+Every frame is also published to the run's broadcast channel (``service.broadcast``)
+with the run's next sequence number, so a client that lost its connection can
+re-attach to the turn and receive what it missed.
 
 The turn is detached from its consumer on purpose: a client that goes away
 mid-turn (a closed WebSocket, a dropped SSE connection) neither fails the run nor
-loses the turn. The turn runs to its end and is persisted; the client can read it
-back (``GET /v1/workflow-runs/{id}``) and continue the run. The delta sink never
-raises for the same reason: an exception from it would fail the streaming node.
+loses the turn. The turn runs to its end and is persisted; the client can attach
+again, read it back (``GET /v1/workflow-runs/{id}``) and continue the run. The delta
+sink never raises for the same reason: an exception from it would fail the
+streaming node.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from threadline.engine.turn import TurnOutcome
+from threadline.errors import ThreadlineError
+from threadline.ids import is_object_id
+from threadline.service.broadcast import (
+    REGISTRY,
+    Delta,
+    Event,
+    Failed,
+    Finished,
+    Frame,
+    Item,
+    Registry,
+    TurnPublisher,
+)
 from threadline.store import Document
+
+__all__ = [
+    "Delta",
+    "Event",
+    "Failed",
+    "Finished",
+    "Frame",
+    "Item",
+    "Sink",
+    "TurnRunner",
+    "TurnSink",
+    "stream_turn",
+    "wait_detached",
+]
+
+log = logging.getLogger("threadline.service.streaming")
 
 JsonDict = dict[str, Any]
 Sink = Callable[[JsonDict], Awaitable[None]]
-TurnRunner = Callable[[Sink], Awaitable[tuple[Document, TurnOutcome]]]
+
+
+class TurnSink:
+    """The delta sink handed to ``run_one_turn``: publishes each delta.
+
+    ``bind(run_id)`` tells the broadcast which run a turn that creates its run
+    belongs to, as soon as it is known (otherwise at the end of the turn).
+    """
+
+    def __init__(self, publisher: TurnPublisher, queue: asyncio.Queue[Frame]) -> None:
+        self._publisher = publisher
+        self._queue = queue
+
+    async def __call__(self, event: JsonDict) -> None:
+        try:
+            self._queue.put_nowait(self._publisher.publish(Delta(dict(event))))
+        except Exception:  # never fail the streaming node
+            log.exception("could not publish a delta")
+
+    def bind(self, run_id: str) -> None:
+        self._publisher.bind(run_id)
+
+
+TurnRunner = Callable[[TurnSink], Awaitable[tuple[Document, TurnOutcome]]]
 
 # Turns whose consumer left: referenced here so they are not garbage-collected.
 _DETACHED: set[asyncio.Task[None]] = set()
 
 
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """A live ``assistant_response_delta`` event."""
+async def stream_turn(
+    run: TurnRunner,
+    *,
+    team_id: str,
+    run_id: Any = None,
+    quiet: Callable[[TurnOutcome], bool] | None = None,
+    registry: Registry = REGISTRY,
+) -> AsyncGenerator[Frame, None]:
+    """Run ``run(sink)`` in its own task; yield its frames up to its end.
 
-    event: JsonDict
-
-
-@dataclass(frozen=True, slots=True)
-class Finished:
-    """The turn ran and was saved."""
-
-    doc: Document
-    outcome: TurnOutcome
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The service refused or failed the turn (nothing was persisted for it)."""
-
-    error: Exception
-
-
-Item = Delta | Finished | Failed
-
-
-async def stream_turn(run: TurnRunner) -> AsyncIterator[Item]:
-    """Run ``run(sink)`` in its own task; yield its deltas, then its end."""
-    queue: asyncio.Queue[Item] = asyncio.Queue()
-
-    async def sink(event: JsonDict) -> None:
-        queue.put_nowait(Delta(dict(event)))
+    ``run_id`` names the run the turn continues (None: the turn creates it); a
+    finished turn for which ``quiet`` is true (a background pass that changed
+    nothing) is not published to other subscribers.
+    """
+    queue: asyncio.Queue[Frame] = asyncio.Queue()
+    known = run_id if isinstance(run_id, str) and is_object_id(run_id) else None
+    publisher = registry.turn(team_id, known)
+    sink = TurnSink(publisher, queue)
 
     async def body() -> None:
         try:
             doc, outcome = await run(sink)
         except Exception as exc:  # handed to the consumer, never lost in the task
-            queue.put_nowait(Failed(exc))
+            queue.put_nowait(publisher.fail(exc))
+        except BaseException:
+            # Cancelled (shutdown): end the turn for whoever follows it.
+            queue.put_nowait(publisher.fail(ThreadlineError("the turn was cancelled")))
+            raise
         else:
-            queue.put_nowait(Finished(doc, outcome))
+            is_quiet = quiet is not None and quiet(outcome)
+            for frame in publisher.finish(doc, outcome, is_quiet):
+                queue.put_nowait(frame)
+        finally:
+            publisher.close()
 
     task = asyncio.create_task(body())
     _DETACHED.add(task)
     task.add_done_callback(_DETACHED.discard)
     while True:
-        item = await queue.get()
-        yield item
-        if not isinstance(item, Delta):
+        frame = await queue.get()
+        yield frame
+        if frame.ends_turn:
             return
 
 

@@ -34,9 +34,19 @@ WebSocket ``/workflow-runs/ws`` (the SDK's ``client.runs.stream``)
     4007  a frame carried ``rerun_token`` (re-runs are not supported yet)
     ====  ==========================================================
 
-    Not yet: re-attaching to a running turn after a reconnect, and driving
-    background work (companions, waiting edges) while the socket waits; a client
-    pumps those with ``POST .../runs/{run_id}/pump-companions``.
+    Every frame of a turn carries ``seq``, the run's frame sequence number
+    (increasing; a transport may skip numbers). A client that lost its connection
+    re-attaches on a new socket with ``{"type": "attach", "workflow_run_id",
+    "after_seq"}`` (``after_seq`` the last ``seq`` it saw, 0 for everything still
+    buffered): the server answers ``{"type": "attached", "workflow_run_id",
+    "after_seq", "replay"}`` and then the frames after ``after_seq`` in order, live
+    ones included, until the run's turn ends (``replay: "buffer"``). When this
+    process no longer has them (the turn ran elsewhere, the buffer expired), it
+    waits for the turn to end and sends the stored last segment's events, without
+    ``seq`` (``replay: "stored"``). Either way the socket then drives that run as
+    if it had started it. An unknown run, another team's run or a bad
+    ``workflow_run_id`` / ``after_seq`` is answered with a ``workflow_error`` frame
+    (``not_found`` / ``validation_error``) and the socket stays open.
 
 SSE ``POST /workflows/{workflow_id}/execute/stream``
     The execute body (``{run_input, run_id}`` or the flat legacy input) and
@@ -44,7 +54,14 @@ SSE ``POST /workflows/{workflow_id}/execute/stream``
     text is produced, one ``event: event`` per event of the turn, then ``event:
     done`` with the execute response (``turn_summary``). A refusal before any output
     is an ordinary JSON error with its HTTP status; a failure after output began is
-    a final ``event: error`` frame ``{code, message}``.
+    a final ``event: error`` frame ``{code, message}``. Each frame whose run is known
+    has ``id: <workflow_run_id>:<seq>``; sending the request again with the standard
+    ``Last-Event-ID`` header re-attaches instead of running a turn (as the WebSocket
+    ``attach`` frame does; stored replays carry no ``id``).
+
+SSE ``GET /workflow-runs/{run_id}/stream``
+    Re-attach to a run without a body (what ``EventSource`` reconnects with): after
+    ``Last-Event-ID`` (``<run_id>:<seq>`` or ``<seq>``) or ``?after_seq=`` (default 0).
 
 Both transports detach the turn from the connection (``service.streaming``): a
 client that leaves mid-turn does not fail or lose it.
@@ -54,29 +71,43 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, WebSocket
+from fastapi import APIRouter, Body, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
 from threadline.api.deps import CallerDep, StoreDep
-from threadline.api.routes.common import JsonBody, WorkflowId, read_execute_body
+from threadline.api.routes.common import (
+    JsonBody,
+    ObjectIdPath,
+    WorkflowId,
+    read_execute_body,
+)
 from threadline.api.routes.runs import turn_summary
 from threadline.engine.turn import TurnOutcome
-from threadline.errors import Forbidden, InvalidField, ThreadlineError, Unauthenticated
-from threadline.service import auth, runs
+from threadline.errors import (
+    Forbidden,
+    InvalidField,
+    NotFound,
+    ThreadlineError,
+    Unauthenticated,
+)
+from threadline.ids import is_object_id
+from threadline.service import auth, broadcast, runs
+from threadline.service.broadcast import Attachment, Stored
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
 from threadline.service.runtime import Runtime
 from threadline.service.streaming import (
     Delta,
+    Event,
     Failed,
     Finished,
-    Item,
-    Sink,
+    Frame,
+    TurnSink,
     stream_turn,
 )
 from threadline.store import Document, Store
@@ -131,9 +162,11 @@ async def authenticate_socket(websocket: WebSocket) -> Caller:
     )
 
 
-def error_frame(error: ThreadlineError, run_id: str | None) -> JsonBody:
+def error_frame(
+    error: ThreadlineError, run_id: str | None, seq: int | None = None
+) -> JsonBody:
     """The ``workflow_error`` frame that answers a refused frame."""
-    return {
+    frame: JsonBody = {
         "type": "workflow_error",
         "error_message": error.message,
         "code": error.code,
@@ -141,6 +174,9 @@ def error_frame(error: ThreadlineError, run_id: str | None) -> JsonBody:
         "details": error.details,
         "workflow_run_id": run_id,
     }
+    if seq is not None:
+        frame["seq"] = seq
+    return frame
 
 
 def _refusal(frame: JsonBody) -> tuple[int, str] | None:
@@ -154,6 +190,14 @@ def _refusal(frame: JsonBody) -> tuple[int, str] | None:
     if frame.get("rerun_token") is not None:
         return CLOSE_RERUN_TOKEN, "re-run tokens are not supported by this server yet"
     return None
+
+
+def _public(error: Exception) -> ThreadlineError:
+    """What a client may see of a turn's error (5xx details are logged only)."""
+    if isinstance(error, ThreadlineError) and error.status < 500:
+        return error
+    log.error("streamed turn failed", exc_info=error)
+    return ThreadlineError("internal server error", code="internal_error")
 
 
 class _Session:
@@ -226,7 +270,7 @@ class _Session:
             return None
         websocket, caller = self.websocket, self.caller
 
-        async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
+        async def run(sink: TurnSink) -> tuple[Document, TurnOutcome]:
             return await runs.run_one_turn(
                 _store(websocket),
                 caller,
@@ -240,11 +284,13 @@ class _Session:
                 stream=sink,
             )
 
-        async for item in stream_turn(run):
-            if not isinstance(item, Delta | Failed) and _quiet(item.outcome):
+        frames = stream_turn(run, team_id=caller.team_id, run_id=run_id, quiet=_quiet)
+        async for frame in frames:
+            item = frame.item
+            if isinstance(item, Finished) and frame.seq is None:  # a quiet pass
                 self.background = item.outcome.background
                 continue
-            end = await self.deliver(item, run_id)
+            end = await self.deliver(frame, run_id)
             if end is not None:
                 return end
         return None
@@ -260,7 +306,10 @@ class _Session:
             refusal = _refusal(frame)
             if refusal is not None:
                 return refusal
-            end = await self.turn(frame)
+            if frame.get("type") == "attach":
+                end = await self.attach(frame)
+            else:
+                end = await self.turn(frame)
             if end is not None:
                 return end
         return self.closing or (CLOSE_NORMAL, "")
@@ -276,7 +325,7 @@ class _Session:
         raw = {k: v for k, v in frame.items() if k not in _WS_ONLY}
         websocket, caller = self.websocket, self.caller
 
-        async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
+        async def run(sink: TurnSink) -> tuple[Document, TurnOutcome]:
             return await runs.run_one_turn(
                 _store(websocket),
                 caller,
@@ -289,38 +338,84 @@ class _Session:
                 stream=sink,
             )
 
-        async for item in stream_turn(run):
+        async for item in stream_turn(run, team_id=caller.team_id, run_id=run_id):
             end = await self.deliver(item, run_id)
             if end is not None:
                 return end
         return None
 
-    async def deliver(self, item: Item, run_id: Any) -> tuple[int, str] | None:
-        """Forward one item of a turn to the client."""
-        if isinstance(item, Delta):
-            await self.send(item.event)
+    async def attach(self, frame: JsonBody) -> tuple[int, str] | None:
+        """Re-attach to a run: the frames after ``after_seq``, then live ones."""
+        try:
+            run_id = broadcast.check_run_id(frame.get("workflow_run_id"))
+            after_seq = broadcast.check_after_seq(frame.get("after_seq", 0))
+            attachment = await broadcast.attach(
+                _store(self.websocket), self.caller, run_id, after_seq
+            )
+        except ThreadlineError as exc:
+            run = frame.get("workflow_run_id")
+            await self.send(error_frame(_public(exc), run if _is_id(run) else None))
+            return None
+        doc = attachment.doc
+        self.run_id, self.workflow_id = doc.id, doc.workflow_id
+        self.background = False
+        await self.send(
+            {
+                "type": "attached",
+                "workflow_run_id": doc.id,
+                "after_seq": after_seq,
+                "replay": attachment.source,
+            }
+        )
+        async with contextlib.aclosing(attachment.frames) as frames:
+            try:
+                async for item in frames:
+                    if isinstance(item, Stored):
+                        end = await self.deliver_stored(item)
+                    else:
+                        end = await self.deliver(item, doc.id)
+                    if end is not None:
+                        return end
+            except ThreadlineError as exc:  # gave up waiting for another process
+                await self.send(error_frame(_public(exc), doc.id))
+        return None
+
+    async def deliver_stored(self, stored: Stored) -> tuple[int, str] | None:
+        """The stored end of the run's last turn (no sequence numbers)."""
+        doc = stored.doc
+        for event in stored.outcome.events:
+            await self.send({**event, "workflow_run_id": doc.id})
+        if doc.status in TERMINAL:
+            return CLOSE_NORMAL, f"the run is {doc.status}"
+        return None
+
+    async def deliver(self, frame: Frame, run_id: Any) -> tuple[int, str] | None:
+        """Forward one frame of a turn to the client."""
+        item, seq = frame.item, frame.seq
+        known = frame.run_id or (run_id if _is_id(run_id) else None)
+        if isinstance(item, Delta | Event):
+            out = {**item.event, "workflow_run_id": known} if known else item.event
+            await self.send({**out, "seq": seq} if seq is not None else out)
             return None
         if isinstance(item, Failed):
-            error = item.error
-            if isinstance(error, ThreadlineError) and error.status < 500:
-                await self.send(error_frame(error, run_id))
-                return None
-            log.error("streamed turn failed", exc_info=error)
-            await self.send(
-                error_frame(ThreadlineError("internal server error"), run_id)
-            )
-            return CLOSE_INTERNAL, "internal server error"
+            error = _public(item.error)
+            await self.send(error_frame(error, known, seq))
+            if error.status >= 500:
+                return CLOSE_INTERNAL, "internal server error"
+            return None
         doc, outcome = item.doc, item.outcome
         self.run_id, self.workflow_id = doc.id, doc.workflow_id
         self.background = outcome.background
-        for event in outcome.events:
-            await self.send({**event, "workflow_run_id": doc.id})
         if doc.status in TERMINAL:
             return CLOSE_NORMAL, f"the run is {doc.status}"
         return None
 
 
 PUMP_INTERVAL_S = 0.5
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and is_object_id(value)
 
 
 def _quiet(outcome: TurnOutcome) -> bool:
@@ -351,33 +446,92 @@ async def run_socket(websocket: WebSocket) -> None:
             await websocket.close(code, _reason(reason))
 
 
-def sse(event: str, data: Any) -> str:
+def sse(event: str, data: Any, event_id: str | None = None) -> str:
     """One Server-Sent Events frame."""
     payload = json.dumps(data, default=str, separators=(",", ":"))
-    return f"event: {event}\ndata: {payload}\n\n"
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {payload}\n\n"
 
 
-async def _sse_frames(first: Item, items: AsyncIterator[Item]) -> AsyncIterator[str]:
-    item: Item | None = first
-    while item is not None:
-        if isinstance(item, Delta):
-            yield sse("delta", item.event)
-        elif isinstance(item, Finished):
-            for event in item.outcome.events:
-                yield sse("event", event)
-            yield sse("done", turn_summary(item.doc, item.outcome))
-            return
-        else:
-            error = item.error
-            if isinstance(error, ThreadlineError) and error.status < 500:
-                yield sse("error", {"code": error.code, "message": error.message})
+def _sse_frame(frame: Frame) -> str:
+    item = frame.item
+    event_id = None
+    if frame.run_id is not None and frame.seq is not None:
+        event_id = f"{frame.run_id}:{frame.seq}"
+    if isinstance(item, Delta):
+        return sse("delta", item.event, event_id)
+    if isinstance(item, Event):
+        return sse("event", item.event, event_id)
+    if isinstance(item, Finished):
+        return sse("done", turn_summary(item.doc, item.outcome), event_id)
+    error = _public(item.error)
+    return sse("error", {"code": error.code, "message": error.message}, event_id)
+
+
+async def _sse_frames(
+    first: Frame | Stored, frames: AsyncGenerator[Frame | Stored, None]
+) -> AsyncIterator[str]:
+    async with contextlib.aclosing(frames):
+        item: Frame | Stored | None = first
+        while item is not None:
+            if isinstance(item, Stored):
+                for event in item.outcome.events:
+                    yield sse("event", event)
+                yield sse("done", turn_summary(item.doc, item.outcome))
             else:
-                log.error("streamed turn failed", exc_info=error)
-                yield sse(
-                    "error", {"code": "internal_error", "message": "internal error"}
-                )
-            return
-        item = await anext(items, None)
+                yield _sse_frame(item)
+            try:
+                item = await anext(frames, None)
+            except ThreadlineError as exc:  # gave up waiting for another process
+                yield sse("error", {"code": exc.code, "message": exc.message})
+                return
+
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _event_stream(
+    first: Frame | Stored, frames: AsyncGenerator[Frame | Stored, None]
+) -> StreamingResponse:
+    return StreamingResponse(
+        _sse_frames(first, frames), media_type="text/event-stream", headers=_SSE_HEADERS
+    )
+
+
+def parse_last_event_id(value: str, run_id: str | None = None) -> tuple[str, int]:
+    """``<run_id>:<seq>`` (or ``<seq>`` when the run is known) as (run id, seq)."""
+    field = "Last-Event-ID"
+    text = value.strip()
+    head, sep, tail = text.rpartition(":")
+    named = head if sep else run_id
+    try:
+        seq = int(tail)
+    except ValueError:
+        raise InvalidField(f"{field}: expected '<workflow_run_id>:<seq>'") from None
+    if named is None:
+        raise InvalidField(f"{field}: expected '<workflow_run_id>:<seq>'")
+    named = broadcast.check_run_id(named, field)
+    if run_id is not None and named != run_id:
+        raise InvalidField(f"{field}: names another run than the request")
+    return named, broadcast.check_after_seq(seq, field)
+
+
+async def _sse_attach(
+    store: Store, caller: Caller, run_id: str, after_seq: int, workflow_id: str | None
+) -> StreamingResponse:
+    attachment: Attachment = await broadcast.attach(store, caller, run_id, after_seq)
+    if workflow_id is not None and attachment.doc.workflow_id != workflow_id:
+        raise NotFound(
+            f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
+        )
+    frames = attachment.frames
+    first = await anext(frames, None)
+    if first is None:  # nothing was missed
+        await frames.aclose()
+        return StreamingResponse(
+            iter(()), media_type="text/event-stream", headers=_SSE_HEADERS
+        )
+    return _event_stream(first, frames)
 
 
 @router.post("/workflows/{workflow_id}/execute/stream")
@@ -388,12 +542,19 @@ async def execute_stream(
     workflow_id: WorkflowId,
     body: Annotated[JsonBody, Body()],
     version: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    """Execute one turn as Server-Sent Events: deltas, events, then ``done``."""
+    """Execute one turn as Server-Sent Events: deltas, events, then ``done``.
+
+    With ``Last-Event-ID`` the request re-attaches to the run it names instead.
+    """
+    if last_event_id is not None:
+        run_id, after_seq = parse_last_event_id(last_event_id)
+        return await _sse_attach(store, caller, run_id, after_seq, workflow_id)
     parsed = read_execute_body(body)
     runtime = _runtime(request)
 
-    async def run(sink: Sink) -> tuple[Document, TurnOutcome]:
+    async def run(sink: TurnSink) -> tuple[Document, TurnOutcome]:
         return await runs.run_one_turn(
             store,
             caller,
@@ -406,13 +567,24 @@ async def execute_stream(
             stream=sink,
         )
 
-    items = stream_turn(run)
-    first = await anext(items)
-    if isinstance(first, Failed):
+    frames = stream_turn(run, team_id=caller.team_id, run_id=parsed.run_id)
+    first = await anext(frames)
+    if isinstance(first.item, Failed) and first.seq is None:
         # Nothing was sent yet: an ordinary error response with its status.
-        raise first.error
-    return StreamingResponse(
-        _sse_frames(first, items),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+        raise first.item.error
+    return _event_stream(first, frames)
+
+
+@router.get("/workflow-runs/{run_id}/stream")
+async def attach_stream(
+    store: StoreDep,
+    caller: CallerDep,
+    run_id: ObjectIdPath,
+    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """Re-attach to a run's stream as Server-Sent Events (``EventSource``)."""
+    seq = after_seq or 0
+    if last_event_id is not None:
+        _, seq = parse_last_event_id(last_event_id, run_id)
+    return await _sse_attach(store, caller, run_id, seq, None)
