@@ -58,8 +58,19 @@ class Settings(BaseSettings):
     """A turn running longer than this is failed by the stale-run reaper."""
     run_idle_ttl_seconds: int | None = None
     """A run waiting for input longer than this is failed (None: never)."""
-    reaper_interval_seconds: int = 30
+    reaper_interval_seconds: float = 30
     """How often ``threadline serve`` runs the stale-run reaper (0: never)."""
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    """How often each process records that it is alive and looks for turns orphaned
+    by dead processes."""
+    worker_dead_seconds: float = Field(default=30.0, gt=0)
+    """A process silent this long is dead: its turns in flight are resumed from
+    their last checkpoint by a live process."""
+    command_wait_seconds: float = Field(default=300.0, gt=0)
+    """How long a request waits for a queued command (or for the first attempt of
+    a retried ``Idempotency-Key``) before answering 503 with ``Retry-After``."""
+    worker_id: str | None = None
+    """This process's name among the workers (default: random)."""
     log_level: str = "info"
     """Log level of the service."""
     team_max_concurrent_runs: int | None = Field(default=None, ge=0)

@@ -38,9 +38,11 @@ def llm() -> ScriptedLLM:
 
 
 @pytest.fixture
-def runtime(llm: ScriptedLLM) -> Runtime:
+async def runtime(llm: ScriptedLLM, store: Store) -> AsyncIterator[Runtime]:
     clock = iter(range(1_700_000_000, 1_800_000_000))
-    return Runtime(llm=llm, clock=lambda: float(next(clock)), rng=random.Random(7))
+    runtime = Runtime(llm=llm, clock=lambda: float(next(clock)), rng=random.Random(7))
+    yield runtime
+    await runtime.drain()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ The engine decides which node runs next and with what; the shell executes the no
 results is enough to replay a turn.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 JsonDict = dict[str, Any]
@@ -91,3 +91,14 @@ class NodeResult:
     """Clock reading when the node finished (event timestamps)."""
     end_workflow: bool = False
     """The node ends the whole run (e.g. an escalation with no target)."""
+
+
+def result_to_json(result: NodeResult) -> JsonDict:
+    """A ``NodeResult`` as JSON, for the step journal."""
+    return {f.name: getattr(result, f.name) for f in fields(result)}
+
+
+def result_from_json(raw: JsonDict) -> NodeResult:
+    """The ``NodeResult`` a journal entry recorded (unknown keys are ignored)."""
+    names = {f.name for f in fields(NodeResult)}
+    return NodeResult(**{k: v for k, v in raw.items() if k in names})

@@ -28,7 +28,19 @@ from threadline.nodes.vendors import (
     execute_send_sms,
 )
 
-__all__ = ["EXECUTORS", "UnknownNodeType", "all_executors", "executor_for"]
+__all__ = [
+    "EXECUTORS",
+    "PURE_TYPES",
+    "UnknownNodeType",
+    "all_executors",
+    "executor_for",
+]
+
+PURE_TYPES = frozenset(
+    {"say_static", "no_op", "deduplicate", "start_conversation", "end_conversation"}
+)
+"""Node types whose executor has no side effect (no LLM, HTTP, tool or vendor
+call): the step journal need not be written before they run."""
 
 EXECUTORS: dict[str, Executor] = {
     "say_static": execute_say_static,

@@ -6,10 +6,11 @@ a fixed clock, a seeded random source).
 
 import asyncio
 import random
+import secrets
 import string
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,43 @@ class Runtime:
     """Background work started by requests (evaluation runs); kept referenced."""
     team_max_concurrent_runs: int | None = None
     """The server default for a team's active runs (``service.admission``)."""
+    worker_id: str = field(default_factory=lambda: f"w-{secrets.token_hex(8)}")
+    """This process among the workers sharing the database (``service.recovery``)."""
+    worker_dead_seconds: float = 30.0
+    """A worker silent this long is dead; its turns are resumed elsewhere."""
+    command_wait_seconds: float = 300.0
+    """How long a request waits for a queued command before answering 503."""
+    waiters: dict[str, "asyncio.Future[Any]"] = field(default_factory=dict)
+    """Requests of this process waiting for a command's turn, by command id."""
+    sinks: dict[str, Callable[[JsonDict], Awaitable[None]]] = field(
+        default_factory=dict
+    )
+    """Live-delta sinks of requests of this process, by command id."""
+    drivers: dict[str, "asyncio.Task[Any]"] = field(default_factory=dict)
+    """Runs whose turns this process is executing, by run id."""
+    interrupts: set[str] = field(default_factory=set)
+    """Runs whose running turn must stop at the next step boundary."""
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Let background work finish (up to ``timeout``), then cancel the rest.
+
+        A cancelled turn stays ``running`` in the database and is resumed by
+        another process (``service.recovery``).
+        """
+        pending = set(self.background)
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=1.0)
+
+    def spawn(self, work: Awaitable[Any]) -> "asyncio.Task[Any]":
+        """Run ``work`` in a task the runtime keeps referenced until it ends."""
+        task = asyncio.ensure_future(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
 
 
 def builtin_variables(now: float, rng: random.Random) -> JsonDict:
@@ -82,4 +120,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         llm=llm,
         http_allow_private=settings.http_allow_private,
         team_max_concurrent_runs=settings.team_max_concurrent_runs,
+        worker_id=settings.worker_id or f"w-{secrets.token_hex(8)}",
+        worker_dead_seconds=settings.worker_dead_seconds,
+        command_wait_seconds=settings.command_wait_seconds,
     )

@@ -3,14 +3,25 @@
 Only ``open_store`` names an implementation. Must not import api, service or cli.
 """
 
-from threadline.store.base import ApiKey, Document, Documents, Query, Store, Transaction
+from threadline.store.base import (
+    ApiKey,
+    Command,
+    Document,
+    Documents,
+    Duplicate,
+    Query,
+    Store,
+    Transaction,
+)
 from threadline.store.dialect import create_engine, normalize_url
 from threadline.store.sql import SqlStore
 
 __all__ = [
     "ApiKey",
+    "Command",
     "Document",
     "Documents",
+    "Duplicate",
     "Query",
     "Store",
     "Transaction",

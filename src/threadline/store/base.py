@@ -61,6 +61,34 @@ class ApiKey:
     revoked_at: datetime | None = None
 
 
+class Duplicate(Exception):
+    """An insert collided with a unique key (e.g. a reused idempotency key)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One accepted command of a run (its inbox row) until its turn is done.
+
+    ``status``: ``pending`` (queued behind a running turn), ``running`` (a worker
+    executes it; ``worker_id`` says which), ``done`` (answer in ``response``),
+    ``interrupted`` or ``failed``.
+    """
+
+    id: str
+    team_id: str
+    run_id: str
+    seq: int
+    status: str
+    body: JsonDict
+    created_at: datetime
+    updated_at: datetime
+    worker_id: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    interrupt: bool = False
+    response: JsonDict | None = None
+
+
 class Documents(Protocol):
     """CRUD on one document collection, always scoped to a team."""
 
@@ -111,11 +139,66 @@ class Turns(Protocol):
     async def delete_run(self, team_id: str, run_id: str) -> int: ...
 
 
+class Commands(Protocol):
+    """The runs' inboxes (``Command`` rows) and their step journals."""
+
+    async def insert(self, command: Command) -> None: ...
+    async def get(self, command_id: str) -> Command | None: ...
+    async def by_key(self, team_id: str, key: str) -> Command | None: ...
+    async def next_seq(self, run_id: str) -> int: ...
+    async def of_run(self, run_id: str, statuses: Collection[str]) -> list[Command]:
+        """The run's commands in ``statuses``, in arrival order."""
+        ...
+
+    async def update(
+        self,
+        command_id: str,
+        *,
+        at: datetime,
+        expected_worker: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """Set columns (``status``, ``worker_id``, ``body``, ``response``, ...);
+        only while the row's worker is ``expected_worker`` when given."""
+        ...
+
+    async def delete(self, command_id: str) -> None: ...
+    async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
+        """Running commands whose worker's last heartbeat is older than
+        ``dead_before`` (or that have no live worker row and are that old)."""
+        ...
+
+    async def prune(self, done_before: datetime) -> int:
+        """Forget finished commands (and their answers) older than that."""
+        ...
+
+    async def add_steps(
+        self, command: Command, first_seq: int, bodies: list[JsonDict], at: datetime
+    ) -> None: ...
+    async def steps(self, command_id: str) -> list[JsonDict]: ...
+    async def delete_steps(self, command_id: str) -> None: ...
+
+
+class Workers(Protocol):
+    """Process liveness (heartbeats) and named leases."""
+
+    async def heartbeat(self, worker_id: str, kind: str, at: datetime) -> None: ...
+    async def remove(self, worker_id: str) -> None: ...
+    async def live(self, since: datetime) -> list[str]: ...
+    async def take_lease(
+        self, name: str, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        """Hold ``name`` until ``until`` if it is free, expired or already ours."""
+        ...
+
+
 class Transaction(Protocol):
     """A unit of work: everything done through it commits or rolls back together."""
 
     def documents(self, kind: str) -> Documents: ...
     def turns(self) -> Turns: ...
+    def commands(self) -> Commands: ...
+    def workers(self) -> Workers: ...
     async def add_api_key(self, key: ApiKey) -> None: ...
     async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
     async def list_api_keys(self, team_id: str | None) -> list[ApiKey]: ...

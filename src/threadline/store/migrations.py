@@ -33,6 +33,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 4: team_settings
     _create_missing_tables,  # 5: global_variables, webhooks, schedules
     _create_missing_tables,  # 6: workflow_templates, node_libraries
+    _create_missing_tables,  # 7: run_commands, run_steps, workers, leases
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

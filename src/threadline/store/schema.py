@@ -6,6 +6,7 @@ a few indexed columns the API filters on, and the JSON ``body`` the wire format 
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -79,6 +80,60 @@ run_turns = Table(
     Index("ix_run_turns_team_run", "team_id", "run_id"),
 )
 """One row per execution segment of a run: appended, never rewritten wholesale."""
+
+run_commands = Table(
+    "run_commands",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("team_id", ID, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("worker_id", String(64), nullable=True),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    Column("interrupt", Boolean, nullable=False, default=False),
+    Column("body", JSON, nullable=False),
+    Column("response", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_run_commands_run", "run_id", "status", "seq"),
+    Index("ix_run_commands_status", "status", "worker_id"),
+    Index("ux_run_commands_key", "team_id", "idempotency_key", unique=True),
+)
+"""The runs' inboxes: each accepted command until its turn is done (and, with an
+idempotency key or a waiter elsewhere, its answer)."""
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("command_id", ID, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("team_id", ID, nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("command_id", "seq"),
+)
+"""The step journal of turns in flight: node results, replayed after a crash."""
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+"""Live processes (``serve`` and ``worker``), by heartbeat."""
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""Named leases: one holder at a time across processes (e.g. the reaper)."""
 
 api_keys = Table(
     "api_keys",

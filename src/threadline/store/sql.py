@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, migrations, schema
 from threadline.store.base import ApiKey, Document, Query
+from threadline.store.sql_runs import SqlCommands, SqlWorkers
 
 JsonDict = dict[str, Any]
 
@@ -221,6 +222,12 @@ class SqlTransaction:
 
     def turns(self) -> SqlTurns:
         return SqlTurns(self._conn)
+
+    def commands(self) -> SqlCommands:
+        return SqlCommands(self._conn)
+
+    def workers(self) -> SqlWorkers:
+        return SqlWorkers(self._conn)
 
     async def add_api_key(self, key: ApiKey) -> None:
         await self._conn.execute(schema.api_keys.insert().values(**_row(key)))

@@ -1,0 +1,193 @@
+"""The run inboxes, step journals, worker heartbeats and leases in SQL.
+
+Portable SQLAlchemy Core, used through one live connection (one transaction).
+"""
+
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, not_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from threadline.store import schema
+from threadline.store.base import Command, Duplicate
+
+JsonDict = dict[str, Any]
+_FINISHED = ("done", "interrupted", "failed")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _to_command(row: Mapping[Any, Any]) -> Command:
+    values = dict(row)
+    values["created_at"] = _aware(values["created_at"])
+    values["updated_at"] = _aware(values["updated_at"])
+    values["interrupt"] = bool(values["interrupt"])
+    return Command(**values)
+
+
+class SqlCommands:
+    """``run_commands`` and ``run_steps``."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def insert(self, command: Command) -> None:
+        t = schema.run_commands
+        values = {c.name: getattr(command, c.name) for c in t.columns}
+        try:
+            await self._conn.execute(t.insert().values(**values))
+        except IntegrityError as exc:
+            raise Duplicate(f"command {command.id}: {exc.orig}") from exc
+
+    async def _one(self, *conds: Any) -> Command | None:
+        t = schema.run_commands
+        row = (await self._conn.execute(select(t).where(*conds))).mappings().first()
+        return _to_command(row) if row is not None else None
+
+    async def get(self, command_id: str) -> Command | None:
+        return await self._one(schema.run_commands.c.id == command_id)
+
+    async def by_key(self, team_id: str, key: str) -> Command | None:
+        t = schema.run_commands
+        return await self._one(t.c.team_id == team_id, t.c.idempotency_key == key)
+
+    async def next_seq(self, run_id: str) -> int:
+        t = schema.run_commands
+        stmt = select(func.max(t.c.seq)).where(t.c.run_id == run_id)
+        top = (await self._conn.execute(stmt)).scalar()
+        return int(top) + 1 if top is not None else 0
+
+    async def of_run(self, run_id: str, statuses: Collection[str]) -> list[Command]:
+        t = schema.run_commands
+        stmt = (
+            select(t)
+            .where(t.c.run_id == run_id, t.c.status.in_(list(statuses)))
+            .order_by(t.c.seq)
+        )
+        rows = (await self._conn.execute(stmt)).mappings().all()
+        return [_to_command(r) for r in rows]
+
+    async def update(
+        self,
+        command_id: str,
+        *,
+        at: datetime,
+        expected_worker: str | None = None,
+        **values: Any,
+    ) -> bool:
+        t = schema.run_commands
+        conds = [t.c.id == command_id]
+        if expected_worker is not None:
+            conds.append(t.c.worker_id == expected_worker)
+        stmt = update(t).where(*conds).values(**values, updated_at=at)
+        return (await self._conn.execute(stmt)).rowcount > 0
+
+    async def delete(self, command_id: str) -> None:
+        await self._conn.execute(
+            delete(schema.run_steps).where(schema.run_steps.c.command_id == command_id)
+        )
+        t = schema.run_commands
+        await self._conn.execute(delete(t).where(t.c.id == command_id))
+
+    async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
+        t, w = schema.run_commands, schema.workers
+        alive = select(w.c.id).where(w.c.heartbeat_at >= dead_before)
+        stmt = (
+            select(t)
+            .where(
+                t.c.status == "running",
+                or_(t.c.worker_id.is_(None), not_(t.c.worker_id.in_(alive))),
+                t.c.updated_at < dead_before,
+            )
+            .order_by(t.c.updated_at)
+            .limit(limit)
+        )
+        rows = (await self._conn.execute(stmt)).mappings().all()
+        return [_to_command(r) for r in rows]
+
+    async def prune(self, done_before: datetime) -> int:
+        t = schema.run_commands
+        stmt = delete(t).where(t.c.status.in_(_FINISHED), t.c.updated_at < done_before)
+        return (await self._conn.execute(stmt)).rowcount
+
+    async def add_steps(
+        self, command: Command, first_seq: int, bodies: list[JsonDict], at: datetime
+    ) -> None:
+        if not bodies:
+            return
+        rows = [
+            {
+                "command_id": command.id,
+                "seq": first_seq + i,
+                "team_id": command.team_id,
+                "body": body,
+                "created_at": at,
+            }
+            for i, body in enumerate(bodies)
+        ]
+        await self._conn.execute(insert(schema.run_steps), rows)
+
+    async def steps(self, command_id: str) -> list[JsonDict]:
+        s = schema.run_steps
+        stmt = select(s.c.body).where(s.c.command_id == command_id).order_by(s.c.seq)
+        return [dict(b) for b in (await self._conn.execute(stmt)).scalars().all()]
+
+    async def delete_steps(self, command_id: str) -> None:
+        s = schema.run_steps
+        await self._conn.execute(delete(s).where(s.c.command_id == command_id))
+
+
+class SqlWorkers:
+    """``workers`` heartbeats and ``leases``."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def heartbeat(self, worker_id: str, kind: str, at: datetime) -> None:
+        w = schema.workers
+        stmt = update(w).where(w.c.id == worker_id).values(heartbeat_at=at)
+        if (await self._conn.execute(stmt)).rowcount == 0:
+            await self._conn.execute(
+                w.insert().values(
+                    id=worker_id, kind=kind, started_at=at, heartbeat_at=at
+                )
+            )
+
+    async def remove(self, worker_id: str) -> None:
+        w = schema.workers
+        await self._conn.execute(delete(w).where(w.c.id == worker_id))
+
+    async def live(self, since: datetime) -> list[str]:
+        w = schema.workers
+        stmt = select(w.c.id).where(w.c.heartbeat_at >= since).order_by(w.c.id)
+        return list((await self._conn.execute(stmt)).scalars().all())
+
+    async def take_lease(
+        self, name: str, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        lt = schema.leases
+        stmt = (
+            update(lt)
+            .where(
+                lt.c.name == name,
+                or_(lt.c.holder == holder, lt.c.expires_at < now),
+            )
+            .values(holder=holder, expires_at=until)
+        )
+        if (await self._conn.execute(stmt)).rowcount > 0:
+            return True
+        exists = select(lt.c.name).where(lt.c.name == name)
+        if (await self._conn.execute(exists)).first() is not None:
+            return False
+        await self._conn.execute(
+            lt.insert().values(name=name, holder=holder, expires_at=until)
+        )
+        return True
+
+
+__all__ = ["SqlCommands", "SqlWorkers"]
