@@ -351,3 +351,41 @@ async def test_a_run_uses_secrets_without_exposing_them(
         doc = await tx.documents("workflow_runs").get(team.team_id, run_id)
     assert pairs and TOKEN not in json.dumps(pairs)
     assert doc is not None and TOKEN not in json.dumps(doc.body)
+
+
+async def test_a_secret_found_in_state_keys_does_not_break_the_run(team: Team):
+    # "tion" occurs in keys of the stored run state (e.g. "node_executions").
+    await create(team, name="short_token", value="tion", is_secret=True)
+    made = await team.client.post(
+        "/v1/workflows",
+        json={
+            "name": "Short secret",
+            "node_configs": [
+                static_node("node_say", "Hi {{global.short_token}}", is_start=True)
+            ],
+            "edge_configs": [],
+        },
+    )
+    wid = made.json()["workflow"]["_id"]
+    executed = await team.client.post(
+        f"/v1/workflows/{wid}/execute", json={"run_input": START}
+    )
+    assert executed.status_code == 200, executed.text
+    said = [
+        e["content"]
+        for e in executed.json()["events"]
+        if e["type"] == "assistant_response"
+    ]
+    assert said == ["Hi [REDACTED]"]
+
+
+async def test_secrets_shorter_than_four_characters_are_refused(team: Team):
+    response = await team.client.post(
+        "/v1/global-variables", json={"name": "tiny", "value": "x", "is_secret": True}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "value"
+    empty = await team.client.post(
+        "/v1/global-variables", json={"name": "empty", "value": "", "is_secret": True}
+    )
+    assert empty.status_code == 200

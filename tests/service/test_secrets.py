@@ -79,3 +79,13 @@ def test_the_key_bound_at_start_up_wins_over_the_environment(
     assert secrets.key_for(store) == env_key
     monkeypatch.delenv("THREADLINE_SECRET_KEY")
     assert secrets.key_for(other) is None
+
+
+def test_short_secrets_inside_keys_leave_the_structure_alone():
+    value = {"node_executions": "x marks", "x": 1, "long p@ss word/1 key": 2}
+    out = secrets.redact(value, ["x", SECRET])
+    assert out == {
+        "node_executions": "[REDACTED] marks",
+        "[REDACTED]": 1,
+        "long [REDACTED] key": 2,
+    }

@@ -50,6 +50,8 @@ SECRET_STATUS = "secret"
 MASK = "********"
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_NAME = 128
+MIN_SECRET = 4
+"""Shortest non-empty secret value (shorter ones cannot be redacted safely)."""
 RESERVED_NAMES = frozenset({"interactly_api_base_url", "interactly_api_token"})
 """The Interactly service's system variables: never created by a team."""
 
@@ -111,6 +113,12 @@ def _flag(raw: JsonDict, key: str, field: str) -> bool | None:
 def _secret_text(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise _field_error(field, "a secret value must be a string", "string_type")
+    if 0 < len(value) < MIN_SECRET:
+        # Redacting a 1-3 character secret would also hide it inside ordinary
+        # words and event types ("x" in "tool_execution").
+        raise _field_error(
+            field, f"a secret value needs at least {MIN_SECRET} characters"
+        )
     return value
 
 

@@ -110,11 +110,26 @@ def key_for(store: object) -> str | None:
     return bound if bound is not None else reveal(os.environ.get(ENV_VAR))
 
 
+KEY_MATCH_MIN = 8
+"""Inside a dict key only secrets this long are searched (shorter: whole keys)."""
+
+
+def _redact_key(key: Any, variants: list[str]) -> Any:
+    """A dict key with secrets hidden. Keys are mostly structure (field and
+    variable names): a short secret is replaced only when it is the whole key, so
+    "x" does not turn ``node_executions`` into ``node_e[REDACTED]ecutions``."""
+    if not isinstance(key, str):
+        return key
+    if key in variants:
+        return REDACTED
+    return redact_variants(key, [v for v in variants if len(v) >= KEY_MATCH_MIN])
+
+
 def _redact(obj: Any, variants: list[str]) -> Any:
     if isinstance(obj, str):
         return redact_variants(obj, variants)
     if isinstance(obj, dict):
-        return {_redact(k, variants): _redact(v, variants) for k, v in obj.items()}
+        return {_redact_key(k, variants): _redact(v, variants) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_redact(item, variants) for item in obj]
     return obj
@@ -123,9 +138,10 @@ def _redact(obj: Any, variants: list[str]) -> Any:
 def redact(obj: Any, secret_values: Collection[str]) -> Any:
     """A copy of ``obj`` (any JSON) with every secret value replaced by [REDACTED].
 
-    Strings anywhere (dict keys included) are searched for each secret and its
-    URL- and JSON-escaped forms, longest first. Without secrets ``obj`` is
-    returned unchanged.
+    Strings anywhere are searched for each secret and its URL- and JSON-escaped
+    forms, longest first; in dict keys, a secret shorter than ``KEY_MATCH_MIN``
+    is only replaced when it is the whole key (keys are structure). Without
+    secrets ``obj`` is returned unchanged.
     """
     variants = secret_variants(secret_values)
     if not variants:
