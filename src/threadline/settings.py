@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     their last checkpoint by a live process."""
     command_wait_seconds: float = Field(default=300.0, gt=0)
     """How long a request waits for a queued command (or for the first attempt of
-    a retried ``Idempotency-Key``) before answering 503 with ``Retry-After``."""
+    a retried ``Idempotency-Key``) before answering 409 with ``Retry-After``."""
     worker_id: str | None = None
     """This process's name among the workers (default: random)."""
     log_level: str = "info"

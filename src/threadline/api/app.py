@@ -5,12 +5,9 @@ Interactly SDK may use). Start-up opens the store, migrates it and makes the
 bootstrap API key valid.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, FastAPI
 
@@ -24,6 +21,7 @@ from threadline.api.routes import (
     health,
     llm_configs,
     parts,
+    reruns,
     reuse,
     runs,
     schedules,
@@ -34,10 +32,9 @@ from threadline.api.routes import (
     webhooks,
     workflows,
 )
-from threadline.service import auth, reaper, webhook_delivery
+from threadline.service import auth, processes
 from threadline.service.global_variables import check_startup
 from threadline.service.runtime import Runtime, runtime_from_settings
-from threadline.service.scheduler import schedule_forever
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 
@@ -57,6 +54,7 @@ def build_router() -> APIRouter:
     router.include_router(tool_runs.router)
     router.include_router(parts.router)
     router.include_router(runs.router)
+    router.include_router(reruns.router)
     router.include_router(stream.router)
     router.include_router(teams.router)
     router.include_router(credentials.router)
@@ -84,36 +82,6 @@ async def bootstrap(store: Store, settings: Settings) -> None:
         )
 
 
-async def reap_forever(store: Store, settings: Settings) -> None:
-    """Run the stale-run reaper every ``reaper_interval_seconds``."""
-    if settings.reaper_interval_seconds <= 0:
-        return
-    idle = settings.run_idle_ttl_seconds
-    while True:
-        await asyncio.sleep(settings.reaper_interval_seconds)
-        try:
-            await reaper.reap(
-                store,
-                now=datetime.now(UTC),
-                max_turn=timedelta(seconds=settings.max_turn_seconds),
-                idle_ttl=timedelta(seconds=idle) if idle else None,
-            )
-        except Exception:  # a failed pass is retried on the next tick
-            log.exception("stale-run reaper pass failed")
-
-
-def background_loops(
-    store: Store, runtime: Runtime, settings: Settings
-) -> list["asyncio.Task[None]"]:
-    """Start the service's periodic work: reaper, scheduler, webhook deliveries."""
-    policy = webhook_delivery.DeliveryPolicy(allow_private=settings.http_allow_private)
-    return [
-        asyncio.create_task(reap_forever(store, settings)),
-        asyncio.create_task(schedule_forever(store, runtime, settings)),
-        asyncio.create_task(webhook_delivery.deliver_forever(store, policy)),
-    ]
-
-
 def create_app(
     settings: Settings, store: Store | None = None, runtime: Runtime | None = None
 ) -> FastAPI:
@@ -126,15 +94,13 @@ def create_app(
             store if store is not None else open_store(settings.database_url)
         )
         await bootstrap(app.state.store, settings)
-        loops = background_loops(app.state.store, app.state.runtime, settings)
+        loops = processes.start(
+            app.state.store, app.state.runtime, settings, kind="serve"
+        )
         try:
             yield
         finally:
-            for task in loops:
-                task.cancel()
-            for task in loops:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await processes.stop(app.state.store, app.state.runtime, loops)
             if owned:
                 await app.state.store.close()
 

@@ -47,7 +47,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
 ) -> None:
-    """Run the HTTP API (and, later, its in-process worker)."""
+    """Run the HTTP API with its in-process worker."""
     import uvicorn
 
     from threadline.api.app import create_app
@@ -60,6 +60,40 @@ def serve(
         port=port or settings.port,
         log_level=settings.log_level,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker alone (no HTTP): resume orphaned turns, reap, schedule and
+    deliver webhooks. Start several, with ``serve`` processes, on one PostgreSQL."""
+    import asyncio
+    import signal
+
+    from threadline.api.app import bootstrap
+    from threadline.service import processes
+    from threadline.service.runtime import runtime_from_settings
+    from threadline.store import open_store
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper())
+
+    async def run() -> None:
+        store = open_store(settings.database_url)
+        await bootstrap(store, settings)
+        runtime = runtime_from_settings(settings)
+        loops = processes.start(store, runtime, settings, kind="worker")
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        typer.echo(f"threadline worker {runtime.worker_id} running")
+        try:
+            await stopping.wait()
+        finally:
+            await processes.stop(store, runtime, loops)
+            await store.close()
+
+    asyncio.run(run())
 
 
 @app.command("fake-llm")

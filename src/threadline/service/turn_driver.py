@@ -56,11 +56,11 @@ class Interrupted(Conflict):
     code = "turn_interrupted"
 
 
-class Unavailable(ThreadlineError):
-    """The answer is not ready yet; retry later (503 with ``Retry-After``)."""
+class Unavailable(Conflict):
+    """The answer is not ready yet: retry later (409 with ``Retry-After``)."""
 
     code = "command_in_progress"
-    status = 503
+    retry_after = 2
 
 
 class _Lost(Exception):
@@ -438,7 +438,10 @@ async def _record(
         saved = replace(saved, body={**saved.body, "turn_count": count}, updated_at=at)
         done = replace(saved, status=state.status)
         await _close(tx, runtime, command, _view(done, outcome))
-        await tx.documents("workflow_runs").replace(saved)
+        if not await tx.documents("workflow_runs").replace(
+            saved, expected_status="running"
+        ):
+            raise _Lost(command.id)
     return done, following, refused
 
 
@@ -573,10 +576,15 @@ async def _run_command(
     async with store.begin() as tx:
         doc = await tx.documents("workflow_runs").get(command.team_id, command.run_id)
         journal = await tx.commands().steps(command.id) if resume else []
-    if doc is None:
+    if doc is None or doc.status != "running":
+        # Deleted, or failed by the reaper while this turn was away.
+        gone = Conflict(f"run {command.run_id} is no longer running")
         async with store.begin() as tx:
-            await tx.commands().delete(command.id)
-        _resolve(runtime, command.id, Conflict(f"run {command.run_id} is gone"))
+            await tx.commands().update(
+                command.id, at=wf.now(), status="failed", response=_error_answer(gone)
+            )
+            await tx.commands().delete_steps(command.id)
+        _resolve(runtime, command.id, gone)
         return None
     raw = doc.body.get("state")
     state = RunState.from_json(raw) if raw else RunState(run_id=doc.id)

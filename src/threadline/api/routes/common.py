@@ -58,3 +58,14 @@ def read_execute_body(body: JsonBody) -> ExecuteBody:
         raise InvalidField("run_input: must be an object")
     run_id = body.get("run_id") if interactive else body.get("workflow_run_id")
     return ExecuteBody(raw, run_id, interactive)
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header: a retry with it gets the first answer."""
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    key = raw.strip()
+    if not key or len(key) > 255:
+        raise InvalidField("Idempotency-Key: must be 1 to 255 characters")
+    return key

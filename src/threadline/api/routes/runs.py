@@ -11,12 +11,13 @@ from threadline.api.routes.common import (
     JsonBody,
     ObjectIdPath,
     WorkflowId,
+    idempotency_key,
     read_execute_body,
 )
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
-from threadline.service import run_records, runs
+from threadline.service import reruns, run_records, runs
 from threadline.service.commands import TERMINAL
 from threadline.service.envelopes import page
 from threadline.service.runtime import Runtime
@@ -72,6 +73,7 @@ async def execute(
         raw_input=parsed.raw_input,
         query_version=version,
         field=parsed.field,
+        idempotency_key=idempotency_key(request),
     )
     if parsed.interactive:
         return turn_summary(doc, outcome)
@@ -121,6 +123,7 @@ async def start_or_resume(
         raw_input=body,
         query_version=None,
         field="",
+        idempotency_key=idempotency_key(request),
     )
     return {"workflow_run": await run_records.load(store, caller, doc.id)}
 
@@ -154,8 +157,13 @@ async def list_runs(
     workflow_id: Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)] = None,
     status: str | None = None,
     run_by: str | None = None,
+    source_workflow_run_id: Annotated[
+        str | None, Query(pattern=OBJECT_ID_PATTERN)
+    ] = None,
+    source_turn_index: Annotated[int | None, Query(ge=0)] = None,
 ) -> JsonBody:
-    """The team's runs, newest first (filters: workflow_id, status, run_by)."""
+    """The team's runs, newest first (filters: workflow_id, status, run_by, and
+    the re-runs of ``source_workflow_run_id``, optionally of ``source_turn_index``)."""
     equals: dict[str, Any] = {}
     for key, value in (
         ("workflow_id", workflow_id),
@@ -164,8 +172,16 @@ async def list_runs(
     ):
         if value is not None:
             equals[key] = value
+    if source_workflow_run_id is not None:
+        equals["type"] = reruns.lineage_type(source_workflow_run_id)
+    ids = None
+    if source_workflow_run_id is not None and source_turn_index is not None:
+        ids = await reruns.rerun_ids(
+            store, caller, source_workflow_run_id, source_turn_index
+        )
     query = StoreQuery(
         equals=equals,
+        ids=ids,
         search=paging.search,
         start=paging.start,
         end=paging.end,

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
 from threadline.api.routes.common import JsonBody, WorkflowId, workflow_envelope
-from threadline.service import bundles, workflows
+from threadline.service import bundles, run_commands, workflows
 from threadline.service.envelopes import page
 
 router = APIRouter(tags=["workflows"])
@@ -126,6 +126,23 @@ async def set_concurrency(
     """Set the most runs of this workflow that may be active at once."""
     return await workflows.set_concurrency(
         store, caller, workflow_id, body.max_concurrent_runs
+    )
+
+
+class MultitaskBody(BaseModel):
+    """Body of ``PATCH /workflows/{id}/multitask``."""
+
+    multitask_strategy: str
+
+
+@router.patch("/workflows/{workflow_id}/multitask")
+async def set_multitask(
+    store: StoreDep, caller: CallerDep, workflow_id: WorkflowId, body: MultitaskBody
+) -> JsonBody:
+    """What a command arriving during a running turn does: ``enqueue`` (default),
+    ``reject`` (409) or ``interrupt`` (the running turn stops, then it runs)."""
+    return await run_commands.set_policy(
+        store, caller, workflow_id, body.multitask_strategy
     )
 
 
