@@ -8,6 +8,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -19,13 +20,15 @@ from tests.api.conftest import Team, make_team
 from tests.api.test_execute import START, assert_wire_events, chat_workflow, says
 from tests.factories import edge, say_node, static_node
 from threadline.api.app import bootstrap, create_app
+from threadline.engine.turn import TurnOutcome
+from threadline.ids import new_object_id
 from threadline.providers.base import ChatRequest, ChatResponse
 from threadline.providers.fake import ScriptedLLM, tool_call
 from threadline.service import broadcast
 from threadline.service.runtime import Runtime
 from threadline.service.streaming import wait_detached
 from threadline.settings import Settings
-from threadline.store import Store
+from threadline.store import Document, Store
 
 TIMEOUT = 10.0
 
@@ -641,3 +644,54 @@ async def test_sse_reattach_during_a_turn_follows_it_to_its_end(
     assert followed == original[1:]
     assert followed[-1][1] == "done" and followed[-1][2]["is_waiting_for_input"]
     await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_attach_behind_the_bounded_buffer_is_served_from_the_stored_run(
+    make_app: Callable[[Any], FastAPI],
+    store: Store,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(broadcast.REGISTRY, "size", 4)
+    app = make_app(StreamingLLM())
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, streaming_workflow())
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": wid})
+        run_id = (await ws.until("workflow_ready_for_input"))[0]["workflow_run_id"]
+        await ws.send(says("Hi", "data"))
+        second = await ws.until("workflow_ready_for_input")
+    async with socket(app, team) as ws:
+        # The frames after the first delta no longer all fit in the buffer.
+        await ws.send(attach(run_id, second[0]["seq"]))
+        assert (await ws.receive())["replay"] == "stored"
+        stored = await ws.until("workflow_ready_for_input", "workflow_error")
+        assert without_run_id(stored) == await last_segment(team, run_id)
+    await team.client.aclose()
+
+
+async def test_a_follower_ends_when_the_run_falls_idle_after_a_quiet_pass():
+    registry = broadcast.Registry()
+    team_id, run_id = new_object_id(), new_object_id()
+    at = datetime.now(UTC)
+    doc = Document(id=run_id, team_id=team_id, body={}, created_at=at, updated_at=at)
+    ready = {"type": "workflow_ready_for_input"}
+    turn = registry.turn(team_id, run_id)
+    turn.publish(broadcast.Delta({"type": "assistant_response_delta"}))
+    frames = turn.finish(doc, TurnOutcome("waiting_for_user_input", [ready]), False)
+    assert [f.seq for f in frames] == [2, 3]
+
+    channel = registry.get(team_id, run_id)
+    assert channel is not None
+    replay = [f.seq async for f in channel.follow(1)]
+    assert replay == [2, 3]
+
+    background = registry.turn(team_id, run_id)  # a pump is running
+    follower = channel.follow(3)
+    waiting = asyncio.ensure_future(anext(follower, None))
+    while not channel.subscribers:
+        await asyncio.sleep(0)
+    quiet = background.finish(doc, TurnOutcome("waiting_for_user_input", []), True)
+    assert [f.seq for f in quiet] == [None]  # kept from other clients
+    assert await asyncio.wait_for(waiting, TIMEOUT) is None  # and the follower ends

@@ -23,7 +23,7 @@ background pass that changed nothing.
 import asyncio
 from collections import deque
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from threadline.engine.turn import TurnOutcome
@@ -112,7 +112,8 @@ class Channel:
         self.next_seq = 1
         self.live = 0
         """Turns of the run streaming now."""
-        self.subscribers: set[asyncio.Queue[Frame]] = set()
+        self.subscribers: set[asyncio.Queue[Frame | None]] = set()
+        """Each gets every published frame, and None when the run fell idle."""
         self.expiry: asyncio.TimerHandle | None = None
 
     def publish(self, item: Item) -> Frame:
@@ -132,7 +133,7 @@ class Channel:
     async def follow(self, after_seq: int) -> AsyncGenerator[Frame, None]:
         """The buffered frames after ``after_seq``, then live ones, until a turn's
         end leaves the run with no turn streaming."""
-        queue: asyncio.Queue[Frame] = asyncio.Queue()
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue()
         for frame in self.frames:
             if frame.seq is not None and frame.seq > after_seq:
                 queue.put_nowait(frame)
@@ -141,9 +142,13 @@ class Channel:
         self.subscribers.add(queue)
         try:
             while True:
-                frame = await queue.get()
-                yield frame
-                if frame.ends_turn and queue.empty() and self.live == 0:
+                got = await queue.get()
+                if got is not None:
+                    yield got
+                    if not got.ends_turn:
+                        continue
+                # A turn ended, or one ended without a frame (a quiet pass).
+                if queue.empty() and self.live == 0:
                     return
         finally:
             self.subscribers.discard(queue)
@@ -189,7 +194,11 @@ class Registry:
 
     def _release(self, channel: Channel) -> None:
         channel.live -= 1
-        if channel.live > 0 or channel.run_id is None:
+        if channel.live > 0:
+            return
+        for queue in channel.subscribers:
+            queue.put_nowait(None)
+        if channel.run_id is None:
             return
         key = (channel.team_id, channel.run_id)
 
@@ -235,6 +244,10 @@ class TurnPublisher:
         existing = self._registry.get(self._team_id, run_id)
         if existing is None:
             pending.run_id = run_id
+            pending.frames = deque(
+                (replace(f, run_id=run_id) for f in pending.frames),
+                maxlen=pending.frames.maxlen,
+            )
             self._registry._channels[(self._team_id, run_id)] = pending
             return
         # Not a new run after all: carry the frames over to its channel.

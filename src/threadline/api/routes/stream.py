@@ -387,6 +387,8 @@ class _Session:
             await self.send({**event, "workflow_run_id": doc.id})
         if doc.status in TERMINAL:
             return CLOSE_NORMAL, f"the run is {doc.status}"
+        # Whether background work is left is not stored: one pass finds out.
+        self.background = doc.status == "waiting_for_user_input"
         return None
 
     async def deliver(self, frame: Frame, run_id: Any) -> tuple[int, str] | None:
