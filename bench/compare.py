@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import compare_threadline
+from bench import compare_threadline, throughput
 from bench.common import JsonDict, Options, machine
+from bench.durable_pending import pending_rows
 from bench.report import say
 
 RESULTS = Path("bench/results")
@@ -32,7 +33,13 @@ PINS = (
     "langgraph-checkpoint-sqlite==3.1.2",
     "matplotlib==3.11.2",
 )
-SCHEMA_VERSION = 1
+PG_PINS = (
+    "langgraph-checkpoint-postgres==3.2.0",
+    "psycopg[binary]==3.3.9",
+    "psycopg-pool==3.3.3",
+)
+"""LangGraph's PostgreSQL saver: optional; its rows are skipped if it won't install."""
+SCHEMA_VERSION = 2
 
 
 def _log(text: str) -> None:
@@ -47,7 +54,7 @@ def venv_python(venv: Path) -> Path:
 def ensure_venv(venv: Path) -> Path:
     """Create the LangGraph venv and install the pins unless already done."""
     marker = venv / "bench-pins.txt"
-    wanted = "\n".join(PINS) + "\n"
+    wanted = "\n".join(PINS + PG_PINS) + "\n"
     python = venv_python(venv)
     if python.exists() and marker.exists() and marker.read_text() == wanted:
         return python
@@ -57,8 +64,17 @@ def ensure_venv(venv: Path) -> Path:
         shutil.rmtree(venv)
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PINS], check=True)
+    pg = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PG_PINS])
+    if pg.returncode != 0:
+        _log("langgraph-checkpoint-postgres did not install: no LangGraph PG rows")
     marker.write_text(wanted)
     return python
+
+
+def has_postgres_saver(python: Path) -> bool:
+    probe = "import langgraph.checkpoint.postgres.aio, psycopg_pool"
+    done = subprocess.run([str(python), "-c", probe], capture_output=True)
+    return done.returncode == 0
 
 
 def run_langgraph(python: Path, args: argparse.Namespace, out: Path) -> JsonDict:
@@ -150,6 +166,109 @@ def comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
     return rows
 
 
+def throughput_comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
+    """Side by side throughput rows (Threadline / LangGraph) and waiting memory."""
+    rows: list[JsonDict] = []
+    for t in tl:
+        if t.get("mode") == "waiting":
+            continue
+        g = next(
+            (
+                r
+                for r in lg
+                if r.get("mode") != "waiting"
+                and r["store"] == t["store"]
+                and r["conversations"] == t["conversations"]
+            ),
+            None,
+        )
+        row: JsonDict = {
+            "measure": "throughput",
+            "store": t["store"],
+            "conversations": t["conversations"],
+            "turns_per_conversation": t["turns_per_conversation"],
+            "threadline_turns_per_s": t["turns_per_s"],
+            "threadline_p50_ms": _ms(t["latency_us"]["p50"]),
+            "threadline_p99_ms": _ms(t["latency_us"]["p99"]),
+            "threadline_peak_rss_mib": _mib(t["peak_rss_bytes"]),
+            "threadline_rss_growth_mib": _mib(t["peak_rss_growth_bytes"]),
+        }
+        if g is not None:
+            row |= {
+                "langgraph_turns_per_s": g["turns_per_s"],
+                "langgraph_p50_ms": _ms(g["latency_us"]["p50"]),
+                "langgraph_p99_ms": _ms(g["latency_us"]["p99"]),
+                "langgraph_peak_rss_mib": _mib(g["peak_rss_bytes"]),
+                "langgraph_rss_growth_mib": _mib(g["peak_rss_growth_bytes"]),
+                "threadline_over_langgraph": round(
+                    t["turns_per_s"] / g["turns_per_s"], 2
+                ),
+            }
+        rows.append(row)
+    tw = next((r for r in tl if r.get("mode") == "waiting"), None)
+    gw = next((r for r in lg if r.get("mode") == "waiting"), None)
+    if tw is not None:
+        row = {
+            "measure": "waiting_memory",
+            "store": "sqlite",
+            "conversations": tw["conversations"],
+            "threadline_kb_per_conversation": round(
+                tw["bytes_per_waiting_conversation"] / 1024, 1
+            ),
+        }
+        if gw is not None:
+            row["langgraph_kb_per_conversation"] = round(
+                gw["bytes_per_waiting_conversation"] / 1024, 1
+            )
+        rows.append(row)
+    return rows
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else round(value / (1024 * 1024), 1)
+
+
+def print_throughput(rows: list[JsonDict]) -> None:
+    say(
+        "\n== Many conversations at once: 50 ms model, 2 calls a turn "
+        "(TL/LG = turns/s ratio)"
+    )
+    head = (
+        f"{'store':<9} {'conv':>5} {'TL turns/s':>11} {'LG turns/s':>11} "
+        f"{'TL/LG':>6} {'TL p50':>8} {'TL p99':>8} {'LG p50':>8} {'LG p99':>8} "
+        f"{'TL peak':>8} {'LG peak':>8}"
+    )
+    say(head)
+    say("-" * len(head))
+
+    def num(row: JsonDict, key: str, fmt: str) -> str:
+        value = row.get(key)
+        return "-" if value is None else format(value, fmt)
+
+    for r in rows:
+        if r["measure"] != "throughput":
+            continue
+        say(
+            f"{r['store']:<9} {r['conversations']:>5} "
+            f"{num(r, 'threadline_turns_per_s', '.1f'):>11} "
+            f"{num(r, 'langgraph_turns_per_s', '.1f'):>11} "
+            f"{num(r, 'threadline_over_langgraph', '.2f'):>6} "
+            f"{num(r, 'threadline_p50_ms', '.0f'):>5} ms "
+            f"{num(r, 'threadline_p99_ms', '.0f'):>5} ms "
+            f"{num(r, 'langgraph_p50_ms', '.0f'):>5} ms "
+            f"{num(r, 'langgraph_p99_ms', '.0f'):>5} ms "
+            f"{num(r, 'threadline_peak_rss_mib', '.0f'):>4} MiB "
+            f"{num(r, 'langgraph_peak_rss_mib', '.0f'):>4} MiB"
+        )
+    for r in rows:
+        if r["measure"] == "waiting_memory":
+            say(
+                f"memory per waiting conversation ({r['conversations']}, SQLite): "
+                f"Threadline {r['threadline_kb_per_conversation']} KB, "
+                f"LangGraph {r.get('langgraph_kb_per_conversation', '-')} KB"
+            )
+
+
 def _us(value: float) -> str:
     return f"{value / 1000:,.2f} ms" if value >= 1000 else f"{value:,.1f} µs"
 
@@ -177,7 +296,7 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
             f"{_us(r['langgraph_async_node_p50_us']):>14} "
             f"{r['langgraph_over_threadline']:>5.2f}x"
         )
-    c = rows[-1]
+    c = next(r for r in rows if r["measure"] == "conversation")
     say(
         f"\n== Conversation on SQLite, {c['turns']} user turns x {c['runs']} runs "
         "(2 instant model calls a turn)"
@@ -234,6 +353,14 @@ def main(argv: list[str] | None = None) -> None:
     threadline = [c.to_json() for c in tl_cases]
     langgraph = run_langgraph(python, args, RESULTS / "tmp" / "langgraph-side.json")
     rows = comparison(threadline, langgraph["results"])
+    _log("Threadline: many conversations at once")
+    tl_load, pg_note = throughput.sweep(throughput.threadline_side(), opts, _log)
+    _log("LangGraph: many conversations at once")
+    lg_pg = has_postgres_saver(python)
+    lg_load, _ = throughput.sweep(
+        throughput.langgraph_side(python), opts, _log, postgres=lg_pg
+    )
+    load_rows = throughput_comparison(tl_load, lg_load)
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "units": "microseconds unless a key says otherwise",
@@ -246,12 +373,21 @@ def main(argv: list[str] | None = None) -> None:
         },
         "langgraph_versions": langgraph["versions"],
         "comparison": rows,
+        "throughput": load_rows,
         "threadline": threadline,
         "langgraph": langgraph["results"],
+        "threadline_throughput": tl_load,
+        "langgraph_throughput": lg_load,
+        "notes": {
+            "postgresql": pg_note or "measured",
+            "langgraph_postgres_saver": "installed" if lg_pg else "not installed",
+            "not_measured": pending_rows(),
+        },
     }
     out = out_dir / "compare.json"
     out.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     print_table(rows, langgraph["versions"])
+    print_throughput(load_rows)
     if not args.no_plots:
         subprocess.run(
             [str(python), "-m", "bench.plots", str(out), str(out_dir)], check=True

@@ -17,7 +17,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-COLOURS = {"Threadline": "#2b6cb0", "LangGraph": "#dd6b20"}
+COLOURS = {
+    "Threadline": "#2b6cb0",
+    "LangGraph": "#dd6b20",
+    "Threadline SQLite": "#2b6cb0",
+    "Threadline PostgreSQL": "#90cdf4",
+    "LangGraph SQLite": "#dd6b20",
+    "LangGraph PostgreSQL": "#fbd38d",
+}
 
 
 def _bars(
@@ -27,7 +34,11 @@ def _bars(
     for i, (label, values) in enumerate(series.items()):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
         bars = ax.bar(
-            xs, values, width, label=label, color=COLOURS.get(label.split()[0])
+            xs,
+            values,
+            width,
+            label=label,
+            color=COLOURS.get(label, COLOURS.get(label.split()[0])),
         )
         ax.bar_label(bars, labels=[f"{v:,.1f}" for v in values], fontsize=7, padding=2)
     ax.set_xticks(range(len(groups)), groups)
@@ -115,7 +126,51 @@ def plot(doc: dict[str, Any], out_dir: Path) -> list[Path]:
     written.append(out_dir / "compare_conversation.png")
     fig.savefig(written[-1], dpi=110)
     plt.close(fig)
+    if doc.get("throughput"):
+        written.append(plot_throughput(doc, out_dir, stamp))
     return written
+
+
+def plot_throughput(doc: dict[str, Any], out_dir: Path, stamp: str) -> Path:
+    """Turns per second and p99 by concurrency, both engines, SQLite and PG."""
+    rows = [r for r in doc["throughput"] if r["measure"] == "throughput"]
+    levels = sorted({r["conversations"] for r in rows})
+    groups = [f"{c} conv." for c in levels]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    for ax, key, unit, title in (
+        (axes[0], "turns_per_s", "user turns per second", "Throughput"),
+        (axes[1], "p99_ms", "ms (p99 per user turn)", "p99 turn latency"),
+    ):
+        series: dict[str, list[float]] = {}
+        for store, store_name in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+            for engine, engine_name in (
+                ("threadline", "Threadline"),
+                ("langgraph", "LangGraph"),
+            ):
+                values = []
+                for level in levels:
+                    row = next(
+                        (
+                            r
+                            for r in rows
+                            if r["store"] == store and r["conversations"] == level
+                        ),
+                        {},
+                    )
+                    values.append(float(row.get(f"{engine}_{key}") or 0.0))
+                if any(values):
+                    series[f"{engine_name} {store_name}"] = values
+        _bars(ax, groups, series, unit)
+        ax.set_title(title, fontsize=10)
+    fig.suptitle(
+        f"Many conversations at once, model 50 ms a call, 2 calls a turn ({stamp})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path = out_dir / "compare_throughput.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:

@@ -55,7 +55,13 @@ def _item(value: object) -> str:
     return str(value)
 
 
-def write(path: Path, machine: JsonDict, options: JsonDict, cases: list[Case]) -> None:
+def write(
+    path: Path,
+    machine: JsonDict,
+    options: JsonDict,
+    cases: list[Case],
+    notes: JsonDict | None = None,
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "schema_version": SCHEMA_VERSION,
@@ -63,5 +69,6 @@ def write(path: Path, machine: JsonDict, options: JsonDict, cases: list[Case]) -
         "machine": machine,
         "options": options,
         "results": [c.to_json() for c in cases],
+        **({"notes": notes} if notes else {}),
     }
     path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")

@@ -19,8 +19,17 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from types import ModuleType
 
-from bench import conversation, engine_only, executors, llm_overhead, service_sqlite
+from bench import (
+    conversation,
+    engine_only,
+    executors,
+    http_load,
+    llm_overhead,
+    service_sqlite,
+    throughput,
+)
 from bench.common import Case, Options, machine
+from bench.durable_pending import pending_rows
 from bench.report import say, table, write
 
 SCENARIOS: tuple[ModuleType, ...] = (
@@ -29,6 +38,8 @@ SCENARIOS: tuple[ModuleType, ...] = (
     service_sqlite,
     conversation,
     llm_overhead,
+    throughput,
+    http_load,
 )
 RESULTS = Path("bench/results")
 
@@ -57,7 +68,8 @@ async def _run(selected: list[ModuleType], opts: Options) -> list[Case]:
     for scenario in selected:
         started = time.perf_counter()
         found: list[Case] = await scenario.run(opts)
-        table(f"{scenario.TITLE}  [{time.perf_counter() - started:.0f} s]", found)
+        show = getattr(scenario, "table", table)
+        show(f"{scenario.TITLE}  [{time.perf_counter() - started:.0f} s]", found)
         cases += found
     return cases
 
@@ -104,7 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     cases = asyncio.run(_run(selected, opts))
     options = {**asdict(opts), "work_dir": str(opts.work_dir)}
     out = args.out or _default_out(args)
-    write(out, info, options, cases)
+    pending = pending_rows()
+    notes = {
+        "not_measured": pending,
+        "postgresql": throughput.PG_NOTE["note"] or "measured",
+    }
+    write(out, info, options, cases, notes)
+    say("\nnot measured yet: " + ", ".join(r["row"] for r in pending))
     say(f"\nwrote {out} in {time.perf_counter() - started:.0f} s")
 
 

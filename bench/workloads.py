@@ -5,6 +5,7 @@ scenarios validate them the same way the service does (``service.graph``) so the
 engine sees the same defaulted node configs as on the full path.
 """
 
+import asyncio
 import itertools
 from typing import Any
 
@@ -54,6 +55,23 @@ class InstantLLM:
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self.calls += 1
+        return self._response
+
+
+class SlowLLM(InstantLLM):
+    """``InstantLLM`` that waits ``latency_s`` (an ``asyncio.sleep``) before answering.
+
+    Stands in for a provider with a fixed latency in the throughput scenarios; it
+    is in-process, so no HTTP client or provider code is measured.
+    """
+
+    def __init__(self, latency_s: float, reply: str = "Sure, happy to help.") -> None:
+        super().__init__(reply)
+        self.latency_s = latency_s
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        self.calls += 1
+        await asyncio.sleep(self.latency_s)
         return self._response
 
 

@@ -1,0 +1,180 @@
+"""Scenario: the execute endpoint under load from a second process.
+
+Starts ``threadline fake-llm`` (no latency) and ``threadline serve`` as
+subprocesses on free loopback ports (a temporary SQLite file,
+``THREADLINE_BOOTSTRAP_API_KEY``, ``THREADLINE_LLM_OVERRIDE_URL`` pointing at the
+fake model, log level ``warning`` so access logs are not measured), creates the
+support chat (``bench.compare_threadline.support_chat``: 2 model calls a turn)
+over HTTP, then runs ``bench.http_client`` in another process for each number of
+connections (1, 16, 64), one conversation at a time per connection. Reports
+requests per second and p50/p99 per request, client-side.
+
+Everything runs on this machine: the server, the fake model and the load generator
+share its cores, so the figures are a floor of what the service does alone.
+"""
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import Case, Options, Stats
+from bench.compare_threadline import support_chat, user_turn
+from bench.sqlite_probe import remove_db
+from bench.workloads import START
+
+NAME = "http"
+TITLE = "HTTP execute endpoint under load (separate load process, SQLite)"
+CONNECTIONS = (1, 16, 64)
+THREADLINE = Path(sys.executable).parent / "threadline"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited ({process.returncode})")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def warm_up(base: str, key: str, wid: str) -> None:
+    """One short conversation first: the server's first model call imports the
+    provider client and opens its connection pool (seconds), not measured."""
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"{base}/v1/workflows/{wid}/execute"
+    with httpx.Client(headers=headers, timeout=60) as client:
+        for _ in range(2):
+            first = client.post(url, json={"run_input": START})
+            first.raise_for_status()
+            for i in range(3):
+                body = {"run_id": first.json()["run_id"], "run_input": user_turn(i)}
+                client.post(url, json=body).raise_for_status()
+
+
+def measure(opts: Options) -> list[Case]:
+    work = opts.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / f"http-{os.getpid()}.db"
+    remove_db(db)
+    fake_port, port = free_port(), free_port()
+    key = "tl_bench_" + secrets.token_hex(16)
+    quiet = subprocess.DEVNULL
+    fake = subprocess.Popen(
+        [str(THREADLINE), "fake-llm", "--port", str(fake_port)],
+        stdout=quiet,
+        stderr=quiet,
+    )
+    env = {
+        **os.environ,
+        "THREADLINE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+        "THREADLINE_BOOTSTRAP_API_KEY": key,
+        "THREADLINE_LLM_OVERRIDE_URL": f"http://127.0.0.1:{fake_port}/v1",
+        "THREADLINE_LLM_OVERRIDE_MODEL": "fake-model",
+        "THREADLINE_LOG_LEVEL": "warning",
+    }
+    server = subprocess.Popen(
+        [str(THREADLINE), "serve", "--port", str(port)],
+        env=env,
+        stdout=quiet,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    cases: list[Case] = []
+    try:
+        wait_until_up(f"http://127.0.0.1:{fake_port}/v1/models", fake, 20)
+        wait_until_up(f"{base}/health", server, 30)
+        created = httpx.post(
+            f"{base}/v1/workflows",
+            json=support_chat(),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        created.raise_for_status()
+        wid = created.json()["workflow"]["_id"]
+        warm_up(base, key, wid)
+        seconds = 1.5 if opts.quick else 6.0
+        for connections in (1, 4) if opts.quick else CONNECTIONS:
+            argv = [
+                sys.executable,
+                "-m",
+                "bench.http_client",
+                "--base",
+                base,
+                "--key",
+                key,
+                "--workflow",
+                wid,
+                "--connections",
+                str(connections),
+                "--seconds",
+                str(seconds),
+            ]
+            done = subprocess.run(argv, capture_output=True, text=True, check=True)
+            row = json.loads(done.stdout)
+            if row["errors"]:
+                sys.stderr.write(f"http x{connections}: {row['first_errors']}\n")
+            lat = row["latency_us"]
+            stats = Stats(
+                lat["n"], lat["mean"], lat["p50"], lat["p99"], lat["min"], lat["max"]
+            )
+            row["store"] = "sqlite"
+            row["model"] = "threadline fake-llm subprocess, 0 ms"
+            cases.append(Case(NAME, f"{connections} connections", 1, stats, [], row))
+    finally:
+        stop(server)
+        stop(fake)
+        remove_db(db)
+    return cases
+
+
+async def run(opts: Options) -> list[Case]:
+    import asyncio
+
+    return await asyncio.to_thread(measure, opts)
+
+
+def table(title: str, cases: list[Case]) -> None:
+    from bench.report import say
+
+    say(f"\n== {title}")
+    head = (
+        f"{'connections':>11} {'requests':>9} {'req/s':>8} {'p50':>9} {'p99':>9} "
+        f"{'errors':>7}"
+    )
+    say(head)
+    say("-" * len(head))
+    for c in cases:
+        r = c.extra
+        say(
+            f"{r['connections']:>11} {r['requests']:>9} {r['requests_per_s']:>8.1f} "
+            f"{c.per_turn.p50 / 1000:>6.1f} ms {c.per_turn.p99 / 1000:>6.1f} ms "
+            f"{r['errors']:>7}"
+        )

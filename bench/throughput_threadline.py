@@ -1,0 +1,106 @@
+"""Threadline worker for the throughput and waiting-memory scenarios (one process each).
+
+    python -m bench.throughput_threadline --url sqlite+aiosqlite:///tmp/t.db \
+        --conversations 50 --turns 10 --latency-ms 50 [--profile out.html]
+    python -m bench.throughput_threadline --url ... --waiting 2000
+
+The support chat of ``bench.compare_threadline`` (greet -> classify, waiting for
+the user -> expression edges -> answer -> classify; 2 model calls a turn) driven
+through ``service.runs.run_one_turn`` with ``SlowLLM`` (an ``asyncio.sleep`` of
+``--latency-ms`` per call, in-process). Each case runs in its own process so peak
+RSS belongs to that case alone. Prints (or writes) a JSON document.
+"""
+
+import argparse
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+from bench.compare_threadline import support_chat, user_turn
+from bench.load import JsonDict, drive, emit, waiting_memory
+from bench.service_sqlite import bench_caller, create_workflow
+from bench.workloads import START, SlowLLM
+from threadline.service.runs import run_one_turn
+from threadline.service.runtime import Runtime
+from threadline.store import open_store
+
+WAITING = "waiting_for_user_input"
+
+
+async def measure(args: argparse.Namespace) -> JsonDict:
+    store = open_store(args.url)
+    await store.migrate()
+    llm = SlowLLM(args.latency_ms / 1000)
+    runtime = Runtime(llm=llm, rng=random.Random(0))
+    caller = bench_caller()
+    try:
+        wid = await create_workflow(store, caller, support_chat())
+
+        async def turn(run_id: str | None, raw: JsonDict) -> str:
+            doc, outcome = await run_one_turn(
+                store,
+                caller,
+                runtime,
+                workflow_id=wid,
+                run_id=run_id,
+                raw_input=raw,
+                query_version=None,
+                field="run_input",
+            )
+            if outcome.status != WAITING:
+                raise AssertionError(f"turn ended {outcome.status} {outcome.error}")
+            return str(doc.id)
+
+        async def start(_: int) -> str:
+            return await turn(None, START)
+
+        async def step(run_id: Any, i: int) -> None:
+            await turn(run_id, user_turn(i))
+
+        for k in range(3):  # warm-up: imports, caches, the pool's connections
+            await step(await start(k), 0)
+        if args.waiting:
+            result = await waiting_memory(args.waiting, start, step)
+        else:
+            profiler = _profiler(args.profile)
+            result = await drive(args.conversations, args.turns, start, step)
+            if profiler is not None:
+                profiler.stop()
+                args.profile.write_text(profiler.output_html())
+                Path(f"{args.profile}.txt").write_text(
+                    profiler.output_text(unicode=False, show_all=False)
+                )
+        calls_per_turn = 2
+        result["model_calls_per_turn"] = calls_per_turn
+        result["model_latency_ms"] = args.latency_ms
+        return result
+    finally:
+        await store.close()
+
+
+def _profiler(out: Path | None) -> Any:
+    if out is None:
+        return None
+    from pyinstrument import Profiler  # optional: pip install pyinstrument
+
+    profiler = Profiler(async_mode="disabled", interval=0.0005)
+    profiler.start()
+    return profiler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput_threadline")
+    parser.add_argument("--url", required=True, help="SQLAlchemy URL of the store")
+    parser.add_argument("--conversations", type=int, default=1)
+    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--waiting", type=int, default=0, help="memory mode")
+    parser.add_argument("--profile", type=Path, default=None, help="pyinstrument")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    emit(asyncio.run(measure(args)), args.out)
+
+
+if __name__ == "__main__":
+    main()
