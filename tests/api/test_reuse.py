@@ -653,3 +653,26 @@ async def test_node_library_validation_and_schema(team: Team):
     assert (
         await team.client.patch(f"/v1/node-libraries/{MISSING}", json={})
     ).status_code == 404
+
+
+async def test_the_sdk_guide_access_level_names_are_accepted(team: Team):
+    # The SDK's reusable-assets guide writes "public" (team-wide) and "private".
+    public = await team.client.post(
+        "/v1/templates", json={"name": "Support", "access_level": "public"}
+    )
+    assert public.status_code == 200, public.text
+    config = public.json()["workflow_template"]["workflow_template_config"]
+    assert config["access_level"] == "team"
+    listed = await team.client.get("/v1/templates", params={"access_level": "public"})
+    assert listed.status_code == 200 and listed.json()["total"] == 1
+    private = await team.client.post(
+        "/v1/node-libraries", json={"name": "Mine", "access_level": "private"}
+    )
+    assert private.status_code == 200, private.text
+    assert private.json()["node_library"]["node_library_config"]["access_level"] == (
+        "personal"
+    )
+    libraries = await team.client.get(
+        "/v1/node-libraries", params={"access_level": "private"}
+    )
+    assert libraries.status_code == 200 and libraries.json()["total"] == 1

@@ -38,7 +38,7 @@ class NodeLibraryConfig(WireModel):
     nodes: list[reuse.HexId] = Field(
         default_factory=list, description="Ids of the stored nodes in this library"
     )
-    access_level: reuse.AccessLevel = Field(
+    access_level: reuse.LevelIn = Field(
         default=reuse.AccessLevel.PERSONAL,
         description="personal (creator and access_list), team, or system (read-only)",
     )

@@ -21,7 +21,7 @@ from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
 
 from threadline.errors import Forbidden, InvalidField, NotFound
 from threadline.ids import OBJECT_ID_PATTERN, new_object_id
@@ -51,6 +51,25 @@ class LevelFilter(StrEnum):
     PERSONAL = "personal"
     TEAM = "team"
     SYSTEM = "system"
+
+
+LEVEL_ALIASES = {"public": "team", "private": "personal"}
+"""Names the SDK's reusable-assets guide uses: ``public`` (visible team-wide) is
+``team``, ``private`` (the owner only) is ``personal``. Stored and shown as the
+canonical level."""
+
+
+def canonical_level(value: Any) -> Any:
+    """``public``/``private`` as ``team``/``personal``; anything else unchanged."""
+    if isinstance(value, str):
+        return LEVEL_ALIASES.get(value.strip().lower(), value)
+    return value
+
+
+LevelIn = Annotated[AccessLevel, BeforeValidator(canonical_level)]
+"""An item's ``access_level`` in a request body (aliases accepted)."""
+LevelQuery = Annotated[LevelFilter, BeforeValidator(canonical_level)]
+"""The ``access_level`` list filter in a query (aliases accepted)."""
 
 
 def level_of(doc: Document) -> str:

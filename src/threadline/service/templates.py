@@ -45,7 +45,7 @@ class WorkflowTemplateConfig(WireModel):
     workflow_id: reuse.HexId | None = Field(
         default=None, description="The workflow this template is made from"
     )
-    access_level: reuse.AccessLevel = Field(
+    access_level: reuse.LevelIn = Field(
         default=reuse.AccessLevel.PERSONAL,
         description="personal (creator and access_list), team, or system (read-only)",
     )

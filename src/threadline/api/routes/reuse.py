@@ -27,7 +27,7 @@ from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service import node_libraries, templates
 from threadline.service import super_nodes_api as sn
-from threadline.service.reuse import LevelFilter
+from threadline.service.reuse import LevelFilter, LevelQuery
 
 router = APIRouter(tags=["reuse"])
 AnyBody = Annotated[Any, Body()]
@@ -158,7 +158,7 @@ async def list_templates(
     search: Search = None,
     logical_id: str | None = None,
     workflow_id: HexQuery = None,
-    access_level: LevelFilter = LevelFilter.ALL,
+    access_level: LevelQuery = LevelFilter.ALL,
 ) -> JsonBody:
     """Templates the caller may read, newest first."""
     items, total = await templates.list_(
@@ -222,7 +222,7 @@ async def list_libraries(
     page: Page = 1,
     size: Size = 20,
     search: Search = None,
-    access_level: LevelFilter = LevelFilter.ALL,
+    access_level: LevelQuery = LevelFilter.ALL,
 ) -> JsonBody:
     """Node libraries the caller may read, newest first."""
     items, total = await node_libraries.list_(
