@@ -48,7 +48,18 @@ class NodeLibraryConfig(WireModel):
 
 
 def render(doc: Document) -> JsonDict:
-    return stored_doc(doc, "node_library_config", doc.body)
+    """The stored document, plus top-level copies of the config's ``name``,
+    ``description``, ``access_level`` and ``nodes`` (the SDK's reusable-assets
+    guide reads ``library.name`` and ``len(library.nodes)``)."""
+    body = doc.body
+    mirrored = {k: body.get(k) for k in ("name", "description", "access_level")}
+    return stored_doc(
+        doc,
+        "node_library_config",
+        body,
+        **mirrored,
+        nodes=body.get("nodes") or [],
+    )
 
 
 async def _validate(tx: Transaction, caller: Caller, raw: JsonDict) -> JsonDict:

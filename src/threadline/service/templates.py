@@ -54,8 +54,19 @@ class WorkflowTemplateConfig(WireModel):
     )
 
 
+_MIRRORED = ("name", "description", "category", "access_level", "parameters")
+
+
 def render(doc: Document) -> JsonDict:
+    """The stored document, plus top-level copies of the config's ``name``,
+    ``description``, ``category``, ``access_level``, ``parameters``, ``nodes`` and
+    ``edges``: the SDK's reusable-assets guide reads ``template.name`` and
+    ``len(template.nodes)`` (its ``Template`` model keeps unknown fields)."""
+    body = doc.body
     return {
+        **{k: body.get(k) for k in _MIRRORED},
+        "nodes": body.get("nodes") or [],
+        "edges": body.get("edges") or [],
         "teamId": doc.team_id,
         "createdBy": doc.created_by,
         "updatedBy": doc.updated_by,
