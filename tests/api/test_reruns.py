@@ -1,0 +1,224 @@
+"""Re-runs: a new run from a turn of an existing run, rebuilt by replay (no LLM)."""
+
+from typing import Any
+
+from tests.api.conftest import Team
+from tests.api.test_execute import START, execute, new_workflow, says
+from threadline.providers.fake import ScriptedLLM, tool_call
+
+
+async def _three_turn_run(team: Team, llm: ScriptedLLM) -> tuple[str, str]:
+    """greet + wait | "hello" → "Hi there" | "more please" → "Sure thing"."""
+    llm.extend("Hi there", "Sure thing")
+    wid = await new_workflow(team)
+    first = await execute(
+        team, wid, {"run_input": {**START, "dynamic_variables": {"patient": "Ann"}}}
+    )
+    run_id = str(first["run_id"])
+    await execute(team, wid, {"run_id": run_id, "run_input": says("hello")})
+    await execute(team, wid, {"run_id": run_id, "run_input": says("more please")})
+    return wid, run_id
+
+
+async def _run(team: Team, run_id: str) -> dict[str, Any]:
+    response = await team.client.get(f"/v1/workflow-runs/{run_id}")
+    assert response.status_code == 200, response.text
+    run: dict[str, Any] = response.json()["workflow_run"]["workflow_run"]
+    return run
+
+
+def _texts(run: dict[str, Any]) -> list[str]:
+    return [
+        e["content"]
+        for pair in run["input_output_pairs"]
+        for e in pair["run_output"]["events"]
+        if e["type"] == "assistant_response"
+    ]
+
+
+async def test_a_rerun_restores_an_earlier_turn_without_calling_the_llm(
+    team: Team, llm: ScriptedLLM
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    calls_before = len(llm.requests)
+
+    response = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/1/rerun", params={"async": "false"}
+    )
+
+    assert response.status_code == 200, response.text
+    started = response.json()
+    assert started["resolved_mode"] == "EXACT"
+    assert started["workflow_run_id"] != run_id
+    assert len(llm.requests) == calls_before  # turns 0 and 1 were replayed
+    rerun = await _run(team, started["workflow_run_id"])
+    assert rerun["source_workflow_run_id"] == run_id
+    assert rerun["checkpoint_source_turn_index"] == 1
+    assert rerun["status"] == "waiting_for_user_input"
+    assert len(rerun["input_output_pairs"]) == 2
+    assert _texts(rerun) == ["Welcome to Northside, Ann!", "Hi there"]
+    carried = rerun["carried_over_llm_token_usage"]
+    assert carried["call_count"] == 1  # turn 1's reply; turn 2's is not carried
+    assert rerun["carried_over_llm_latency_stats"]["call_count"] == 1
+    assert rerun["llm_token_usage"] is None
+
+
+async def test_a_rerun_continues_from_the_checkpoint_with_a_new_message(
+    team: Team, llm: ScriptedLLM
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    llm.extend("Tuesday works")
+    calls_before = len(llm.requests)
+
+    response = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/1/rerun",
+        params={"async": "false"},
+        json={"message": "next Tuesday instead"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert len(llm.requests) == calls_before + 1  # only the new turn's reply
+    seen = [m.content for m in llm.requests[-1].messages]
+    assert "hello" in seen and "Hi there" in seen
+    assert "more please" not in seen and "Sure thing" not in seen
+    rerun = await _run(team, response.json()["workflow_run_id"])
+    assert _texts(rerun)[-1] == "Tuesday works"
+    assert len(rerun["input_output_pairs"]) == 3
+    assert rerun["llm_token_usage"]["call_count"] == 1  # its own call only
+    assert rerun["carried_over_llm_token_usage"]["call_count"] == 1
+    source = await _run(team, run_id)
+    assert _texts(source)[-1] == "Sure thing"  # the source run is untouched
+
+
+async def test_turns_report_rerunnability_counts_and_lineage(
+    team: Team, llm: ScriptedLLM
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    await team.client.post(f"/v1/workflow-runs/{run_id}/turns/1/rerun")
+
+    turns = await team.client.get(f"/v1/workflow-runs/{run_id}/rerunnable-turns")
+
+    assert turns.status_code == 200, turns.text
+    assert [
+        (t["turn_index"], t["rerunnable"], t["rerun_count"])
+        for t in turns.json()["turns"]
+    ] == [(0, True, 0), (1, True, 1), (2, True, 0)]
+    listed = await team.client.get(
+        "/v1/workflow-runs", params={"source_workflow_run_id": run_id}
+    )
+    assert listed.json()["total"] == 1
+    for index, total in ((1, 1), (0, 0)):
+        narrowed = await team.client.get(
+            "/v1/workflow-runs",
+            params={"source_workflow_run_id": run_id, "source_turn_index": index},
+        )
+        assert narrowed.json()["total"] == total
+
+
+async def test_replay_follows_an_llm_chosen_edge_to_the_end_of_a_run(
+    team: Team, llm: ScriptedLLM
+) -> None:
+    llm.extend("Hi there", tool_call("Destination_Node__node_bye"))
+    wid = await new_workflow(team)
+    first = await execute(team, wid, {"run_input": START})
+    run_id = first["run_id"]
+    await execute(team, wid, {"run_id": run_id, "run_input": says("hello")})
+    last = await execute(team, wid, {"run_id": run_id, "run_input": says("bye")})
+    assert last["is_completed"]
+
+    turns = await team.client.get(f"/v1/workflow-runs/{run_id}/rerunnable-turns")
+    preflight = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/1/rerun-preflight", json={}
+    )
+    ended = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/2/rerun",
+        params={"async": "false"},
+        json={"message": "hello again"},
+    )
+
+    assert all(t["rerunnable"] for t in turns.json()["turns"]), turns.text
+    body = preflight.json()
+    assert body["rerunnable"] and body["resolved_mode"] == "EXACT"
+    assert {m["matched_by"] for m in body["node_matches"]} == {"identity"}
+    assert body["carries_over"]["message_count"] == 3  # greeting, hello, Hi there
+    assert ended.status_code == 409  # the run had ended at turn 2
+    assert ended.json()["code"] == "rerun_not_waiting"
+
+
+async def test_tokens_preview_and_amend_the_projection(
+    team: Team, llm: ScriptedLLM
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}/turns/1/rerun-token"
+
+    minted = await team.client.post(base, json={})
+    token = minted.json()["rerun_token"]
+    preview = await team.client.get(f"{base}/{token}")
+    amended = await team.client.patch(
+        f"{base}/{token}",
+        json={
+            "message_edits": [{"thread_id": "0", "index": 1, "text": "hi!"}],
+            "message_appends": [{"thread_id": "0", "role": "user", "text": "also"}],
+        },
+    )
+    typo = await team.client.patch(f"{base}/{token}", json={"message_edit": []})
+
+    assert minted.status_code == 200, minted.text
+    assert minted.json()["restored_message_count"] == 3
+    assert token not in preview.text  # a credential is never echoed
+    shown = preview.json()["threads"][0]["messages"]
+    assert [m["text"] for m in shown] == [
+        "Welcome to Northside, Ann!",
+        "hello",
+        "Hi there",
+    ]
+    assert preview.json()["edited"] is False
+    assert amended.status_code == 200, amended.text
+    assert amended.json()["edited"] is True
+    assert amended.json()["effective_mode"] == "EDITED"
+    texts = [m["text"] for m in amended.json()["threads"][0]["messages"]]
+    assert texts == ["Welcome to Northside, Ann!", "hi!", "Hi there", "also"]
+    assert typo.status_code == 422
+    assert "message_edit" in typo.json()["message"]
+
+
+async def test_another_teams_run_is_not_found(
+    team: Team, other_team: Team, llm: ScriptedLLM
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}"
+
+    answers = [
+        await other_team.client.get(f"{base}/rerunnable-turns"),
+        await other_team.client.post(f"{base}/turns/0/rerun-preflight"),
+        await other_team.client.post(f"{base}/turns/0/rerun-token"),
+        await other_team.client.post(f"{base}/turns/0/rerun"),
+    ]
+
+    assert [a.status_code for a in answers] == [404, 404, 404, 404]
+    token = (await team.client.post(f"{base}/turns/0/rerun-token")).json()
+    peek = await other_team.client.get(
+        f"{base}/turns/0/rerun-token/{token['rerun_token']}"
+    )
+    assert peek.status_code in (400, 404)
+
+
+async def test_a_bad_turn_index_names_the_field(team: Team, llm: ScriptedLLM) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+
+    past_end = await team.client.post(f"/v1/workflow-runs/{run_id}/turns/3/rerun")
+    negative = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/-1/rerun-preflight"
+    )
+    bad_mode = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/0/rerun",
+        json={"history_mode": "SOME"},
+    )
+
+    assert past_end.status_code == 422
+    assert past_end.json()["code"] == "validation_error"
+    assert "turn_index" in past_end.json()["message"]
+    assert negative.status_code == 422
+    assert "turn_index" in negative.json()["message"]
+    assert bad_mode.status_code == 422
+    assert "history_mode" in bad_mode.json()["message"]
