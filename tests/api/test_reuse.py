@@ -683,3 +683,51 @@ async def test_the_sdk_guide_access_level_names_are_accepted(team: Team):
         "/v1/node-libraries", params={"access_level": "private"}
     )
     assert libraries.status_code == 200 and libraries.json()["total"] == 1
+
+
+async def test_the_sdk_guide_interface_shorthand_publishes_input_fields(team: Team):
+    child = await child_workflow(team)
+    shorthand = {
+        "field_values": [
+            {
+                "name": "topic",
+                "type": "string",
+                "description": "What to talk about",
+                "map_to": "dynamic_variable:topic",
+            }
+        ]
+    }
+    published = await publish(team, child, shorthand)
+    assert published.status_code == 200, published.text
+    assert published.json()["num_input_fields"] == 1
+    detail = (await team.client.get(f"/v1/super-nodes/{child}")).json()
+    [field] = detail["super_node_interface"]["input_fields"]
+    assert (field["name"], field["value_type"]) == ("topic", "string")
+    assert field["mappings"] == [
+        {
+            "target_type": "dynamic_variable",
+            "target_node_or_edge_logical_id": None,
+            "target_field_path": None,
+            "target_variable_name": "topic",
+        }
+    ]
+    parent = await parent_workflow(team, child)
+    turn = await team.client.post(
+        f"/v1/workflows/{parent}/execute",
+        json={
+            "run_input": {
+                "command": "start",
+                "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
+            }
+        },
+    )
+    said = [
+        e["content"] for e in turn.json()["events"] if e["type"] == "assistant_response"
+    ]
+    assert "child says billing" in said
+
+    bad = await publish(
+        team, child, {"field_values": [{"name": "x", "map_to": "somewhere"}]}
+    )
+    assert bad.status_code == 422
+    assert "interface.field_values.0.map_to" in bad.json()["message"]

@@ -112,10 +112,50 @@ async def require_published(
     return doc, version, pub
 
 
+_SHORTHAND_TARGETS = ("dynamic_variable", "runtime_variable")
+_VALUE_TYPES = frozenset(
+    {"string", "integer", "number", "boolean", "object", "array", "enum", "any"}
+)
+
+
+def _from_shorthand(raw: JsonDict) -> JsonDict:
+    """The SDK guide's shorthand as a ``SuperNodeInterface``.
+
+    ``{"field_values": [{name, type, description, map_to: "dynamic_variable:x"}]}``
+    (the super-nodes guide) becomes ``input_fields`` with ``value_type`` and one
+    mapping to that dynamic (or runtime) variable. Interfaces that already carry
+    ``input_fields``, or no ``field_values`` list, are returned unchanged.
+    """
+    items = raw.get("field_values")
+    if "input_fields" in raw or not isinstance(items, list):
+        return raw
+    fields = []
+    for i, item in enumerate(items):
+        at = f"interface.field_values.{i}"
+        if not isinstance(item, dict):
+            raise InvalidField(f"{at}: must be an object")
+        target, _, name = str(item.get("map_to") or "").partition(":")
+        if target not in _SHORTHAND_TARGETS or not name.strip():
+            raise InvalidField(
+                f"{at}.map_to: use 'dynamic_variable:<name>' or "
+                "'runtime_variable:<name>' (or give interface.input_fields)"
+            )
+        kind = str(item.get("type") or "any")
+        field = {k: v for k, v in item.items() if k not in ("type", "map_to")}
+        field["value_type"] = kind if kind in _VALUE_TYPES else "any"
+        field["mappings"] = [
+            {"target_type": target, "target_variable_name": name.strip()}
+        ]
+        fields.append(field)
+    rest = {k: v for k, v in raw.items() if k != "field_values"}
+    return {**rest, "input_fields": fields}
+
+
 def _check_interface(raw: Any, graph: graphs.Graph) -> JsonDict:
     """Validate ``interface`` (422 naming the first bad field); return it as JSON."""
     if not isinstance(raw, dict):
         raise InvalidField("interface: must be a SuperNodeInterface object")
+    raw = _from_shorthand(raw)
     try:
         model = SuperNodeInterface.model_validate(raw)
     except ValidationError as exc:
