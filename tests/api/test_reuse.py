@@ -711,7 +711,8 @@ async def test_the_sdk_guide_interface_shorthand_publishes_input_fields(team: Te
             "target_variable_name": "topic",
         }
     ]
-    parent = await parent_workflow(team, child)
+    # Embedded as the SDK's SuperNodeConfig does: no copy of the interface.
+    parent = await parent_workflow(team, child, super_node_interface=None)
     turn = await team.client.post(
         f"/v1/workflows/{parent}/execute",
         json={

@@ -8,6 +8,9 @@ Each enabled super node's child config comes from, in order:
    active version *at the time of the run's first turn* (the run snapshot then
    keeps it, so re-activating the child later does not change a running parent).
 
+A super node that carries no ``super_node_interface`` gets the loaded version's
+published interface (the SDK's ``SuperNodeConfig`` does not copy it in).
+
 Nested super nodes are resolved the same way, keyed by their namespaced ids
 (``S__T``). Resolution stops at a workflow already on the path (a cycle) and below
 ``MAX_DEPTH``; the engine then reports those. Expansion problems become one
@@ -29,6 +32,7 @@ from threadline.errors import BadRequest, GraphInvalid, NotFound
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.super_node_publishing import active_publication
 from threadline.store import Transaction
 
 JsonDict = dict[str, Any]
@@ -67,6 +71,12 @@ async def _load_child(tx: Transaction, caller: Caller, sn: JsonDict) -> JsonDict
         raise NotFound(
             f"{label}: workflow {workflow_id!r} has no version {number}"
         ) from exc
+    if not sn.get("super_node_interface"):
+        # Embedded without a copy of the interface (the SDK's SuperNodeConfig
+        # leaves it out): the child version's published interface applies.
+        pub = active_publication(version)
+        if pub is not None:
+            sn["super_node_interface"] = deepcopy(pub.get("interface"))
     graph = await graphs.load(tx, caller.team_id, version)
     return deepcopy(graph.hydrated())
 
