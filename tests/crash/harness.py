@@ -210,13 +210,20 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: list[float] = field(default_factory=list)
+    _healthy: bool = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def healthy(self) -> bool:
+        """Started, answered ``/health`` since, and not killed."""
+        return self._healthy and self.alive()
+
     def start(self) -> None:
         assert self.popen is None
+        self._healthy = False
         self.starts += 1
         with self.log.open("ab") as out:
             out.write(f"\n=== start #{self.starts} at {time.time():.3f}\n".encode())
@@ -238,6 +245,7 @@ class Proc:
             os.kill(self.popen.pid, signal.SIGKILL)
         self.popen.wait()
         self.popen = None
+        self._healthy = False
         self.kills.append(at)
         with self.log.open("ab") as out:
             out.write(f"\n=== SIGKILL at {at:.3f}\n".encode())
@@ -272,6 +280,7 @@ class Proc:
                     )
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(f"{self.url}/health")).status_code == 200:
+                        self._healthy = True
                         return
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{self.name} not healthy:\n{self.tail()}")
