@@ -28,7 +28,7 @@ team credential → the server's key (``THREADLINE_*``).
   and sms: empty ``credentials``), the team's credential is added (athena: its
   fields fill the empty ones; others: as ``credentials``). The vendor falls back
   to its server configuration when neither is there. Replies and errors are
-  redacted of the team's values.
+  redacted of the team's secret values (:func:`secret_values`).
 """
 
 import json
@@ -309,6 +309,20 @@ def _with_credential(vendor: str, payload: JsonDict, cred: Mapping[str, str]) ->
     return True
 
 
+_SECRET_WORDS = ("key", "secret", "token", "password", "private")
+
+
+def secret_values(cred: Mapping[str, str]) -> list[str]:
+    """The values to redact from a vendor's replies: fields named like secrets
+    (``api_key``, ``auth_token``, ``client_secret``, ...), at least 4 characters
+    (ids, regions and endpoints are not secrets and would mangle ordinary text)."""
+    return [
+        v
+        for k, v in cred.items()
+        if len(v) >= 4 and any(word in k for word in _SECRET_WORDS)
+    ]
+
+
 @dataclass
 class TeamVendor:
     """A vendor that fills in the team's credential when a call brings none."""
@@ -325,7 +339,7 @@ class TeamVendor:
         sent = dict(payload)
         if not _with_credential(self.vendor, sent, cred):
             return await self.base.call(operation, payload)
-        hidden = [v for v in cred.values() if v]
+        hidden = secret_values(cred)
         try:
             reply = await self.base.call(operation, sent)
         except Exception as exc:
