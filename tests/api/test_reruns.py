@@ -4,6 +4,7 @@ from typing import Any
 
 from tests.api.conftest import Team
 from tests.api.test_execute import START, execute, new_workflow, says
+from tests.factories import edge, say_node, static_node
 from threadline.providers.fake import ScriptedLLM, tool_call
 
 
@@ -222,3 +223,66 @@ async def test_a_bad_turn_index_names_the_field(team: Team, llm: ScriptedLLM) ->
     assert "turn_index" in negative.json()["message"]
     assert bad_mode.status_code == 422
     assert "history_mode" in bad_mode.json()["message"]
+
+
+async def test_runs_with_companion_threads_and_pumps_replay(
+    team: Team, llm: ScriptedLLM
+) -> None:
+    poller = {
+        "type": "no_op",
+        "logical_id": "node_poll",
+        "name": "Poll",
+        "self_loop_config": {
+            "enabled": True,
+            "max_retries": 2,
+            "time_between_retries": 1,
+        },
+    }
+    body = {
+        "name": "Poller",
+        "workflow_config": {},
+        "node_configs": [
+            static_node("node_greet", "Hi", is_start=True),
+            say_node("node_chat"),
+            poller,
+        ],
+        "edge_configs": [
+            edge("edge_main", "node_greet", "node_chat"),
+            edge(
+                "edge_fork",
+                "node_greet",
+                "node_poll",
+                companion_thread_config={
+                    "is_companion_thread": True,
+                    "thread_id": "poller",
+                },
+            ),
+        ],
+    }
+    wid = await new_workflow(team, body)
+    run_id = (await execute(team, wid, {"run_input": START}))["run_id"]
+    for _ in range(6):  # some passes find nothing due and leave no segment
+        pumped = await team.client.post(
+            f"/v1/workflows/{wid}/runs/{run_id}/pump-companions", json={}
+        )
+        if not pumped.json()["has_background_work"]:
+            break
+    llm.extend("Hello!", "Hello again!")
+    await execute(team, wid, {"run_id": run_id, "run_input": says("hi")})
+    source = await _run(team, run_id)
+    pumps = len(source["input_output_pairs"]) - 2
+    assert pumps >= 1
+
+    turns = await team.client.get(f"/v1/workflow-runs/{run_id}/rerunnable-turns")
+    calls = len(llm.requests)
+    rerun = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/{pumps}/rerun",
+        params={"async": "false"},
+        json={"message": "hi"},
+    )
+
+    assert all(t["rerunnable"] for t in turns.json()["turns"]), turns.text
+    assert rerun.status_code == 200, rerun.text
+    assert len(llm.requests) == calls + 1
+    replayed = await _run(team, rerun.json()["workflow_run_id"])
+    assert _texts(replayed) == ["Hi", "Hello again!"]

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from threadline.engine.emit import event_id
 from threadline.engine.graph import Graph, compile_graph
 from threadline.engine.inputs import InvalidInput, TurnEnv
 from threadline.engine.state import RunState
@@ -44,6 +45,7 @@ _ENVELOPE = frozenset(
 )
 _BUILTIN_KEYS = tuple(builtin_variables(0.0, random.Random(0)))
 _MISSING = object()
+_MAX_SKIPPED_EVENTS = 10_000
 
 
 class ReplayMismatch(Exception):
@@ -131,16 +133,21 @@ def _llm_calls(node_events: list[JsonDict]) -> list[JsonDict]:
     return calls
 
 
-def _writes(after: JsonDict, before: JsonDict, skip: tuple[str, ...]) -> JsonDict:
-    """Variable writes that turn ``before`` into ``after`` (aliases skipped)."""
+def _writes(after: JsonDict, before: JsonDict, prefixes: tuple[str, ...]) -> JsonDict:
+    """Variable writes that turn ``before`` into ``after``.
+
+    With ``prefixes`` (``<node id>.``, ``<node name>.``) a thread write is stored
+    under every alias (``moves.write_variables``), so a name counts as written only
+    when its node-id alias holds the same value, and the aliases are not writes.
+    """
     out: JsonDict = {}
     for name, value in after.items():
-        if skip and name.startswith(skip):
+        if prefixes and name.startswith(prefixes):
             continue
-        aliases = [f"{p}{name}" for p in skip]
-        if before.get(name, _MISSING) != value or any(
-            before.get(a, _MISSING) != value for a in aliases
-        ):
+        if prefixes and after.get(f"{prefixes[0]}{name}", _MISSING) != value:
+            continue
+        names = [name, *(f"{p}{name}" for p in prefixes)]
+        if any(before.get(n, _MISSING) != value for n in names):
             out[name] = value
     return out
 
@@ -209,6 +216,33 @@ def _rebuild(
     return result
 
 
+def _align(state: RunState, events: list[JsonDict]) -> None:
+    """Catch the counters up with background passes that changed nothing.
+
+    Such passes are not recorded (no segment), yet they may have counted events and
+    busy-wait node runs; the next recorded segment shows where the counters stood.
+    Counters only move forward, so a recorded start behind ours is left for the
+    event check to report.
+    """
+    if events:
+        first = str(events[0].get("logical_id") or "")
+        for n in range(state.events + 1, state.events + 1 + _MAX_SKIPPED_EVENTS):
+            if first == f"event_{event_id(f'{state.run_id}:{n}')}":
+                state.events = n - 1
+                break
+    lowest: dict[str, int] = {}
+    for event in events:
+        node_id, run = (
+            event.get("origin_node_logical_id"),
+            event.get("origin_node_run_id"),
+        )
+        if isinstance(node_id, str) and str(run or "").isdigit():
+            number = int(str(run))
+            lowest[node_id] = min(lowest.get(node_id, number), number)
+    for node_id, run in lowest.items():
+        state.node_runs[node_id] = max(state.node_runs.get(node_id, 0), run - 1)
+
+
 def _segment(
     state: RunState,
     graph: Graph,
@@ -228,6 +262,7 @@ def _segment(
         globals_=globals_,
         max_node_runs=max_node_runs,
     )
+    _align(state, events)
     spans = _node_runs(events)
     gen = run_turn(state, graph, run_input, env)
     try:
