@@ -27,6 +27,8 @@ def full_run(doc: Document, pairs: list[JsonDict]) -> JsonDict:
     run: JsonDict = mask_secrets(
         {**doc.body["workflow_run"], "input_output_pairs": pairs}
     )
+    if doc.status:  # the status column leads while a turn is in progress
+        run["status"] = doc.status
     return run
 
 
@@ -39,7 +41,10 @@ def projection(doc: Document) -> JsonDict:
     """The list row: audit fields plus ``{logical_id, workflow_id, status}``."""
     run = doc.body["workflow_run"]
     keep = ("logical_id", "workflow_id", "status", "version_number", "run_by")
-    return stored_doc(doc, "workflow_run", {k: run.get(k) for k in keep})
+    row = {k: run.get(k) for k in keep}
+    if doc.status:
+        row["status"] = doc.status
+    return stored_doc(doc, "workflow_run", row)
 
 
 async def _get(tx: Transaction, caller: Caller, run_id: str) -> Document:

@@ -212,6 +212,7 @@ async def run_one_turn(
     pump: bool = False,
     stream: Sink | None = None,
     idempotency_key: str | None = None,
+    on_run: Callable[[str], None] | None = None,
 ) -> tuple[Document, TurnOutcome]:
     """Validate and accept one command, and return its turn once it has run.
 
@@ -274,6 +275,8 @@ async def run_one_turn(
         if found is None:
             raise
         return await _answer(store, runtime, found, fingerprint)
+    if on_run is not None:  # the run's id is known before its turn ends
+        on_run(doc.id)
     runtime.waiters[cmd.id] = asyncio.get_running_loop().create_future()
     if stream is not None:
         runtime.sinks[cmd.id] = stream

@@ -282,6 +282,7 @@ class _Session:
                 field="",
                 pump=True,
                 stream=sink,
+                on_run=sink.bind,
             )
 
         frames = stream_turn(run, team_id=caller.team_id, run_id=run_id, quiet=_quiet)
@@ -336,6 +337,7 @@ class _Session:
                 query_version=None,
                 field="",
                 stream=sink,
+                on_run=sink.bind,
             )
 
         async for item in stream_turn(run, team_id=caller.team_id, run_id=run_id):
@@ -567,6 +569,7 @@ async def execute_stream(
             query_version=version,
             field=parsed.field,
             stream=sink,
+            on_run=sink.bind,
         )
 
     frames = stream_turn(run, team_id=caller.team_id, run_id=parsed.run_id)
