@@ -4,7 +4,6 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.api.conftest import Team
@@ -354,6 +353,7 @@ async def test_a_turn_orphaned_by_a_dead_worker_resumes_without_repeating_steps(
     assert len(resumed) == 1
     doc, outcome = await retry
     await survivor.drain()
+    assert doc.id == run_id and doc.status == "waiting_for_user_input"
     said = [e["content"] for e in outcome.events if e["type"] == "assistant_response"]
     assert said == ["Two."]
     # The finished step was replayed from the journal: one call on each worker.
@@ -394,7 +394,3 @@ async def test_the_reaper_lease_has_one_holder_at_a_time(store: Store):
         assert await tx.workers().take_lease(
             name, "b", now + timedelta(seconds=6), now + timedelta(seconds=11)
         )
-
-
-def _unused(_: httpx.Response) -> None:
-    """Keeps the httpx import for type readers."""
