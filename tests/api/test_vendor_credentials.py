@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet
 from tests.api.conftest import Team, make_team
 from tests.factories import edge, static_node
 from threadline.api.app import bootstrap, create_app
+from threadline.errors import ConfigError
+from threadline.ids import new_object_id
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
     auto_reply,
@@ -28,6 +30,7 @@ from threadline.providers.pai import Backoff
 from threadline.providers.router import ConfigurableLLM
 from threadline.service import vendor_credentials as service
 from threadline.service import workflows as wf
+from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
@@ -294,3 +297,13 @@ async def test_each_team_runs_with_its_own_credentials(
     assert "[REDACTED]" in record_a.text
     for text in (turn_a.text, record_a.text, turn_b.text, record_b.text, caplog.text):
         assert TEAM_KEY not in text and SMS_TOKEN not in text
+
+
+async def test_the_service_refuses_to_start_with_credentials_and_no_key(
+    store: Store, database_url: str
+):
+    caller = Caller(team_id=new_object_id(), user_id=new_object_id())
+    await service.put(store, caller, "openai", {"api_key": TEAM_KEY}, KEY)
+    with pytest.raises(ConfigError, match="THREADLINE_SECRET_KEY"):
+        await bootstrap(store, Settings(database_url=database_url))
+    await bootstrap(store, Settings(database_url=database_url, secret_key=KEY))

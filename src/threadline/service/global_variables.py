@@ -18,7 +18,8 @@ Rules:
   secret cannot be read back by flipping the flag);
 - storing a secret needs ``THREADLINE_SECRET_KEY`` (else a ``ConfigError``), and
   the service refuses to start with secrets stored and no key
-  (:func:`check_startup`).
+  (:func:`check_startup`, which also checks the team vendor credentials of
+  ``service.vendor_credentials``).
 
 System variables (``is_system``) are not listed: Threadline has no platform API
 token to expose, so the system rows of the Interactly service are left out and
@@ -38,7 +39,7 @@ from typing import Any
 
 from threadline.errors import ConfigError, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_object_id
-from threadline.service import secrets
+from threadline.service import secrets, vendor_credentials
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.store import Document, Query, Store, Transaction
@@ -438,3 +439,4 @@ async def check_startup(store: Store, key: Any) -> None:
             f"secret global variables are stored but {secrets.ENV_VAR} is not set; "
             "set it to the Fernet key they were encrypted with"
         )
+    await vendor_credentials.check_startup(store, text)
