@@ -1,0 +1,135 @@
+"""The store contract for run inboxes, step journals, heartbeats and leases."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from threadline.ids import new_object_id
+from threadline.store import Command, Duplicate, Store
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def command(run_id: str, seq: int, **kw: object) -> Command:
+    values: dict[str, object] = {
+        "id": new_object_id(),
+        "team_id": "t" * 24,
+        "run_id": run_id,
+        "seq": seq,
+        "status": "pending",
+        "body": {"run_input": {"command": "data"}, "n": seq},
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(kw)
+    return Command(**values)  # type: ignore[arg-type]  # test helper with loose kwargs
+
+
+async def test_commands_read_back_in_arrival_order_by_status(store: Store):
+    run = new_object_id()
+    first, second = command(run, 0, status="running", worker_id="w1"), command(run, 1)
+    async with store.begin() as tx:
+        await tx.commands().insert(second)
+        await tx.commands().insert(first)
+        assert await tx.commands().next_seq(run) == 2
+    async with store.begin() as tx:
+        assert await tx.commands().get(first.id) == first
+        assert await tx.commands().of_run(run, ["pending", "running"]) == [
+            first,
+            second,
+        ]
+        assert await tx.commands().of_run(run, ["pending"]) == [second]
+        assert await tx.commands().next_seq(new_object_id()) == 0
+
+
+async def test_an_idempotency_key_is_unique_per_team(store: Store):
+    team, other = new_object_id(), new_object_id()
+    one = command(new_object_id(), 0, team_id=team, idempotency_key="k")
+    async with store.begin() as tx:
+        await tx.commands().insert(one)
+    with pytest.raises(Duplicate):
+        async with store.begin() as tx:
+            await tx.commands().insert(
+                command(new_object_id(), 0, team_id=team, idempotency_key="k")
+            )
+    async with store.begin() as tx:
+        await tx.commands().insert(
+            command(new_object_id(), 0, team_id=other, idempotency_key="k")
+        )
+        assert await tx.commands().by_key(team, "k") == one
+        assert await tx.commands().by_key(team, "missing") is None
+
+
+async def test_an_update_can_require_the_owning_worker(store: Store):
+    c = command(new_object_id(), 0, status="running", worker_id="w1")
+    async with store.begin() as tx:
+        await tx.commands().insert(c)
+        later = T0 + timedelta(seconds=5)
+        assert not await tx.commands().update(
+            c.id, at=later, expected_worker="w2", status="done"
+        )
+        assert await tx.commands().update(
+            c.id, at=later, expected_worker="w1", status="done", response={"a": 1}
+        )
+        got = await tx.commands().get(c.id)
+    assert got is not None and got.status == "done" and got.response == {"a": 1}
+    assert got.updated_at == T0 + timedelta(seconds=5)
+
+
+async def test_the_step_journal_keeps_order_and_goes_with_its_command(store: Store):
+    c = command(new_object_id(), 0, status="running")
+    async with store.begin() as tx:
+        await tx.commands().insert(c)
+        await tx.commands().add_steps(c, 0, [{"s": 0}, {"s": 1}], T0)
+        await tx.commands().add_steps(c, 2, [{"s": 2}], T0)
+        await tx.commands().add_steps(c, 3, [], T0)
+    async with store.begin() as tx:
+        assert await tx.commands().steps(c.id) == [{"s": 0}, {"s": 1}, {"s": 2}]
+        await tx.commands().delete(c.id)
+        assert await tx.commands().steps(c.id) == []
+        assert await tx.commands().get(c.id) is None
+
+
+async def test_orphans_are_running_commands_of_silent_workers(store: Store):
+    run = new_object_id()
+    dead, alive = f"dead-{run}", f"alive-{run}"
+    lost = command(run, 0, status="running", worker_id=dead)
+    kept = command(run, 1, status="running", worker_id=alive)
+    queued = command(run, 2, worker_id=None)
+    async with store.begin() as tx:
+        for c in (lost, kept, queued):
+            await tx.commands().insert(c)
+        await tx.workers().heartbeat(dead, "serve", T0)
+        await tx.workers().heartbeat(alive, "serve", T0 + timedelta(minutes=10))
+        assert alive in await tx.workers().live(T0 + timedelta(minutes=5))
+        assert dead not in await tx.workers().live(T0 + timedelta(minutes=5))
+        found = await tx.commands().orphans(T0 + timedelta(minutes=5), 1000)
+        await tx.workers().remove(dead)
+        await tx.workers().remove(alive)
+    ids = {c.id for c in found}
+    assert lost.id in ids and kept.id not in ids and queued.id not in ids
+
+
+async def test_prune_forgets_old_finished_commands_only(store: Store):
+    run = new_object_id()
+    old_done = command(run, 0, status="done")
+    old_running = command(run, 1, status="running")
+    new_done = command(run, 2, status="done", updated_at=T0 + timedelta(days=2))
+    async with store.begin() as tx:
+        for c in (old_done, old_running, new_done):
+            await tx.commands().insert(c)
+        await tx.commands().prune(T0 + timedelta(days=1))
+        left = await tx.commands().of_run(run, ["done", "running"])
+    assert [c.id for c in left] == [old_running.id, new_done.id]
+
+
+async def test_a_lease_has_one_holder_until_it_expires(store: Store):
+    name = f"lease-{new_object_id()}"
+    hold = timedelta(seconds=10)
+    async with store.begin() as tx:
+        assert await tx.workers().take_lease(name, "a", T0, T0 + hold)
+        assert await tx.workers().take_lease(name, "a", T0, T0 + hold)
+        assert not await tx.workers().take_lease(name, "b", T0, T0 + hold)
+        later = T0 + timedelta(seconds=11)
+        assert await tx.workers().take_lease(name, "b", later, later + hold)
+        assert not await tx.workers().take_lease(name, "a", later, later + hold)
