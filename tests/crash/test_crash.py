@@ -23,7 +23,7 @@ workflow). Then:
 Knobs (environment): ``THREADLINE_CRASH_SEED``, ``THREADLINE_CRASH_CONVERSATIONS``,
 ``THREADLINE_CRASH_KILLS``, ``THREADLINE_CRASH_KEEP`` (copy the process logs to
 this folder), ``THREADLINE_CRASH_LOG_LEVEL`` (the servers'; default ``warning``),
-``THREADLINE_CRASH_PG_URL``.
+``THREADLINE_CRASH_WORKER_DEAD_SECONDS`` (default 2), ``THREADLINE_CRASH_PG_URL``.
 """
 
 import asyncio
@@ -54,6 +54,8 @@ KILLS = int(os.environ.get("THREADLINE_CRASH_KILLS") or 6)
 PG_URL = os.environ.get(
     "THREADLINE_CRASH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
+WORKER_DEAD_SECONDS = os.environ.get("THREADLINE_CRASH_WORKER_DEAD_SECONDS") or "2"
+"""The servers' ``THREADLINE_WORKER_DEAD_SECONDS`` (heartbeats every 0.5 s)."""
 TURNS = 4
 """User messages per conversation; the receiver says ``done`` on the last."""
 LATENCY_MS = 150
@@ -407,7 +409,7 @@ async def test_conversations_survive_sigkills_of_their_processes(
             THREADLINE_BOOTSTRAP_TEAM_ID=team_id,
             THREADLINE_LLM_OVERRIDE_URL=f"http://127.0.0.1:{llm.port}/v1",
             THREADLINE_HTTP_ALLOW_PRIVATE="1",
-            THREADLINE_WORKER_DEAD_SECONDS="2",
+            THREADLINE_WORKER_DEAD_SECONDS=WORKER_DEAD_SECONDS,
             THREADLINE_HEARTBEAT_SECONDS="0.5",
             THREADLINE_REAPER_INTERVAL_SECONDS=harness.reaper_interval(0.5),
             # A retry waiting on its first attempt answers 503 before the client's
