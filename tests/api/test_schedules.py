@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.api.conftest import Team
-from tests.api.test_concurrency import new_workflow
+from tests.api.test_concurrency import new_workflow, started
 from threadline.service.runtime import Runtime
 from threadline.service.scheduler import fire_due
 from threadline.store import Store
@@ -154,3 +154,40 @@ async def test_a_recurring_schedule_is_created_and_retimed(team: Team):
     retimed = datetime.fromisoformat(patch.json()["schedule"]["scheduled_time"])
     assert (retimed.hour, retimed.minute) == (7, 0)
     assert (await team.client.delete(f"{BASE}/{sched['_id']}")).status_code == 204
+
+
+async def test_a_schedule_waiting_for_a_slot_says_why(
+    team: Team, store: Store, runtime: Runtime
+):
+    wid = await new_workflow(team, limit=1)
+    await started(team, wid)  # holds the workflow's only slot
+    when = datetime.now(UTC) + timedelta(hours=1)
+    sids = [
+        (
+            await create(
+                team, wid, scheduled_time=(when + timedelta(minutes=m)).isoformat()
+            )
+        ).json()["schedule"]["_id"]
+        for m in (0, 1)
+    ]
+    assert (await team.client.get(f"{BASE}/{sids[0]}")).json()["schedule"][
+        "waiting"
+    ] is None
+    now = when + timedelta(hours=1)
+    report = await fire_due(store, runtime, now=now, teams=[team.team_id])
+    assert report.fired == {}
+    for place, sid in enumerate(sids, start=1):
+        got = (await team.client.get(f"{BASE}/{sid}")).json()["schedule"]
+        assert got["status"] == "pending"
+        assert got["waiting"] == {"level": "workflow", "limit": 1, "position": place}
+    listed = (await team.client.get(BASE)).json()
+    assert {s["_id"]: s["waiting"]["position"] for s in listed} == {
+        sids[0]: 1,
+        sids[1]: 2,
+    }
+    # Moved into the future, it waits for its time again, not for a slot.
+    patch = await team.client.patch(
+        f"{BASE}/{sids[0]}", json={"scheduled_time": later(48)}
+    )
+    assert patch.status_code == 200, patch.text
+    assert patch.json()["schedule"]["waiting"] is None

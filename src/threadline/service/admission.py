@@ -20,8 +20,8 @@ several processes start runs of the team at once. Over a limit it raises
 ``TooManyRequests`` (429, code ``concurrency_limit``, ``Retry-After``) and the
 transaction, and so the run, is rolled back.
 
-Only interactive starts are checked here; queueing scheduled or background starts
-until a slot frees is not implemented yet.
+Scheduled and background starts (schedules, evaluation runs) refused here are not
+lost: they wait in the start queue (``service.start_queue``) until a slot frees.
 """
 
 from dataclasses import dataclass

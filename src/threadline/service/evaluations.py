@@ -9,6 +9,12 @@ run, the source run's ``evaluation_run_info.evaluation_workflow_run_id`` names i
 ``GET /v1/workflow-runs/{id}/evaluation-result`` answers. Evaluation runs are never
 evaluated themselves. A failure to evaluate is logged and recorded on the source run
 (``evaluation_run_info.error``); it never changes the source run's status.
+
+An evaluation start refused by a concurrency limit (the evaluator's workflow limit
+or the team's) is not lost: it waits in the start queue (``service.start_queue``) as
+an ``evaluation_start`` document of the ``schedules`` collection and is started
+when a slot frees. Meanwhile the source run's ``evaluation_run_info`` (or the
+turn's ``evaluation``, turn by turn) carries ``waiting: {level, limit, position}``.
 """
 
 import asyncio
@@ -17,7 +23,10 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from threadline.errors import ThreadlineError
+from threadline.errors import ThreadlineError, TooManyRequests
+from threadline.ids import new_object_id
+from threadline.service import admission
+from threadline.service import schedules as sch
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
@@ -94,46 +103,217 @@ async def _mark_evaluation(
         )
 
 
+def _raw_input(source_id: str, dynamic: JsonDict, tag: JsonDict | None) -> JsonDict:
+    raw: JsonDict = {
+        "command": "start",
+        "run_by": "evaluation",
+        "dynamic_variables": {"workflow_run_id": source_id, **dynamic},
+        "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
+    }
+    if tag is not None:
+        raw["miscellaneous"] = {sch.TAG: tag}
+    return raw
+
+
+async def _start(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    source_id: str,
+    config: JsonDict,
+    dynamic: JsonDict,
+    tag: JsonDict | None = None,
+) -> Document:
+    """Run the evaluator's first turn (raises what the start raises)."""
+    from threadline.service.runs import run_one_turn
+
+    done, _ = await run_one_turn(
+        store,
+        caller,
+        runtime,
+        workflow_id=str(config["evaluator_workflow_id"]),
+        run_id=None,
+        raw_input=_raw_input(source_id, dynamic, tag),
+        query_version=config.get("evaluator_workflow_version_number"),
+        field="",
+    )
+    await _mark_evaluation(store, caller, done.id, source_id)
+    return done
+
+
+def _refusal(exc: TooManyRequests) -> JsonDict | None:
+    if exc.code != admission.CODE:
+        return None
+    details = exc.details if isinstance(exc.details, dict) else {}
+    return {"level": details.get("level") or "team", "limit": details.get("limit")}
+
+
 async def _run_evaluator(
     store: Store,
     caller: Caller,
     runtime: Runtime,
     source: Document,
     config: JsonDict,
-    dynamic: JsonDict,
-) -> tuple[Document | None, str | None]:
-    """Start the evaluator workflow; return its run or the reason it could not."""
-    from threadline.service.runs import run_one_turn
-
-    raw = {
-        "command": "start",
-        "run_by": "evaluation",
-        "dynamic_variables": {"workflow_run_id": source.id, **dynamic},
-        "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
-    }
+    turn_index: int | None,
+) -> tuple[Document | None, str | None, JsonDict | None]:
+    """Start the evaluator workflow: its run, or why not, or how it waits."""
+    dynamic = {} if turn_index is None else {"turn_index": turn_index}
     try:
-        done, _ = await run_one_turn(
-            store,
-            caller,
-            runtime,
-            workflow_id=str(config["evaluator_workflow_id"]),
-            run_id=None,
-            raw_input=raw,
-            query_version=config.get("evaluator_workflow_version_number"),
-            field="",
-        )
+        done = await _start(store, caller, runtime, source.id, config, dynamic)
+    except TooManyRequests as exc:
+        refused = _refusal(exc)
+        if refused is None:
+            return None, exc.message, None
+        waiting = await enqueue(store, caller, source.id, config, turn_index, refused)
+        log.info("evaluation of run %s waits for a slot: %s", source.id, waiting)
+        return None, None, waiting
     except ThreadlineError as exc:
         log.warning("evaluation of run %s could not start: %s", source.id, exc.message)
-        return None, exc.message
-    await _mark_evaluation(store, caller, done.id, source.id)
-    return done, None
+        return None, exc.message, None
+    return done, None, None
+
+
+async def enqueue(
+    store: Store,
+    caller: Caller,
+    source_id: str,
+    config: JsonDict,
+    turn_index: int | None,
+    refused: JsonDict,
+) -> JsonDict:
+    """Queue a refused evaluation start; return its ``waiting`` info."""
+    at = wf.now()
+    doc = Document(
+        id=new_object_id(),
+        team_id=caller.team_id,
+        body={
+            "source_run_id": source_id,
+            "evaluation_config": {
+                "evaluator_workflow_id": config["evaluator_workflow_id"],
+                "evaluator_workflow_version_number": config.get(
+                    "evaluator_workflow_version_number"
+                ),
+            },
+            "turn_index": turn_index,
+            "scheduled_time": at.isoformat(),
+            "modified_at": at.isoformat(),
+        },
+        created_at=at,
+        updated_at=at,
+        created_by=caller.user_id,
+        updated_by=caller.user_id,
+        workflow_id=str(config["evaluator_workflow_id"]),
+        type=sch.EVALUATION_START,
+        name=f"evaluation-start-{source_id}",
+        status="pending",
+    )
+    async with store.begin() as tx:
+        await tx.documents(sch.COLLECTION).insert(doc)
+        queue = await sch.team_queue(tx, caller.team_id, at)
+    level = str(refused["level"])
+    position = (
+        sch.position(queue, doc.id, level) if any(d.id == doc.id for d in queue) else 1
+    )
+    waiting = {"level": level, "limit": refused["limit"], "position": position}
+    doc = replace(doc, body={**doc.body, "waiting": waiting})
+    async with store.begin() as tx:
+        await tx.documents(sch.COLLECTION).replace(doc, expected_status="pending")
+    await show_waiting(store, doc, waiting)
+    return waiting
+
+
+async def show_waiting(store: Store, doc: Document, waiting: JsonDict) -> None:
+    """Show on the source run (or its turn) why its evaluation waits."""
+    caller = Caller(team_id=doc.team_id, user_id=doc.created_by or "evaluations")
+    source_id = str(doc.body["source_run_id"])
+    index = doc.body.get("turn_index")
+    if index is None:
+        info = {"evaluation_workflow_run_id": None, "waiting": waiting}
+        await _mark_source(store, caller, source_id, info)
+        return
+    await _record_turn(
+        store,
+        caller,
+        source_id,
+        int(index),
+        {
+            "evaluation_workflow_run_id": None,
+            "status": "waiting",
+            "evaluation_result": None,
+            "error": None,
+            "waiting": waiting,
+        },
+    )
+
+
+async def start_queued(
+    store: Store, runtime: Runtime, doc: Document
+) -> tuple[str | None, str | None, tuple[str, int | None] | None]:
+    """Start a claimed ``evaluation_start``: its run id, or its error, or the
+    (level, limit) of the limit that refused it again.
+
+    Started (or failed for good), the source run is updated and the document
+    deleted. The run input carries the queue tag, so a start whose process died is
+    found again and settled with ``finish_queued``.
+    """
+    caller = Caller(team_id=doc.team_id, user_id=doc.created_by or "evaluations")
+    config = dict(doc.body.get("evaluation_config") or {})
+    index = doc.body.get("turn_index")
+    dynamic = {} if index is None else {"turn_index": index}
+    tag = {"schedule_id": doc.id, "scheduled_time": doc.body["scheduled_time"]}
+    source_id = str(doc.body["source_run_id"])
+    try:
+        done = await _start(store, caller, runtime, source_id, config, dynamic, tag)
+    except TooManyRequests as exc:
+        refused = _refusal(exc)
+        if refused is not None:
+            limit = refused["limit"]
+            level = str(refused["level"])
+            return None, None, (level, limit if isinstance(limit, int) else None)
+        await finish_queued(store, doc, None, exc.message)
+        return None, exc.message, None
+    except ThreadlineError as exc:
+        log.warning("queued evaluation %s could not start: %s", doc.id, exc.message)
+        await finish_queued(store, doc, None, exc.message)
+        return None, exc.message, None
+    await finish_queued(store, doc, done.id, None)
+    return done.id, None, None
+
+
+async def finish_queued(
+    store: Store, doc: Document, run_id: str | None, error: str | None
+) -> None:
+    """Record a queued evaluation's outcome on its source and drop the document."""
+    caller = Caller(team_id=doc.team_id, user_id=doc.created_by or "evaluations")
+    source_id = str(doc.body["source_run_id"])
+    index = doc.body.get("turn_index")
+    if run_id is not None:
+        await _mark_evaluation(store, caller, run_id, source_id)
+    if index is None:
+        info: JsonDict = {"evaluation_workflow_run_id": run_id}
+        if error:
+            info["error"] = error
+        await _mark_source(store, caller, source_id, info)
+    else:
+        done = None
+        if run_id is not None:
+            async with store.begin() as tx:
+                done = await tx.documents("workflow_runs").get(doc.team_id, run_id)
+        await _record_turn_result(store, caller, source_id, int(index), done, error)
+    async with store.begin() as tx:
+        await tx.documents(sch.COLLECTION).delete(doc.team_id, doc.id)
 
 
 async def evaluate(
     store: Store, caller: Caller, runtime: Runtime, doc: Document, config: JsonDict
 ) -> str | None:
-    """Run the evaluator on the completed run ``doc``; return the evaluation's id."""
-    done, error = await _run_evaluator(store, caller, runtime, doc, config, {})
+    """Run the evaluator on the completed run ``doc``; return the evaluation's id
+    (None when it could not start or waits in the queue)."""
+    done, error, waiting = await _run_evaluator(
+        store, caller, runtime, doc, config, None
+    )
+    if waiting is not None:
+        return None
     info: JsonDict = {"evaluation_workflow_run_id": done.id if done else None}
     if error:
         info["error"] = error
@@ -159,21 +339,52 @@ async def evaluate_turn(
     index: int,
 ) -> None:
     """Evaluate one turn into ``input_output_pairs[index].evaluation``."""
-    done, error = await _run_evaluator(
-        store, caller, runtime, doc, config, {"turn_index": index}
+    done, error, waiting = await _run_evaluator(
+        store, caller, runtime, doc, config, index
     )
+    if waiting is None:
+        await _record_turn_result(store, caller, doc.id, index, done, error)
+
+
+async def _record_turn_result(
+    store: Store,
+    caller: Caller,
+    source_id: str,
+    index: int,
+    done: Document | None,
+    error: str | None,
+) -> None:
     async with store.begin() as tx:
-        turns = tx.turns()
         result = (
-            _last_state(await turns.list(caller.team_id, done.id)) if done else None
+            _last_state(await tx.turns().list(caller.team_id, done.id))
+            if done
+            else None
         )
-        pairs = await turns.list(caller.team_id, doc.id)
-        if index >= len(pairs) or pairs[index].get("evaluation") is not None:
-            return
-        pairs[index]["evaluation"] = {
+    await _record_turn(
+        store,
+        caller,
+        source_id,
+        index,
+        {
             "evaluation_workflow_run_id": done.id if done else None,
             "status": done.status if done else "failed",
             "evaluation_result": result,
             "error": error,
-        }
-        await turns.replace(caller.team_id, doc.id, index, pairs[index], wf.now())
+        },
+    )
+
+
+async def _record_turn(
+    store: Store, caller: Caller, source_id: str, index: int, evaluation: JsonDict
+) -> None:
+    """Write a turn's evaluation, unless a final one is already there."""
+    async with store.begin() as tx:
+        turns = tx.turns()
+        pairs = await turns.list(caller.team_id, source_id)
+        if index >= len(pairs):
+            return
+        current = pairs[index].get("evaluation")
+        if current is not None and current.get("status") != "waiting":
+            return
+        pairs[index]["evaluation"] = evaluation
+        await turns.replace(caller.team_id, source_id, index, pairs[index], wf.now())

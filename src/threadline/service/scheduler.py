@@ -21,11 +21,10 @@ Exactly once, across processes and restarts:
   started twice for one firing.
 
 Waiting in the queue: a start refused by a concurrency limit (``TooManyRequests``
-with code ``concurrency_limit``) leaves the schedule ``pending`` with its original
-due time; every pass retries it. Due schedules are taken oldest due first; once a
-start of a team is refused at the ``team`` level, later schedules of that team are
-not tried in the same pass (and at the ``workflow`` level, later ones of that
-workflow), so a team's waiting schedules start in due-time order as slots free.
+with code ``concurrency_limit``) goes back to ``pending`` with ``waiting`` (level,
+limit) in its body; its place in the queue is kept (``scheduled_time``). Which
+waiting start is tried when, fairly across teams, is ``service.start_queue``'s job:
+``fire_due`` is its pass.
 
 Misfires: a schedule due while the service was down fires once on the first pass
 after restart (``schedule_forever`` runs a pass at start). A recurring schedule that
@@ -43,6 +42,7 @@ slow first turn delays the rest of the pass.
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,7 +60,7 @@ log = logging.getLogger("threadline.scheduler")
 
 SCHEDULER = "scheduler"
 """``updated_by`` of the scheduler's own writes."""
-TAG = "threadline_schedule"
+TAG = sch.TAG
 """The ``miscellaneous`` key tying a run to the schedule firing that started it."""
 BATCH = 200
 """Due schedules taken per pass; the rest are taken on the next pass."""
@@ -78,7 +78,10 @@ class PassReport:
     failed: dict[str, str] = field(default_factory=dict)
     """schedule id -> error message."""
     waiting: dict[str, str] = field(default_factory=dict)
-    """schedule id -> the concurrency level that refused it."""
+    """schedule id -> the concurrency level that refused it (tried this pass)."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """schedule id -> the level that kept it waiting untried (a start before it in
+    the same scope was refused in this pass)."""
     recovered: list[str] = field(default_factory=list)
 
 
@@ -94,9 +97,7 @@ def _raw_input(doc: Document) -> JsonDict:
     return {**given, "command": "start", "miscellaneous": misc}
 
 
-async def _tagged_run(
-    store: Store, doc: Document, since: datetime | None
-) -> str | None:
+async def tagged_run(store: Store, doc: Document, since: datetime | None) -> str | None:
     """The run this firing of ``doc`` started, if one exists.
 
     With ``since`` (the claim time): runs of the workflow created from a minute
@@ -133,6 +134,7 @@ def _after_firing(
     body = dict(doc.body)
     body["modified_at"] = now.isoformat()
     body["error_message"] = error
+    body.pop("waiting", None)
     if run_id is not None:
         body["actual_run_id"] = run_id
         body["run_ids"] = [*(body.get("run_ids") or []), run_id]
@@ -157,7 +159,7 @@ def _failed_for_good(doc: Document, now: datetime, error: str) -> Document:
     )
 
 
-async def _claim(store: Store, doc: Document, now: datetime) -> Document | None:
+async def claim(store: Store, doc: Document, now: datetime) -> Document | None:
     """Take a due schedule (None: another process has it, or it is no longer due)."""
     async with store.begin() as tx:
         docs = tx.documents(sch.COLLECTION)
@@ -174,28 +176,62 @@ async def _claim(store: Store, doc: Document, now: datetime) -> Document | None:
     if fresh is None:
         return None
     if sch.due_time(fresh) > now:  # moved into the future meanwhile: give it back
-        await _give_back(store, fresh)
+        await give_back(store, fresh)
         return None
     return fresh
 
 
-async def _give_back(store: Store, doc: Document) -> None:
-    """Back to ``pending`` at its due time (queue position kept)."""
+Refusal = tuple[str, int | None]
+"""The level (``workflow`` or ``team``) and limit of a refused start."""
+
+
+def refusal(exc: TooManyRequests) -> Refusal | None:
+    """The level and limit of a concurrency refusal (None: another 429)."""
+    if exc.code != admission.CODE:
+        return None
+    details = exc.details if isinstance(exc.details, dict) else {}
+    limit = details.get("limit")
+    return (
+        str(details.get("level") or "team"),
+        limit if isinstance(limit, int) else None,
+    )
+
+
+async def give_back(
+    store: Store,
+    doc: Document,
+    refused: Refusal | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Back to ``pending``; its place in the queue (``scheduled_time``) is kept.
+
+    Refused by a limit (``refused`` with ``now``): it records ``waiting`` and its
+    ``updated_at`` becomes ``now`` (still due; the cross-team scan then meets the
+    other teams' starts first). Else ``updated_at`` is its due time again.
+    """
+    body = dict(doc.body)
+    at = sch.due_time(doc)
+    if refused is not None and now is not None:
+        level, limit = refused
+        old = body.get("waiting") or {}
+        body["waiting"] = {
+            "level": level,
+            "limit": limit,
+            "position": old.get("position") if old.get("level") == level else 1,
+        }
+        at = max(at, now)
+    back = replace(
+        doc, body=body, status="pending", updated_at=at, updated_by=SCHEDULER
+    )
     async with store.begin() as tx:
-        await tx.documents(sch.COLLECTION).set_status(
-            doc.team_id,
-            doc.id,
-            "pending",
-            expected_status="in_progress",
-            at=sch.due_time(doc),
-            by=SCHEDULER,
-        )
+        await tx.documents(sch.COLLECTION).replace(back, expected_status="in_progress")
 
 
-async def _fire(
+async def fire(
     store: Store, runtime: Runtime, doc: Document, now: datetime, report: PassReport
-) -> str | None:
-    """Start the run of a claimed schedule; return the refusing level, if any."""
+) -> Refusal | None:
+    """Start the run of a claimed schedule; return the refusal, if any."""
     caller = Caller(team_id=doc.team_id, user_id=doc.created_by or SCHEDULER)
     try:
         run, _ = await runs.run_one_turn(
@@ -209,14 +245,13 @@ async def _fire(
             field="run_input",
         )
     except TooManyRequests as exc:
-        if exc.code != admission.CODE:
+        refused = refusal(exc)
+        if refused is None:
             await _after_error(store, doc, now, exc, report)
             return None
-        await _give_back(store, doc)
-        details = exc.details if isinstance(exc.details, dict) else {}
-        level = str(details.get("level") or "team")
-        report.waiting[doc.id] = level
-        return level
+        await give_back(store, doc, refused, now=now)
+        report.waiting[doc.id] = refused[0]
+        return refused
     except Exception as exc:  # every failure is recorded on the schedule
         await _after_error(store, doc, now, exc, report)
         return None
@@ -232,7 +267,7 @@ async def _after_error(
 ) -> None:
     # A run may exist all the same (a turn that crashed after the run was created):
     # then the run has started and the firing counts as done.
-    run_id = await _tagged_run(store, doc, None)
+    run_id = await tagged_run(store, doc, None)
     if run_id is not None:
         after = _after_firing(doc, now, run_id=run_id, error=None)
         await _write(after, store, "in_progress")
@@ -255,23 +290,19 @@ async def _after_error(
     report.failed[doc.id] = message
 
 
-async def _recover(
-    store: Store, now: datetime, stuck_after: timedelta, report: PassReport
+async def recover(
+    store: Store, doc: Document, now: datetime, report: PassReport
 ) -> None:
-    async with store.begin() as tx:
-        stuck = await tx.documents(sch.COLLECTION).find_stale(
-            "in_progress", now - stuck_after, BATCH
-        )
-    for doc in stuck:
-        run_id = await _tagged_run(store, doc, doc.updated_at)
-        if run_id is not None:
-            after = _after_firing(doc, now, run_id=run_id, error=None)
-            if await _write(after, store, "in_progress"):
-                report.fired[doc.id] = run_id
-                report.recovered.append(doc.id)
-            continue
-        await _give_back(store, doc)
-        report.recovered.append(doc.id)
+    """Settle a schedule stuck ``in_progress``: record its run, or queue it again."""
+    run_id = await tagged_run(store, doc, doc.updated_at)
+    if run_id is not None:
+        after = _after_firing(doc, now, run_id=run_id, error=None)
+        if await _write(after, store, "in_progress"):
+            report.fired[doc.id] = run_id
+            report.recovered.append(doc.id)
+        return
+    await give_back(store, doc)
+    report.recovered.append(doc.id)
 
 
 async def fire_due(
@@ -280,31 +311,15 @@ async def fire_due(
     *,
     now: datetime,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    teams: Collection[str] | None = None,
 ) -> PassReport:
-    """One pass: recover stuck schedules, then start every due one that can start."""
-    now = sch.utc(now)
-    report = PassReport()
-    await _recover(store, now, stuck_after, report)
-    async with store.begin() as tx:
-        due = await tx.documents(sch.COLLECTION).find_stale(
-            "pending", now + timedelta(microseconds=1), BATCH
-        )
-    blocked_teams: set[str] = set()
-    blocked_workflows: set[tuple[str, str | None]] = set()
-    for doc in due:
-        if doc.team_id in blocked_teams:
-            continue
-        if (doc.team_id, doc.workflow_id) in blocked_workflows:
-            continue
-        claimed = await _claim(store, doc, now)
-        if claimed is None:
-            continue
-        level = await _fire(store, runtime, claimed, now, report)
-        if level == "workflow":
-            blocked_workflows.add((doc.team_id, doc.workflow_id))
-        elif level is not None:
-            blocked_teams.add(doc.team_id)
-    return report
+    """One pass: recover stuck starts, then start every due one that can start
+    (``service.start_queue.dispatch``)."""
+    from threadline.service.start_queue import dispatch  # it builds on this one
+
+    return await dispatch(
+        store, runtime, now=now, stuck_after=stuck_after, teams=teams
+    )
 
 
 async def schedule_forever(store: Store, runtime: Runtime, settings: Settings) -> None:

@@ -26,6 +26,14 @@ first firing is the first occurrence at or after it (or after now). After each
 firing the schedule stays ``pending`` with the next occurrence as
 ``scheduled_time``, ``actual_run_id`` is the latest run and ``run_ids`` lists every
 run it started; it ends only when cancelled (or when its workflow is gone).
+
+Waiting starts (see ``service.start_queue``): a due schedule whose start a
+concurrency limit refused stays ``pending`` and carries ``waiting: {level, limit,
+position}`` (shown on the wire while pending). Its ``updated_at`` column is then the
+time of the last refusal (still in the past, so it stays due); its place in the
+queue is its ``scheduled_time``. Evaluation starts refused by a limit wait in this
+collection too, as documents of type ``evaluation_start``; they are internal and
+never listed, read or changed through the schedules API.
 """
 
 from dataclasses import replace
@@ -41,7 +49,7 @@ from threadline.ids import is_object_id, new_object_id
 from threadline.service import runs, wire
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
-from threadline.store import Document, Query, Store
+from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
 COLLECTION = "schedules"
@@ -55,6 +63,15 @@ STATUSES: tuple[str, ...] = (
 )
 ONE_OFF = "one_off"
 CRON = "cron"
+EVALUATION_START = "evaluation_start"
+"""Type of a waiting evaluation start (internal; hidden from the schedules API)."""
+TAG = "threadline_schedule"
+"""The ``miscellaneous`` key tying a run to the queued start that created it."""
+
+
+def lock_key(doc_id: str) -> str:
+    """The lock serialising read-modify-write of one queued document."""
+    return f"threadline:schedule:{doc_id}"
 
 
 class _Create(BaseModel):
@@ -161,7 +178,35 @@ def render(doc: Document) -> JsonDict:
         "cron": body.get("cron"),
         "timezone": body.get("timezone"),
         "run_ids": list(body.get("run_ids") or []),
+        "waiting": body.get("waiting") if doc.status == "pending" else None,
     }
+
+
+def queue_key(doc: Document) -> tuple[datetime, str]:
+    """A queued start's place: its due (or arrival) time, then its id."""
+    return (due_time(doc), doc.id)
+
+
+async def team_queue(tx: Transaction, team_id: str, now: datetime) -> list[Document]:
+    """The team's due pending starts (schedules and evaluation starts), in order."""
+    docs, _ = await tx.documents(COLLECTION).find(
+        team_id, Query(equals={"status": "pending"})
+    )
+    due = [d for d in docs if due_time(d) <= now]
+    return sorted(due, key=queue_key)
+
+
+def position(queue: list[Document], doc_id: str, level: str) -> int:
+    """1-based place of ``doc_id`` among the starts of its scope in ``queue``
+    (the whole team for the ``team`` level, its workflow for ``workflow``)."""
+    mine = next(d for d in queue if d.id == doc_id)
+    ahead = 0
+    for doc in queue:
+        if doc.id == doc_id:
+            break
+        if level == "team" or doc.workflow_id == mine.workflow_id:
+            ahead += 1
+    return ahead + 1
 
 
 def due_time(doc: Document) -> datetime:
@@ -257,7 +302,7 @@ async def get_doc(store: Store, caller: Caller, schedule_id: str) -> Document:
     if is_object_id(schedule_id):
         async with store.begin() as tx:
             doc = await tx.documents(COLLECTION).get(caller.team_id, schedule_id)
-    if doc is None:
+    if doc is None or doc.type == EVALUATION_START:
         raise NotFound(f"schedule {schedule_id!r} not found")
     return doc
 
@@ -286,10 +331,17 @@ async def list_(
     if status is not None:
         equals["status"] = status
     async with store.begin() as tx:
-        docs, _ = await tx.documents(COLLECTION).find(
-            caller.team_id, Query(equals=equals, size=skip + limit)
+        collection = tx.documents(COLLECTION)
+        # Waiting evaluation starts are internal: read as many more rows as there
+        # are of them, then drop them.
+        hidden = await collection.count(
+            caller.team_id, {**equals, "type": EVALUATION_START}
         )
-    return [render(d) for d in docs[skip : skip + limit]]
+        docs, _ = await collection.find(
+            caller.team_id, Query(equals=equals, size=skip + limit + hidden)
+        )
+    shown = [d for d in docs if d.type != EVALUATION_START]
+    return [render(d) for d in shown[skip : skip + limit]]
 
 
 def _retime_cron(new: JsonDict, raw: JsonDict, req: _Update, at: datetime) -> None:
@@ -346,8 +398,15 @@ async def update(
     due = due if isinstance(due, datetime) else parse_time(due)
     new["scheduled_time"] = due.isoformat()
     new["modified_at"] = at.isoformat()
+    if due > at:
+        new.pop("waiting", None)  # no longer due: it waits for its time, not a slot
     changed = replace(doc, body=new, updated_at=due, updated_by=caller.user_id)
     async with store.begin() as tx:
+        await tx.lock(lock_key(doc.id))
+        fresh = await tx.documents(COLLECTION).get(doc.team_id, doc.id)
+        # the queue may have updated the position meanwhile: keep its info
+        if "waiting" in new and fresh is not None and fresh.body.get("waiting"):
+            new["waiting"] = fresh.body["waiting"]
         done = await tx.documents(COLLECTION).replace(
             changed, expected_status="pending"
         )
@@ -374,6 +433,7 @@ async def cancel(
         doc, body=body, status="cancelled", updated_at=at, updated_by=caller.user_id
     )
     async with store.begin() as tx:
+        await tx.lock(lock_key(doc.id))
         done = await tx.documents(COLLECTION).replace(
             cancelled, expected_status="pending"
         )

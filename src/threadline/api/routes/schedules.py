@@ -2,7 +2,10 @@
 
 Shapes follow the Interactly SDK's ``SchedulesResource``: single objects are
 ``{"schedule": {...}}``, lists a bare JSON array (``status``, ``skip``, ``limit``),
-cancel answers 204. See ``service.schedules`` and, for firing, ``service.scheduler``.
+cancel answers 204. A due schedule waiting for a concurrency slot shows ``waiting:
+{"level", "limit", "position"}`` (an extension; else null). See
+``service.schedules`` and, for firing, ``service.scheduler`` and
+``service.start_queue``.
 """
 
 from typing import Annotated, Any
