@@ -102,6 +102,19 @@ def _wrap(
     )
 
 
+def warm_up() -> None:
+    """Import the OpenAI-compatible client stack now, at start-up.
+
+    Imported lazily inside a running service, it blocks the event loop for seconds
+    (heartbeats included) on the first LLM call.
+    """
+    import httpx2  # noqa: F401
+    from openai import AsyncOpenAI  # noqa: F401
+    from pydantic_ai.models.openai import OpenAIChatModel  # noqa: F401
+    from pydantic_ai.profiles.openai import OpenAIModelProfile  # noqa: F401
+    from pydantic_ai.providers.openai import OpenAIProvider  # noqa: F401
+
+
 def _openai_compatible(
     config: JsonDict,
     keys: ServerKeys,

@@ -403,7 +403,12 @@ async def resolve(store: Store, caller: Caller) -> JsonDict:
 async def for_run(store: Store, team_id: str) -> TeamGlobals:
     """The team's variables for a turn, secrets decrypted with the store's key."""
     async with store.begin() as tx:
-        docs = await _all(tx, team_id)
+        return await for_run_in(tx, store, team_id)
+
+
+async def for_run_in(tx: Transaction, store: Store, team_id: str) -> TeamGlobals:
+    """:func:`for_run` inside a transaction the caller holds."""
+    docs = await _all(tx, team_id)
     if not docs:
         return TeamGlobals()
     key = secrets.key_for(store)

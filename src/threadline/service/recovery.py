@@ -46,7 +46,7 @@ async def _take(store: Store, runtime: Runtime, orphan: Command) -> Command | No
             expected_worker=orphan.worker_id,
             worker_id=runtime.worker_id,
         )
-    if not taken and orphan.worker_id is not None:
+    if not taken:
         return None
     return replace(orphan, worker_id=runtime.worker_id)
 

@@ -25,6 +25,7 @@ from threadline.service import commands as machine
 from threadline.service import turn_driver
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.global_variables import TeamGlobals, for_run_in
 from threadline.service.runtime import Runtime
 from threadline.store import Command, Document, Store, Transaction
 
@@ -112,6 +113,8 @@ class Accepted:
     run: Document
     start: bool
     """True: the caller must start the driver; False: the command is queued."""
+    team: TeamGlobals | None = None
+    """The team's global variables, read in the same transaction (started turns)."""
 
 
 async def _queue(
@@ -160,6 +163,7 @@ async def accept(
     store: Store,
     runtime: Runtime,
     caller: Caller,
+    workflow_id: str,
     run_id: str,
     run_input: JsonDict,
     field: str,
@@ -173,6 +177,10 @@ async def accept(
         run = await tx.documents("workflow_runs").get(caller.team_id, run_id)
         if run is None:
             raise NotFound(f"workflow run {run_id!r} not found")
+        if run.workflow_id != workflow_id:
+            raise NotFound(
+                f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
+            )
         if run.status in _BUSY:
             accepted = await _queue(
                 tx, runtime, caller, run, run_input, field, key, fingerprint
@@ -209,6 +217,7 @@ async def accept(
                 command,
                 replace(run, status="running", updated_at=at),
                 start=True,
+                team=await for_run_in(tx, store, caller.team_id),
             )
     if accepted.command.interrupt and run_id in runtime.drivers:
         runtime.interrupts.add(run_id)

@@ -29,6 +29,7 @@ from threadline.service import (
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.global_variables import TeamGlobals, for_run_in
 from threadline.service.llm_config_refs import resolve_llm_refs
 from threadline.service.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime
@@ -78,7 +79,7 @@ async def _new_run(
     field: str,
     key: str | None,
     fingerprint: str | None,
-) -> tuple[Document, Command]:
+) -> tuple[Document, Command, TeamGlobals]:
     """Create the run and its first command, running here, if a concurrency slot
     is free (else 429; the server's default team limit is in ``runtime``, see
     ``service.admission``)."""
@@ -157,7 +158,8 @@ async def _new_run(
             },
         )
         await tx.commands().insert(command)
-    return doc, command
+        team = await for_run_in(tx, store, caller.team_id)
+    return doc, command, team
 
 
 def ports_for(
@@ -234,15 +236,13 @@ async def run_one_turn(
         found = await run_commands.find_by_key(store, caller.team_id, idempotency_key)
         if found is not None:
             return await _answer(store, runtime, found, fingerprint)
-    doc = await _load_run(store, caller, run_id) if run_id else None
-    if doc is not None and doc.workflow_id != workflow_id:
-        raise NotFound(
-            f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
-        )
+    if run_id is not None and not is_object_id(run_id):
+        raise InvalidField(f"run_id: {run_id!r} is not a 24-hex id")
+    team: TeamGlobals | None
     try:
-        if doc is None:
+        if run_id is None:
             commands.check(None, command)
-            doc, cmd = await _new_run(
+            doc, cmd, team = await _new_run(
                 store,
                 caller,
                 runtime,
@@ -260,13 +260,15 @@ async def run_one_turn(
                 store,
                 runtime,
                 caller,
-                doc.id,
+                workflow_id,
+                run_id,
                 run_input,
                 field,
                 idempotency_key,
                 fingerprint,
             )
-            cmd, start = accepted.command, accepted.start
+            doc, cmd, start = accepted.run, accepted.command, accepted.start
+            team = accepted.team
     except Duplicate:
         # The same key arrived twice at once: the other request owns the turn.
         found = await run_commands.find_by_key(
@@ -281,5 +283,6 @@ async def run_one_turn(
     if stream is not None:
         runtime.sinks[cmd.id] = stream
     if start:
-        runtime.spawn(turn_driver.drive(store, runtime, cmd, ports_for))
+        first = turn_driver.Prepared(doc, team) if team is not None else None
+        runtime.spawn(turn_driver.drive(store, runtime, cmd, ports_for, first=first))
     return await turn_driver.wait_for(store, runtime, cmd, local=start)

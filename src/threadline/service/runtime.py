@@ -109,9 +109,12 @@ def runtime_from_settings(settings: Settings) -> Runtime:
     The server's provider keys, Azure endpoint, AWS region, default model and
     override endpoint come from ``settings`` (``ServerKeys.from_settings``).
     """
+    from threadline.providers.builders import warm_up
     from threadline.providers.groups import GroupLLM
     from threadline.providers.keys import ServerKeys
     from threadline.providers.router import ConfigurableLLM
+
+    warm_up()
 
     llm = ConfigurableLLM(
         keys=ServerKeys.from_settings(settings), group_factory=GroupLLM

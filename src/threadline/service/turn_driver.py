@@ -16,7 +16,7 @@ in this process, the command's stored answer otherwise.
 import asyncio
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from threadline.engine.graph import compile_graph
@@ -37,6 +37,7 @@ from threadline.service import commands as machine
 from threadline.service import costs, evaluations, webhooks
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.global_variables import TeamGlobals
 from threadline.service.global_variables import for_run as team_globals
 from threadline.service.runtime import Runtime, builtin_variables
 from threadline.service.secrets import redact_turn
@@ -61,6 +62,14 @@ class Unavailable(Conflict):
 
     code = "command_in_progress"
     retry_after = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the accepting transaction already read for a command's turn."""
+
+    doc: Document
+    team: TeamGlobals
 
 
 class _Lost(Exception):
@@ -138,10 +147,12 @@ async def _turn(
     state: RunState,
     journal: list[JsonDict],
     ports_for: PortsFactory,
+    team: TeamGlobals | None,
 ) -> TurnOutcome:
     body = command.body
     caller = Caller(team_id=command.team_id, user_id=str(body.get("user_id") or ""))
-    team = await team_globals(store, command.team_id)
+    if team is None:
+        team = await team_globals(store, command.team_id)
     ports = ports_for(
         store, caller, runtime, runtime.sinks.get(command.id), team.secret_values
     )
@@ -389,6 +400,14 @@ def _with_usage(doc: Document, state: RunState, status: str | None) -> Document:
     return replace(doc, body=body, status=status, updated_at=wf.now())
 
 
+async def _own(tx: Transaction, runtime: Runtime, command: Command) -> None:
+    """Fence: go on only while this worker still owns the command."""
+    if not await tx.commands().update(
+        command.id, at=wf.now(), expected_worker=runtime.worker_id
+    ):
+        raise _Lost(command.id)
+
+
 async def _close(
     tx: Transaction, runtime: Runtime, command: Command, answer: JsonDict | None
 ) -> None:
@@ -427,6 +446,7 @@ async def _record(
     at = wf.now()
     async with store.begin() as tx:
         await tx.lock(f"run:{doc.id}")
+        await _own(tx, runtime, command)
         following, refused = await _promote_next(
             tx, runtime, doc.id, state.status, state.turn
         )
@@ -461,6 +481,7 @@ async def _reject(
     previous = command.body.get("previous")
     async with store.begin() as tx:
         await tx.lock(f"run:{doc.id}")
+        await _own(tx, runtime, command)
         if command.body.get("created"):
             await tx.commands().delete(command.id)
             await tx.turns().delete_run(doc.team_id, doc.id)
@@ -506,6 +527,7 @@ async def _interrupted(
     )
     async with store.begin() as tx:
         await tx.lock(f"run:{doc.id}")
+        await _own(tx, runtime, command)
         following, refused = await _promote_next(
             tx, runtime, doc.id, previous, start.turn
         )
@@ -545,6 +567,9 @@ async def _safety_net(
     gone = Conflict("the run failed; it accepts no more commands")
     async with store.begin() as tx:
         await tx.lock(f"run:{doc.id}")
+        current = await tx.commands().get(command.id)
+        if current is None or current.worker_id != runtime.worker_id:
+            return  # another worker took the turn over: it is not ours to fail
         queued = await tx.commands().of_run(doc.id, ["pending"])
         for other in queued:
             await tx.commands().update(
@@ -565,17 +590,35 @@ async def _safety_net(
 # --- the driver ---------------------------------------------------------------------
 
 
+async def _failed(
+    store: Store, runtime: Runtime, command: Command, doc: Document, exc: BaseException
+) -> None:
+    """The safety net, then the request gets the exception."""
+    await _safety_net(store, runtime, command, doc, exc)
+    _resolve(runtime, command.id, exc)
+    if isinstance(exc, KeyboardInterrupt | SystemExit):
+        raise exc
+
+
 async def _run_command(
     store: Store,
     runtime: Runtime,
     command: Command,
     ports_for: PortsFactory,
     resume: bool,
+    first: Prepared | None = None,
 ) -> Command | None:
     """Execute one command's turn; return the run's next command, if any."""
-    async with store.begin() as tx:
-        doc = await tx.documents("workflow_runs").get(command.team_id, command.run_id)
-        journal = await tx.commands().steps(command.id) if resume else []
+    journal: list[JsonDict] = []
+    doc: Document | None
+    if first is not None and not resume:
+        doc = first.doc
+    else:
+        async with store.begin() as tx:
+            doc = await tx.documents("workflow_runs").get(
+                command.team_id, command.run_id
+            )
+            journal = await tx.commands().steps(command.id) if resume else []
     if doc is None or doc.status != "running":
         # Deleted, or failed by the reaper while this turn was away.
         gone = Conflict(f"run {command.run_id} is no longer running")
@@ -590,7 +633,16 @@ async def _run_command(
     state = RunState.from_json(raw) if raw else RunState(run_id=doc.id)
     field = str(command.body.get("field") or "run_input")
     try:
-        outcome = await _turn(store, runtime, command, doc, state, journal, ports_for)
+        outcome = await _turn(
+            store,
+            runtime,
+            command,
+            doc,
+            state,
+            journal,
+            ports_for,
+            first.team if first is not None else None,
+        )
     except InvalidInput as exc:
         return await _reject(
             store, runtime, command, doc, InvalidField(f"{field}: {exc}")
@@ -604,10 +656,7 @@ async def _run_command(
         # Shutting down: the command stays ``running``; another process resumes it.
         raise
     except BaseException as exc:
-        await _safety_net(store, runtime, command, doc, exc)
-        _resolve(runtime, command.id, exc)
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
+        await _failed(store, runtime, command, doc, exc)
         return None
     try:
         done, following, refused = await _record(
@@ -619,10 +668,7 @@ async def _run_command(
     except asyncio.CancelledError:
         raise
     except BaseException as exc:
-        await _safety_net(store, runtime, command, doc, exc)
-        _resolve(runtime, command.id, exc)
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
+        await _failed(store, runtime, command, doc, exc)
         return None
     caller = Caller(
         team_id=command.team_id, user_id=str(command.body.get("user_id") or "")
@@ -647,8 +693,10 @@ async def drive(
     ports_for: PortsFactory,
     *,
     resume: bool = False,
+    first: Prepared | None = None,
 ) -> None:
-    """Execute ``command`` and then every command queued behind it on its run."""
+    """Execute ``command`` and then every command queued behind it on its run
+    (``first``: what accepting it already read)."""
     run_id = command.run_id
     task = asyncio.current_task()
     if task is not None:
@@ -656,8 +704,16 @@ async def drive(
     try:
         current: Command | None = command
         while current is not None:
-            current = await _run_command(store, runtime, current, ports_for, resume)
-            resume = False
+            running = current
+            try:
+                current = await _run_command(
+                    store, runtime, running, ports_for, resume, first
+                )
+            except _Lost:
+                moved = Unavailable("the turn moved to another worker")
+                _resolve(runtime, running.id, moved)
+                current = None
+            resume, first = False, None
     finally:
         if runtime.drivers.get(run_id) is task:
             runtime.drivers.pop(run_id, None)

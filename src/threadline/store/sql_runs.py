@@ -101,7 +101,8 @@ class SqlCommands:
             select(t)
             .where(
                 t.c.status == "running",
-                or_(t.c.worker_id.is_(None), not_(t.c.worker_id.in_(alive))),
+                t.c.worker_id.is_not(None),
+                not_(t.c.worker_id.in_(alive)),
                 t.c.updated_at < dead_before,
             )
             .order_by(t.c.updated_at)
