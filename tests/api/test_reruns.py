@@ -2,10 +2,17 @@
 
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Team
 from tests.api.test_execute import START, execute, new_workflow, says
 from tests.factories import edge, say_node, static_node
+from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM, tool_call
+from threadline.service import reruns
+from threadline.service.caller import Caller
+from threadline.service.runtime import Runtime
+from threadline.store import Store
 
 
 async def _three_turn_run(team: Team, llm: ScriptedLLM) -> tuple[str, str]:
@@ -286,3 +293,30 @@ async def test_runs_with_companion_threads_and_pumps_replay(
     assert len(llm.requests) == calls + 1
     replayed = await _run(team, rerun.json()["workflow_run_id"])
     assert _texts(replayed) == ["Hi", "Hello again!"]
+
+
+async def test_a_token_starts_its_run_once_and_only_for_its_team(
+    team: Team, llm: ScriptedLLM, store: Store, runtime: Runtime
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}/turns/1/rerun-token"
+    token = (await team.client.post(base)).json()["rerun_token"]
+    await team.client.patch(
+        f"{base}/{token}", json={"message_deletes": [{"thread_id": "0", "index": 2}]}
+    )
+    owner = Caller(team.team_id, team.user_id)
+
+    with pytest.raises(reruns.RerunTokenInvalid):
+        await reruns.start_from_token(
+            store, Caller(new_object_id(), new_object_id()), runtime, token
+        )
+    doc = await reruns.start_from_token(store, owner, runtime, token)
+    with pytest.raises(reruns.RerunTokenInvalid):
+        await reruns.start_from_token(store, owner, runtime, token)
+
+    started = await _run(team, doc.id)
+    assert started["source_workflow_run_id"] == run_id
+    assert started["checkpoint_source_turn_index"] == 1
+    assert started["miscellaneous"]["rerun"] == {"edited": True, "mode": "EXACT"}
+    history = doc.body["state"]["threads"]["0"]["history"]
+    assert "Hi there" not in [m.get("content") for m in history]  # deleted
