@@ -190,7 +190,7 @@ async def accept(
             command = new_command(
                 caller,
                 run.id,
-                await tx.commands().next_seq(run.id),
+                0,  # nothing is queued on an idle run; queued ones come after
                 run_input=run_input,
                 field=field,
                 key=key,

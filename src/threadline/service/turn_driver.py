@@ -148,7 +148,7 @@ async def _turn(
     journal: list[JsonDict],
     ports_for: PortsFactory,
     team: TeamGlobals | None,
-) -> TurnOutcome:
+) -> tuple[TurnOutcome, bool]:
     body = command.body
     caller = Caller(team_id=command.team_id, user_id=str(body.get("user_id") or ""))
     if team is None:
@@ -202,7 +202,7 @@ async def _turn(
     finally:
         gen.close()
     # No secret global reaches a response, an event or the stored run.
-    return redact_turn(state, outcome, ports.secret_values)
+    return redact_turn(state, outcome, ports.secret_values), written > 0
 
 
 # --- answers ------------------------------------------------------------------------
@@ -409,26 +409,31 @@ async def _own(tx: Transaction, runtime: Runtime, command: Command) -> None:
 
 
 async def _close(
-    tx: Transaction, runtime: Runtime, command: Command, answer: JsonDict | None
+    tx: Transaction,
+    runtime: Runtime,
+    command: Command,
+    answer: JsonDict | None,
+    *,
+    journaled: bool = True,
 ) -> None:
-    """Mark the command finished (kept with its answer when someone may ask)."""
+    """Mark the command finished (kept with its answer when someone may ask), if
+    this worker still owns it; forget its journal."""
+    commands = tx.commands()
     if answer is not None and keeps_answer(command):
         status = "failed" if "error" in answer else "done"
-        if not await tx.commands().update(
+        owned = await commands.update(
             command.id,
             at=wf.now(),
             expected_worker=runtime.worker_id,
             status=status,
             response=answer,
-        ):
-            raise _Lost(command.id)
-        await tx.commands().delete_steps(command.id)
-        return
-    if not await tx.commands().update(
-        command.id, at=wf.now(), expected_worker=runtime.worker_id
-    ):
+        )
+    else:
+        owned = await commands.delete_owned(command.id, runtime.worker_id)
+    if not owned:
         raise _Lost(command.id)
-    await tx.commands().delete(command.id)
+    if journaled:
+        await commands.delete_steps(command.id)
 
 
 async def _record(
@@ -438,26 +443,28 @@ async def _record(
     doc: Document,
     state: RunState,
     outcome: TurnOutcome,
+    journaled: bool,
 ) -> tuple[Document, Command | None, list[tuple[Command, Conflict]]]:
     """Save the turn, close its command and take the next one (one transaction)."""
     costs.price_events(outcome.events)
     run_input = command.body["run_input"]
     count = int(doc.body.get("turn_count") or 0)
+    quiet = _quiet_pump(run_input, outcome)
     at = wf.now()
+    done = _with_usage(doc, state, state.status)
+    body = {**done.body, "turn_count": count if quiet else count + 1}
+    done = replace(done, body=body, updated_at=at)
     async with store.begin() as tx:
         await tx.lock(f"run:{doc.id}")
-        await _own(tx, runtime, command)
+        # Closing first is the fence: a worker that lost the command stops here.
+        await _close(tx, runtime, command, _view(done, outcome), journaled=journaled)
         following, refused = await _promote_next(
             tx, runtime, doc.id, state.status, state.turn
         )
-        if not _quiet_pump(run_input, outcome):
+        if not quiet:
             pair = _pair(state, run_input, outcome)
             await tx.turns().append(doc.team_id, doc.id, count, pair, at)
-            count += 1
-        saved = _with_usage(doc, state, "running" if following else state.status)
-        saved = replace(saved, body={**saved.body, "turn_count": count}, updated_at=at)
-        done = replace(saved, status=state.status)
-        await _close(tx, runtime, command, _view(done, outcome))
+        saved = replace(done, status="running") if following else done
         if not await tx.documents("workflow_runs").replace(
             saved, expected_status="running"
         ):
@@ -633,7 +640,7 @@ async def _run_command(
     state = RunState.from_json(raw) if raw else RunState(run_id=doc.id)
     field = str(command.body.get("field") or "run_input")
     try:
-        outcome = await _turn(
+        outcome, journaled = await _turn(
             store,
             runtime,
             command,
@@ -660,7 +667,7 @@ async def _run_command(
         return None
     try:
         done, following, refused = await _record(
-            store, runtime, command, doc, state, outcome
+            store, runtime, command, doc, state, outcome, journaled or resume
         )
     except _Lost:
         _resolve(runtime, command.id, Unavailable("the turn moved to another worker"))

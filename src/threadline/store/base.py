@@ -163,6 +163,10 @@ class Commands(Protocol):
         ...
 
     async def delete(self, command_id: str) -> None: ...
+    async def delete_owned(self, command_id: str, worker_id: str) -> bool:
+        """Delete the command (not its journal) if ``worker_id`` owns it."""
+        ...
+
     async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
         """Running commands whose worker's last heartbeat is older than
         ``dead_before`` (or that have no live worker row and are that old)."""

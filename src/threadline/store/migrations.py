@@ -25,7 +25,16 @@ def _create_missing_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-# Position = version reached. The steps after the baseline only added tables.
+def _add_run_turns_body_zlib(conn: Connection) -> None:
+    # A database that got run_turns from create_all (a step above) already has it.
+    columns = {c["name"] for c in inspect(conn).get_columns(schema.run_turns.name)}
+    if "body_zlib" in columns:
+        return
+    kind = schema.run_turns.c.body_zlib.type.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE run_turns ADD COLUMN body_zlib {kind}")
+
+
+# Position = version reached. Steps 2-7 only added tables.
 MIGRATIONS: list[Migration] = [
     _baseline,  # 1: the first tables
     _create_missing_tables,  # 2: run_turns
@@ -34,6 +43,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 5: global_variables, webhooks, schedules
     _create_missing_tables,  # 6: workflow_templates, node_libraries
     _create_missing_tables,  # 7: run_commands, run_steps, workers, leases
+    _add_run_turns_body_zlib,  # 8: run_turns.body_zlib (compressed segments)
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -76,10 +77,17 @@ run_turns = Table(
     Column("body", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("body_zlib", LargeBinary, nullable=True),
     PrimaryKeyConstraint("run_id", "turn_index"),
     Index("ix_run_turns_team_run", "team_id", "run_id"),
 )
-"""One row per execution segment of a run: appended, never rewritten wholesale."""
+"""One row per execution segment of a run: appended, never rewritten wholesale.
+
+Since schema version 8 the segment is stored in ``body_zlib`` (zlib of compact UTF-8
+JSON, about a quarter of the size) and ``body`` holds JSON ``null``; rows written
+before keep their segment in ``body`` with ``body_zlib`` NULL. ``SqlTurns`` reads
+both. (``body_zlib`` comes last: migration 8 appends it to existing tables.)
+"""
 
 run_commands = Table(
     "run_commands",

@@ -94,6 +94,11 @@ class SqlCommands:
         t = schema.run_commands
         await self._conn.execute(delete(t).where(t.c.id == command_id))
 
+    async def delete_owned(self, command_id: str, worker_id: str) -> bool:
+        t = schema.run_commands
+        stmt = delete(t).where(t.c.id == command_id, t.c.worker_id == worker_id)
+        return (await self._conn.execute(stmt)).rowcount > 0
+
     async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
         t, w = schema.run_commands, schema.workers
         alive = select(w.c.id).where(w.c.heartbeat_at >= dead_before)
