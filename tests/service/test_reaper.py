@@ -59,3 +59,23 @@ async def test_a_run_that_moved_on_meanwhile_is_not_reaped(store: Store):
         await tx.documents("workflow_runs").replace(moved)
     reaped = await reap(store, now=NOW, max_turn=timedelta(minutes=10))
     assert stuck.id not in reaped
+
+
+async def test_one_process_at_a_time_reaps_through_the_lease(store: Store):
+    from threadline.providers.fake import ScriptedLLM
+    from threadline.service import processes
+    from threadline.service.runtime import Runtime
+    from threadline.settings import Settings
+
+    settings = Settings(reaper_interval_seconds=1, max_turn_seconds=600)
+    holder, other = Runtime(llm=ScriptedLLM()), Runtime(llm=ScriptedLLM())
+    team = new_object_id()
+    stuck = replace(
+        run(team, "running", timedelta(0)),
+        updated_at=datetime.now(UTC) - timedelta(hours=1),
+    )
+    async with store.begin() as tx:
+        await tx.documents("workflow_runs").insert(stuck)
+    assert stuck.id in await processes.reap_once(store, holder, settings)
+    # While the holder's lease lasts, another process's pass does nothing.
+    assert await processes.reap_once(store, other, settings) == []

@@ -14,6 +14,7 @@ in this process, the command's stored answer otherwise.
 """
 
 import asyncio
+import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -49,6 +50,7 @@ PortsFactory = Callable[[Store, Caller, Runtime, Sink | None, tuple[str, ...]], 
 # The longest wait before a node runs (``time_between_retries`` is at most 300 s).
 _MAX_INLINE_DELAY_S = 300.0
 FINISHED = frozenset({"done", "interrupted", "failed"})
+log = logging.getLogger("threadline.turns")
 
 
 class Interrupted(Conflict):
@@ -719,6 +721,10 @@ async def drive(
             except _Lost:
                 moved = Unavailable("the turn moved to another worker")
                 _resolve(runtime, running.id, moved)
+                current = None
+            except Exception as exc:  # a bug after the turn: never strand a request
+                log.exception("driving command %s failed", running.id)
+                _resolve(runtime, running.id, exc)
                 current = None
             resume, first = False, None
     finally:
