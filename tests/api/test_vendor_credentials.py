@@ -307,3 +307,22 @@ async def test_the_service_refuses_to_start_with_credentials_and_no_key(
     with pytest.raises(ConfigError, match="THREADLINE_SECRET_KEY"):
         await bootstrap(store, Settings(database_url=database_url))
     await bootstrap(store, Settings(database_url=database_url, secret_key=KEY))
+
+
+async def test_testing_a_saved_config_without_a_key_uses_the_team_credential(
+    world: World,
+):
+    a = world.a.client
+    put = await a.put(
+        "/v1/teams/current/credentials/openai", json={"api_key": TEAM_KEY}
+    )
+    assert put.status_code == 201, put.text
+    saved = await a.post(
+        "/v1/llm-configs", json={"name": "No key", "config": _llm("gpt-saved")}
+    )
+    assert saved.status_code == 200, saved.text
+    cid = saved.json()["llm_config"]["_id"]
+    first = len(world.provider.requests)
+    tried = await a.post(f"/v1/llm-configs/{cid}/test", json={"system_prompt": "Hi"})
+    assert tried.status_code == 200 and tried.json()["success"] is True, tried.text
+    assert _auth_by_model(world.provider, first) == {"gpt-saved": f"Bearer {TEAM_KEY}"}

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from threadline.providers.base import (
+    LLM,
     ChatMessage,
     ChatRequest,
     ChatResponse,
@@ -26,6 +27,7 @@ from threadline.service.llm_configs import (
 )
 from threadline.service.masking import restore_secrets
 from threadline.service.runtime import Runtime
+from threadline.service.vendor_credentials import team_ports
 from threadline.store import Store
 
 JsonDict = dict[str, Any]
@@ -115,7 +117,7 @@ def _as_int(value: Any) -> int | None:
 
 
 async def _exercise(
-    runtime: Runtime, config: JsonDict, messages: tuple[ChatMessage, ...]
+    llm: LLM, config: JsonDict, messages: tuple[ChatMessage, ...]
 ) -> JsonDict:
     primary = _primary(config)
     result: JsonDict = {
@@ -137,7 +139,7 @@ async def _exercise(
     }
     started = time.perf_counter()
     try:
-        response = await runtime.llm.chat(
+        response = await llm.chat(
             ChatRequest(llm_config=config, messages=messages, purpose="llm_config_test")
         )
     except LLMError as exc:
@@ -180,7 +182,9 @@ async def try_saved(
         config = restore_secrets(
             parse_config(body["config"]), stored, field="config", keep_missing=True
         )
-    return await _exercise(runtime, config, messages)
+    # A saved config without a key uses the team's credential, as a run would.
+    llm, _ = team_ports(store, caller.team_id, runtime.llm, {})
+    return await _exercise(llm, config, messages)
 
 
 async def try_inline(runtime: Runtime, raw: Any) -> JsonDict:
@@ -189,4 +193,4 @@ async def try_inline(runtime: Runtime, raw: Any) -> JsonDict:
     messages = _messages(body)
     if body.get("config") is None:
         raise field_error("config", "an LLM config is required", "missing")
-    return await _exercise(runtime, parse_config(body["config"]), messages)
+    return await _exercise(runtime.llm, parse_config(body["config"]), messages)
