@@ -1,6 +1,7 @@
 """Timing, statistics and machine facts shared by every scenario."""
 
 import gc
+import importlib.util
 import os
 import platform
 import statistics
@@ -237,4 +238,15 @@ def machine() -> JsonDict:
         "platform": platform.platform(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "source": source_revision(),
+        "threadline_origin": threadline_origin(),
     }
+
+
+def threadline_origin() -> str | None:
+    """Where ``threadline`` is imported from (the work tree's ``src`` unless
+    ``PYTHONPATH`` points at an export of a commit); None without it."""
+    try:
+        spec = importlib.util.find_spec("threadline")
+    except (ImportError, ValueError):
+        return None
+    return spec.origin if spec is not None else None
