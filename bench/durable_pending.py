@@ -2,9 +2,11 @@
 
 Two worker processes against one on PostgreSQL, and the time from a SIGKILL of a
 process to the completion of its orphaned turns, need turns that another process
-can take over. That work (durable turns in ``service/runs.py``) is in progress,
-so these rows are recorded as not measured rather than estimated. Replace
-``pending_rows`` with real scenarios once a second process can pick up a turn.
+can take over. Durable turns (``service/turn_driver.py``) landed while this suite
+was being extended, after these rows were planned, so they are recorded as not
+measured rather than estimated. Replace ``pending_rows`` with real scenarios
+(two ``threadline serve`` processes on one PostgreSQL database; a SIGKILL during
+a burst of turns, then the time until the survivor completes them).
 """
 
 from typing import Any
@@ -16,8 +18,8 @@ NOT_MEASURED = "not measured yet"
 def pending_rows() -> list[JsonDict]:
     """The rows of the issue this suite does not measure yet, and why."""
     why = (
-        "needs durable turns (a turn claimed by one process completed by another), "
-        "which are being built in service/runs.py"
+        "needs a scenario driving durable turns across processes (a turn claimed "
+        "by one process completed by another); not written yet"
     )
     return [
         {
