@@ -8,8 +8,6 @@ must then run as an ordinary turn, not be interrupted by its own request.
 
 import asyncio
 
-import pytest
-
 from tests.api.conftest import Team
 from tests.api.test_durability import post, queued, start_gated
 from tests.api.test_execute import says, spoken
@@ -18,11 +16,6 @@ from threadline.service.runtime import Runtime
 from threadline.store import Store
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime.interrupts keeps the run id after a turn that ended without a "
-    "step boundary; the promoted command then interrupts itself (turn_driver)",
-)
 async def test_an_interrupt_after_the_last_step_leaves_the_new_command_its_turn(
     team: Team, runtime: Runtime, llm: ScriptedLLM, store: Store
 ):

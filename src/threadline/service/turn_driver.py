@@ -340,7 +340,11 @@ async def _promote_next(
     queued commands that no longer fit are refused."""
     refused: list[tuple[Command, Conflict]] = []
     at = wf.now()
-    for queued in await tx.commands().of_run(run_id, ["pending"]):
+    # The turn that asked to be interrupted is over: only a command queued behind
+    # the one promoted here may interrupt again.
+    runtime.interrupts.discard(run_id)
+    pending = await tx.commands().of_run(run_id, ["pending"])
+    for index, queued in enumerate(pending):
         name = queued.body["run_input"].get("command") or "start"
         try:
             machine.check(status, name)
@@ -350,6 +354,8 @@ async def _promote_next(
                 queued.id, at=at, status="failed", response=_error_answer(exc)
             )
             continue
+        if any(later.interrupt for later in pending[index + 1 :]):
+            runtime.interrupts.add(run_id)
         body = {**queued.body, "env": turn_env(runtime, turn), "previous": status}
         await tx.commands().update(
             queued.id, at=at, status="running", worker_id=runtime.worker_id, body=body
