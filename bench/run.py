@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     pending = pending_rows()
     notes = {
         "not_measured": pending,
-        "postgresql": throughput.PG_NOTE["note"] or "measured",
+        "postgresql": throughput.PG_NOTE["note"],
     }
     write(out, info, options, cases, notes)
     say("\nnot measured yet: " + ", ".join(r["row"] for r in pending))

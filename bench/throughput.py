@@ -231,12 +231,13 @@ def _log(text: str) -> None:
     sys.stderr.flush()
 
 
-PG_NOTE: dict[str, str | None] = {"note": None}
+PG_NOTE: dict[str, str] = {"note": "not run"}
+"""What ``bench.run`` records about the PostgreSQL rows (set by ``run``)."""
 
 
 async def run(opts: Options) -> list[Case]:
     rows, note = await asyncio.to_thread(sweep, threadline_side(), opts, _log)
-    PG_NOTE["note"] = note
+    PG_NOTE["note"] = note or "measured"
     return [to_case(r) for r in rows]
 
 
