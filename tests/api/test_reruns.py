@@ -1,18 +1,27 @@
 """Re-runs: a new run from a turn of an existing run, rebuilt by replay (no LLM)."""
 
+import asyncio
+import dataclasses
+import hashlib
+import json
+import random
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.api.conftest import Team
 from tests.api.test_execute import START, execute, new_workflow, says
 from tests.factories import edge, say_node, static_node
+from threadline.api.app import create_app
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM, tool_call
 from threadline.service import reruns
 from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
-from threadline.store import Store
+from threadline.settings import Settings
+from threadline.store import Document, Query, Store
 
 
 async def _three_turn_run(team: Team, llm: ScriptedLLM) -> tuple[str, str]:
@@ -320,3 +329,133 @@ async def test_a_token_starts_its_run_once_and_only_for_its_team(
     assert started["miscellaneous"]["rerun"] == {"edited": True, "mode": "EXACT"}
     history = doc.body["state"]["threads"]["0"]["history"]
     assert "Hi there" not in [m.get("content") for m in history]  # deleted
+
+
+class _Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _second_process(
+    store: Store, settings: Settings, team: Team, clock: Callable[[], float]
+) -> tuple[httpx.AsyncClient, Runtime]:
+    """Another app instance (its own Runtime, no shared memory) on the same store."""
+    runtime = Runtime(llm=ScriptedLLM(), clock=clock, rng=random.Random(3))
+    app = create_app(settings, store=store, runtime=runtime)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": f"Bearer {team.key}"},
+    )
+    return client, runtime
+
+
+async def test_a_token_minted_by_one_process_is_previewed_amended_and_redeemed_by_another(
+    team: Team, llm: ScriptedLLM, store: Store, settings: Settings, runtime: Runtime
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}/turns/1/rerun-token"
+    token = (await team.client.post(base)).json()["rerun_token"]
+    other, other_runtime = await _second_process(store, settings, team, _Clock())
+    owner = Caller(team.team_id, team.user_id)
+
+    preview = await other.get(f"{base}/{token}")
+    amended = await other.patch(
+        f"{base}/{token}", json={"dynamic_variables": {"patient": "Bo"}}
+    )
+    seen_by_minter = await team.client.get(f"{base}/{token}")
+    doc = await reruns.start_from_token(store, owner, other_runtime, token)
+    again = await team.client.get(f"{base}/{token}")
+    with pytest.raises(reruns.RerunTokenInvalid):
+        await reruns.start_from_token(store, owner, runtime, token)
+    await other.aclose()
+
+    assert preview.status_code == 200, preview.text
+    assert [m["text"] for m in preview.json()["threads"][0]["messages"]][-1] == (
+        "Hi there"
+    )
+    assert amended.status_code == 200, amended.text
+    assert seen_by_minter.json()["edited"] is True  # the amendment is shared
+    assert seen_by_minter.json()["dynamic_variables"]["patient"] == "Bo"
+    assert doc.body["state"]["dynamic"]["patient"] == "Bo"
+    started = await _run(team, doc.id)
+    assert started["source_workflow_run_id"] == run_id
+    assert started["miscellaneous"]["rerun"] == {"edited": True, "mode": "EXACT"}
+    assert again.status_code == 400
+    assert again.json()["code"] == "rerun_token_invalid"  # redeemed: gone everywhere
+    assert await reruns.rerun_ids(store, owner, run_id, 1) == (doc.id,)
+
+
+async def test_two_processes_redeeming_one_token_at_once_start_one_run(
+    team: Team, llm: ScriptedLLM, store: Store, settings: Settings, runtime: Runtime
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}/turns/1/rerun-token"
+    token = (await team.client.post(base)).json()["rerun_token"]
+    other, other_runtime = await _second_process(store, settings, team, _Clock())
+    await other.aclose()
+    owner = Caller(team.team_id, team.user_id)
+
+    results = await asyncio.gather(
+        reruns.start_from_token(store, owner, runtime, token),
+        reruns.start_from_token(store, owner, other_runtime, token),
+        return_exceptions=True,
+    )
+
+    started = [r for r in results if isinstance(r, Document)]
+    refused = [r for r in results if isinstance(r, reruns.RerunTokenInvalid)]
+    assert len(started) == 1 and len(refused) == 1, results
+    assert await reruns.rerun_ids(store, owner, run_id) == (started[0].id,)
+
+
+async def test_an_expired_token_is_refused_and_forgotten(
+    team: Team, llm: ScriptedLLM, store: Store, settings: Settings
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}/turns/1/rerun-token"
+    clock = _Clock()
+    other, other_runtime = await _second_process(store, settings, team, clock)
+    token = (await other.post(base)).json()["rerun_token"]
+    owner = Caller(team.team_id, team.user_id)
+    live = await other.get(f"{base}/{token}")
+
+    clock.now += reruns.TOKEN_TTL_S
+    expired = await other.get(f"{base}/{token}")
+    afterwards = await other.patch(f"{base}/{token}", json={})
+    await other.aclose()
+
+    assert live.status_code == 200, live.text
+    assert live.json()["expires_in_seconds"] == reruns.TOKEN_TTL_S
+    assert expired.status_code == 400
+    assert expired.json()["code"] == "rerun_token_invalid"
+    assert "expired" in expired.json()["message"]
+    assert afterwards.json()["code"] == "rerun_token_invalid"  # deleted lazily
+    assert "unknown" in afterwards.json()["message"]
+    with pytest.raises(reruns.RerunTokenInvalid):
+        await reruns.start_from_token(store, owner, other_runtime, token)
+    async with store.begin() as tx:
+        rows, _ = await tx.documents(reruns.TOKEN_KIND).find(team.team_id, Query())
+    assert rows == []
+
+
+async def test_the_database_holds_a_digest_of_the_token_never_the_token(
+    team: Team, llm: ScriptedLLM, store: Store
+) -> None:
+    _, run_id = await _three_turn_run(team, llm)
+    base = f"/v1/workflow-runs/{run_id}/turns/1/rerun-token"
+    token = (await team.client.post(base)).json()["rerun_token"]
+
+    async with store.begin() as tx:
+        rows, _ = await tx.documents(reruns.TOKEN_KIND).find(team.team_id, Query())
+
+    assert len(rows) == 1
+    row = json.dumps(dataclasses.asdict(rows[0]), default=str)
+    secret = token.removeprefix("rrt_")
+    assert token not in row and secret not in row and secret[:16] not in row
+    assert rows[0].logical_id == hashlib.sha256(token.encode()).hexdigest()
+    assert rows[0].body["source_workflow_run_id"] == run_id

@@ -7,15 +7,18 @@ source's config snapshot, copies of the turns up to the checkpoint, lineage
 to the checkpoint (``carried_over_llm_*``), and then continues like any run.
 
 Only the ``EXACT`` mode is executed (same workflow, same config snapshot); preflight
-reports what a different target would keep and drop. Re-run tokens live in this
-process for ``TOKEN_TTL_S`` seconds (see ``docs/semantics.md``).
+reports what a different target would keep and drop. Re-run tokens are stored in
+the database (``rerun_tokens``, by the token's SHA-256, never the token) for
+``TOKEN_TTL_S`` seconds, so any process can preview, amend or redeem them (see
+``docs/semantics.md``).
 """
 
 import asyncio
 import copy
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 from threadline.engine.graph import compile_graph
@@ -30,12 +33,11 @@ from threadline.service.commands import TERMINAL
 from threadline.service.global_variables import for_run as team_globals
 from threadline.service.replay import replay
 from threadline.service.runtime import Runtime
-from threadline.store import Document, Query, Store
+from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
 
 TOKEN_TTL_S = 900
-_MAX_TOKENS = 10_000
 HISTORY_MODES = ("FULL", "USER_AND_ASSISTANT_ONLY", "NONE")
 MODES = ("PORTABLE", "REMAPPED", "EXACT")  # least to most strict
 NO_SNAPSHOT = (
@@ -501,15 +503,14 @@ async def _projection(
     return plan, state
 
 
-async def _create(
-    store: Store,
+def _new_run(
     caller: Caller,
     src: _Source,
     turn: int,
     state: JsonDict,
     misc: JsonDict | None = None,
 ) -> Document:
-    """Insert the re-run: lineage, carried-over usage, turns 0..``turn`` copied."""
+    """The re-run's document: lineage, carried-over usage, the checkpoint state."""
     run_id = new_object_id()
     usage = state.get("usage") or {}
     state = {**state, "run_id": run_id, "usage": {}}
@@ -550,11 +551,28 @@ async def _create(
         status=status,
         search_text=str(record.get("run_by") or "").lower(),
     )
+    return doc
+
+
+async def _insert(tx: Transaction, src: _Source, turn: int, doc: Document) -> None:
+    """Store the re-run and copies of the source's turns 0..``turn``."""
+    await tx.documents("workflow_runs").insert(doc)
+    for index, pair in enumerate(src.pairs[: turn + 1]):
+        copied = {**pair, "evaluation": None, "comments": [], "ratings": []}
+        await tx.turns().append(doc.team_id, doc.id, index, copied, doc.created_at)
+
+
+async def _create(
+    store: Store,
+    caller: Caller,
+    src: _Source,
+    turn: int,
+    state: JsonDict,
+) -> Document:
+    """Insert the re-run: lineage, carried-over usage, turns 0..``turn`` copied."""
+    doc = _new_run(caller, src, turn, state)
     async with store.begin() as tx:
-        await tx.documents("workflow_runs").insert(doc)
-        for index, pair in enumerate(src.pairs[: turn + 1]):
-            copied = {**pair, "evaluation": None, "comments": [], "ratings": []}
-            await tx.turns().append(caller.team_id, run_id, index, copied, now)
+        await _insert(tx, src, turn, doc)
     return doc
 
 
@@ -628,52 +646,133 @@ async def execute(
 
 
 # --------------------------------------------------------------------------- tokens
+#
+# A token is a document of kind ``rerun_tokens`` keyed by the SHA-256 of the token
+# (``id``: its first 24 hex digits, ``logical_id``: all 64), so every process on the
+# database can preview, amend and redeem it. The token itself is never stored.
+
+TOKEN_KIND = "rerun_tokens"
+_LIVE = "live"
+_MAX_TOKENS_PER_TEAM = 1_000
+_PRUNE_BATCH = 100
 
 
 @dataclass(slots=True)
 class _Token:
-    team_id: str
     source_run_id: str
     turn_index: int
-    plan: _Plan
+    plan: JsonDict
+    """The plan's public fields (``_plan_fields``); the snapshot stays on the run."""
     state: JsonDict
     expires_at: float
     edited: bool = False
     removed_message_count: int = 0
 
+    @classmethod
+    def of(cls, doc: Document) -> "_Token":
+        body = doc.body
+        return cls(
+            source_run_id=str(body["source_workflow_run_id"]),
+            turn_index=int(body["turn_index"]),
+            plan=dict(body["plan"]),
+            state=dict(body["state"]),
+            expires_at=float(body["expires_at"]),
+            edited=bool(body.get("edited")),
+            removed_message_count=int(body.get("removed_message_count") or 0),
+        )
 
-_TOKENS: dict[str, _Token] = {}
+    def body(self) -> JsonDict:
+        return {
+            "source_workflow_run_id": self.source_run_id,
+            "turn_index": self.turn_index,
+            "plan": self.plan,
+            "state": self.state,
+            "expires_at": self.expires_at,
+            "edited": self.edited,
+            "removed_message_count": self.removed_message_count,
+        }
+
+
+def _plan_fields(plan: _Plan) -> JsonDict:
+    return {
+        "workflow_id": plan.workflow_id,
+        "version_number": plan.version_number,
+        "mode": plan.mode,
+        "history_mode": plan.history_mode,
+        "entry_node_logical_id": plan.entry_node_logical_id,
+        "node_matches": plan.node_matches,
+        "unmapped_node_ids": plan.unmapped_node_ids,
+        "warnings": plan.warnings,
+    }
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _live(runtime: Runtime, caller: Caller, token: str) -> _Token:
-    now = runtime.clock()
-    found = _TOKENS.get(_digest(token))
-    if found is None or found.team_id != caller.team_id:
-        raise RerunTokenInvalid("rerun_token: unknown re-run token")
-    if found.expires_at <= now:
-        _TOKENS.pop(_digest(token), None)
-        raise RerunTokenInvalid("rerun_token: the re-run token has expired")
+def _doc_id(digest: str) -> str:
+    return digest[:24]
+
+
+def _lock_key(digest: str) -> str:
+    return f"rerun-token:{_doc_id(digest)}"
+
+
+async def _read(tx: Transaction, caller: Caller, digest: str) -> Document | None:
+    """The caller's team's token document with this digest, expired or not."""
+    doc = await tx.documents(TOKEN_KIND).get(caller.team_id, _doc_id(digest))
+    return doc if doc is not None and doc.logical_id == digest else None
+
+
+def _unknown() -> RerunTokenInvalid:
+    return RerunTokenInvalid("rerun_token: unknown re-run token")
+
+
+def _expired() -> RerunTokenInvalid:
+    return RerunTokenInvalid("rerun_token: the re-run token has expired")
+
+
+async def _forget(store: Store, caller: Caller, digest: str) -> None:
+    async with store.begin() as tx:
+        await tx.documents(TOKEN_KIND).delete(caller.team_id, _doc_id(digest))
+
+
+async def _live(store: Store, runtime: Runtime, caller: Caller, token: str) -> _Token:
+    """The caller's live token; an expired one is deleted and refused."""
+    digest = _digest(token)
+    async with store.begin() as tx:
+        doc = await _read(tx, caller, digest)
+    if doc is None:
+        raise _unknown()
+    found = _Token.of(doc)
+    if found.expires_at <= runtime.clock():
+        await _forget(store, caller, digest)
+        raise _expired()
     return found
 
 
-def _token_for(
-    runtime: Runtime, caller: Caller, run_id: str, turn: int, token: str
-) -> _Token:
-    found = _live(runtime, caller, token)
+def _check_target(found: _Token, run_id: str, turn: int) -> None:
     if found.source_run_id != run_id or found.turn_index != turn:
         raise NotFound("re-run token not found for this run and turn")
-    return found
 
 
-def _prune(now: float) -> None:
-    for key in [k for k, t in _TOKENS.items() if t.expires_at <= now]:
-        del _TOKENS[key]
-    while len(_TOKENS) >= _MAX_TOKENS:
-        del _TOKENS[next(iter(_TOKENS))]
+async def _prune(tx: Transaction, caller: Caller) -> None:
+    """Forget long-expired tokens (any team) and the team's oldest beyond the cap."""
+    tokens = tx.documents(TOKEN_KIND)
+    # updated_at is the wall clock of the last write; untouched for a TTL, expired.
+    cutoff = wf.now() - timedelta(seconds=TOKEN_TTL_S)
+    for doc in await tokens.find_stale(_LIVE, cutoff, _PRUNE_BATCH):
+        await tokens.delete(doc.team_id, doc.id)
+    extra = (
+        await tokens.count(caller.team_id, {"status": _LIVE}) - _MAX_TOKENS_PER_TEAM + 1
+    )
+    if extra > 0:
+        oldest, _ = await tokens.find(
+            caller.team_id,
+            Query(equals={"status": _LIVE}, size=extra, newest_first=False),
+        )
+        for doc in oldest:
+            await tokens.delete(caller.team_id, doc.id)
 
 
 async def create_token(
@@ -687,12 +786,33 @@ async def create_token(
     """Mint a token carrying the projected state (``RerunTokenResponse``)."""
     src = await _source(store, caller, run_id)
     plan, state = await _projection(store, caller, runtime, src, turn, body)
-    now = runtime.clock()
-    _prune(now)
     token = f"rrt_{secrets.token_urlsafe(32)}"
-    _TOKENS[_digest(token)] = _Token(
-        caller.team_id, run_id, turn, plan, state, now + TOKEN_TTL_S
+    digest = _digest(token)
+    now = wf.now()
+    found = _Token(
+        source_run_id=run_id,
+        turn_index=turn,
+        plan=_plan_fields(plan),
+        state=state,
+        expires_at=runtime.clock() + TOKEN_TTL_S,
     )
+    doc = Document(
+        id=_doc_id(digest),
+        team_id=caller.team_id,
+        body=found.body(),
+        created_at=now,
+        updated_at=now,
+        created_by=caller.user_id,
+        updated_by=caller.user_id,
+        workflow_id=plan.workflow_id,
+        version_number=plan.version_number,
+        logical_id=digest,
+        type="rerun_token",
+        status=_LIVE,
+    )
+    async with store.begin() as tx:
+        await _prune(tx, caller)
+        await tx.documents(TOKEN_KIND).insert(doc)
     return {
         "rerun_token": token,
         "expires_in_seconds": TOKEN_TTL_S,
@@ -709,17 +829,18 @@ async def create_token(
 
 def _preview(runtime: Runtime, found: _Token) -> JsonDict:
     threads = found.state.get("threads") or {}
+    plan = found.plan
     return {
         "source_workflow_run_id": found.source_run_id,
         "turn_index": found.turn_index,
-        "target_workflow_id": found.plan.workflow_id,
-        "target_version_number": found.plan.version_number,
-        "resolved_mode": found.plan.mode,
-        "effective_mode": "EDITED" if found.edited else found.plan.mode,
+        "target_workflow_id": plan["workflow_id"],
+        "target_version_number": plan["version_number"],
+        "resolved_mode": plan["mode"],
+        "effective_mode": "EDITED" if found.edited else plan["mode"],
         "edited": found.edited,
         "removed_message_count": found.removed_message_count,
-        "entry_node_logical_id": found.plan.entry_node_logical_id,
-        "warnings": found.plan.warnings,
+        "entry_node_logical_id": plan.get("entry_node_logical_id"),
+        "warnings": list(plan.get("warnings") or []),
         "resume_thread_id": "0" if "0" in threads else None,
         "threads": _threads_view(found.state),
         "dynamic_variables": dict(found.state.get("dynamic") or {}),
@@ -727,11 +848,18 @@ def _preview(runtime: Runtime, found: _Token) -> JsonDict:
     }
 
 
-def preview_token(
-    runtime: Runtime, caller: Caller, run_id: str, turn: int, token: str
+async def preview_token(
+    store: Store,
+    runtime: Runtime,
+    caller: Caller,
+    run_id: str,
+    turn: int,
+    token: str,
 ) -> JsonDict:
     """What a token restores (``RerunTokenPreviewResponse``); never the token."""
-    return _preview(runtime, _token_for(runtime, caller, run_id, turn, token))
+    found = await _live(store, runtime, caller, token)
+    _check_target(found, run_id, turn)
+    return _preview(runtime, found)
 
 
 _AMEND_KEYS = (
@@ -825,16 +953,8 @@ def _delete(history: list[JsonDict], pos: int) -> None:
     del history[pos:end]
 
 
-def amend_token(
-    runtime: Runtime,
-    caller: Caller,
-    run_id: str,
-    turn: int,
-    token: str,
-    body: JsonDict,
-) -> JsonDict:
-    """Edit a projection; indexes address the displayed transcript before any edit."""
-    found = _token_for(runtime, caller, run_id, turn, token)
+def _amended(found: _Token, body: JsonDict) -> None:
+    """Apply an amendment to ``found`` (indexes address the transcript before it)."""
     state = copy.deepcopy(found.state)
     threads = state.get("threads") or {}
     _check_amend(body, threads)
@@ -862,6 +982,42 @@ def amend_token(
     found.removed_message_count += len(deletes)
     if any(body.get(k) for k in _AMEND_KEYS):
         found.edited = True
+
+
+async def amend_token(
+    store: Store,
+    runtime: Runtime,
+    caller: Caller,
+    run_id: str,
+    turn: int,
+    token: str,
+    body: JsonDict,
+) -> JsonDict:
+    """Edit a projection; indexes address the displayed transcript before any edit.
+
+    Amendments of one token are serialized (a lock across processes), so none is
+    lost; one racing the token's redemption finds it gone.
+    """
+    digest = _digest(token)
+    expired = False
+    async with store.begin() as tx:
+        await tx.lock(_lock_key(digest))
+        doc = await _read(tx, caller, digest)
+        if doc is None:
+            raise _unknown()
+        found = _Token.of(doc)
+        if found.expires_at <= runtime.clock():
+            expired = True
+        else:
+            _check_target(found, run_id, turn)
+            _amended(found, body)
+            changed = replace(
+                doc, body=found.body(), updated_at=wf.now(), updated_by=caller.user_id
+            )
+            await tx.documents(TOKEN_KIND).replace(changed)
+    if expired:
+        await _forget(store, caller, digest)
+        raise _expired()
     return _preview(runtime, found)
 
 
@@ -874,16 +1030,28 @@ async def start_from_token(
     workflow_id: str | None = None,
     version_number: int | None = None,
 ) -> Document:
-    """Redeem a token (once): the new run, parked where the projection left it.
+    """Redeem a token (once, across processes): the new run, parked where the
+    projection left it.
 
+    The token's row is deleted in the transaction that inserts the run; of two
+    concurrent redemptions only the one whose delete removed the row creates a run.
     For the WebSocket driver: a ``RerunTokenInvalid`` means close code 4007.
     """
-    found = _live(runtime, caller, token)
-    if workflow_id is not None and workflow_id != found.plan.workflow_id:
+    digest = _digest(token)
+    found = await _live(store, runtime, caller, token)
+    if workflow_id is not None and workflow_id != found.plan["workflow_id"]:
         raise RerunTokenInvalid("rerun_token: minted for another workflow")
-    if version_number not in (None, found.plan.version_number):
+    if version_number not in (None, found.plan["version_number"]):
         raise RerunTokenInvalid("rerun_token: minted for another version")
     src = await _source(store, caller, found.source_run_id)
-    misc = {"rerun": {"edited": found.edited, "mode": found.plan.mode}}
-    _TOKENS.pop(_digest(token), None)
-    return await _create(store, caller, src, found.turn_index, found.state, misc)
+    async with store.begin() as tx:
+        await tx.lock(_lock_key(digest))
+        current = await _read(tx, caller, digest)  # with the latest amendment
+        tokens = tx.documents(TOKEN_KIND)
+        if current is None or not await tokens.delete(caller.team_id, current.id):
+            raise _unknown()
+        latest = _Token.of(current)
+        misc = {"rerun": {"edited": latest.edited, "mode": latest.plan["mode"]}}
+        doc = _new_run(caller, src, latest.turn_index, latest.state, misc)
+        await _insert(tx, src, latest.turn_index, doc)
+    return doc

@@ -44,6 +44,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 6: workflow_templates, node_libraries
     _create_missing_tables,  # 7: run_commands, run_steps, workers, leases
     _add_run_turns_body_zlib,  # 8: run_turns.body_zlib (compressed segments)
+    _create_missing_tables,  # 9: rerun_tokens
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -39,6 +39,7 @@ DOCUMENT_KINDS = (
     "schedules",
     "workflow_templates",
     "node_libraries",
+    "rerun_tokens",
 )
 
 

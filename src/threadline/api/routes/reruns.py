@@ -71,18 +71,22 @@ async def create_token(
 @router.get("/workflow-runs/{run_id}/turns/{turn_index}/rerun-token/{token}")
 async def preview_token(
     request: Request,
+    store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
     turn_index: TurnPath,
     token: TokenPath,
 ) -> JsonBody:
     """What a token restores (the token itself is never echoed)."""
-    return reruns.preview_token(_runtime(request), caller, run_id, turn_index, token)
+    return await reruns.preview_token(
+        store, _runtime(request), caller, run_id, turn_index, token
+    )
 
 
 @router.patch("/workflow-runs/{run_id}/turns/{turn_index}/rerun-token/{token}")
 async def amend_token(
     request: Request,
+    store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
     turn_index: TurnPath,
@@ -90,8 +94,8 @@ async def amend_token(
     body: OptionalBody = None,
 ) -> JsonBody:
     """Edit the projection (variables, message edits/appends/deletes)."""
-    return reruns.amend_token(
-        _runtime(request), caller, run_id, turn_index, token, _object(body)
+    return await reruns.amend_token(
+        store, _runtime(request), caller, run_id, turn_index, token, _object(body)
     )
 
 
