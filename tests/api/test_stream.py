@@ -17,7 +17,13 @@ import pytest
 from fastapi import FastAPI
 
 from tests.api.conftest import Team, make_team
-from tests.api.test_execute import START, assert_wire_events, chat_workflow, says
+from tests.api.test_execute import (
+    START,
+    assert_wire_events,
+    chat_workflow,
+    execute,
+    says,
+)
 from tests.factories import edge, say_node, static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.engine.turn import TurnOutcome
@@ -319,9 +325,9 @@ async def test_a_query_token_authenticates_a_socket(
 @pytest.mark.usefixtures("teardown_turns")
 @pytest.mark.parametrize(
     ("extra", "code"),
-    [({"initial_state": {"threads": {}}}, 4006), ({"rerun_token": "rt_x"}, 4007)],
+    [({"initial_state": {"threads": {}}}, 4006), ({"rerun_token": "rrt_x"}, 4007)],
 )
-async def test_client_state_closes_4006_and_a_rerun_token_4007(
+async def test_client_state_closes_4006_and_an_unknown_rerun_token_4007(
     make_app: Callable[[Any], FastAPI],
     store: Store,
     settings: Settings,
@@ -337,6 +343,110 @@ async def test_client_state_closes_4006_and_a_rerun_token_4007(
         assert closed.code == code and closed.reason
     listed = await team.client.get("/v1/workflow-runs", params={"workflow_id": wid})
     assert listed.json()["total"] == 0  # nothing ran
+    await team.client.aclose()
+
+
+async def _source_run_and_token(team: Team, wid: str, turn: int = 0) -> tuple[str, str]:
+    """A two-turn run of ``chat_workflow`` and a re-run token for its turn ``turn``."""
+    first = await execute(
+        team, wid, {"run_input": {**START, "dynamic_variables": {"patient": "Ann"}}}
+    )
+    run_id = str(first["run_id"])
+    await execute(team, wid, {"run_id": run_id, "run_input": says("hello")})
+    minted = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/turns/{turn}/rerun-token"
+    )
+    assert minted.status_code == 200, minted.text
+    return run_id, str(minted.json()["rerun_token"])
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_rerun_token_on_another_servers_socket_starts_the_rerun_and_runs_its_message(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    minting = make_app(ScriptedLLM(["Hi there"]))
+    team = await team_on(minting, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    run_id, token = await _source_run_and_token(team, wid)
+    serving = make_app(ScriptedLLM(["Of course, Ann."]))  # no memory of the token
+    frame = {
+        **says("I need an appointment"),
+        "workflow_id": wid,
+        "run_by": "api",
+        "rerun_token": token,
+    }
+
+    async with socket(serving, team) as ws:
+        await ws.send(frame)
+        frames = await ws.until("workflow_ready_for_input", "workflow_error")
+    async with socket(serving, team) as ws:
+        await ws.send(frame)  # a token is redeemed once
+        closed = await ws.closed()
+
+    assert frames[-1]["type"] == "workflow_ready_for_input", frames
+    rerun_id = frames[-1]["workflow_run_id"]
+    assert rerun_id != run_id
+    assert {f["workflow_run_id"] for f in frames} == {rerun_id}
+    assert "Of course, Ann." in [f.get("content") for f in frames]
+    assert closed.code == 4007 and "unknown" in closed.reason
+    record = await team.client.get(f"/v1/workflow-runs/{rerun_id}")
+    assert token not in record.text  # the credential is not stored as run input
+    run = record.json()["workflow_run"]["workflow_run"]
+    assert run["source_workflow_run_id"] == run_id
+    assert run["checkpoint_source_turn_index"] == 0
+    said = [
+        e["content"]
+        for pair in run["input_output_pairs"]
+        for e in pair["run_output"]["events"]
+        if e["type"] == "assistant_response"
+    ]
+    assert said == ["Welcome to Northside, Ann!", "Of course, Ann."]  # no "Hi there"
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_rerun_token_without_a_message_parks_the_rerun_and_says_it_is_ready(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(ScriptedLLM(["Hi there", "Of course, Ann."]))
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    run_id, token = await _source_run_and_token(team, wid)
+    calls = len(app.state.runtime.llm.requests)
+
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": wid, "rerun_token": token})
+        ready = await ws.receive()
+        assert len(app.state.runtime.llm.requests) == calls  # nothing ran again
+        await ws.send(says("I need an appointment"))  # continues the re-run
+        turn = await ws.until("workflow_ready_for_input", "workflow_error")
+
+    assert ready["type"] == "workflow_ready_for_input"
+    assert ready["workflow_run_id"] not in (None, run_id)
+    assert {f["workflow_run_id"] for f in turn} == {ready["workflow_run_id"]}
+    assert "Of course, Ann." in [f.get("content") for f in turn]
+    await team.client.aclose()
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_rerun_token_for_another_workflow_closes_4007_and_stays_unused(
+    make_app: Callable[[Any], FastAPI], store: Store, settings: Settings
+):
+    app = make_app(ScriptedLLM(["Hi there"]))
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    other = await create_workflow(team, chat_workflow())
+    run_id, token = await _source_run_and_token(team, wid)
+
+    async with socket(app, team) as ws:
+        await ws.send({**START, "workflow_id": other, "rerun_token": token})
+        closed = await ws.closed()
+
+    assert closed.code == 4007 and "another workflow" in closed.reason
+    preview = await team.client.get(
+        f"/v1/workflow-runs/{run_id}/turns/0/rerun-token/{token}"
+    )
+    assert preview.status_code == 200  # a refused redemption does not spend it
     await team.client.aclose()
 
 

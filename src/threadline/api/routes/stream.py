@@ -31,8 +31,20 @@ WebSocket ``/workflow-runs/ws`` (the SDK's ``client.runs.stream``)
     4001  authentication failed
     4003  the key may not act as the ``teamid``/``uuid`` headers say
     4006  a frame carried ``initial_state`` (a client never supplies run state)
-    4007  a frame carried ``rerun_token`` (re-runs are not supported yet)
+    4007  the frame's ``rerun_token`` is unknown, expired, already redeemed, or
+          minted for another workflow or version (the reason says which)
     ====  ==========================================================
+
+    A frame with ``rerun_token`` (the SDK's ``stream(rerun_token=...)``, minted by
+    ``POST /v1/workflow-runs/{id}/turns/{k}/rerun-token``) redeems it: the re-run
+    is created and becomes the socket's run. If the frame also carries user input
+    (non-empty ``node_run_inputs`` in ``thread_to_node_inputs``), that input runs as
+    the re-run's next turn, like any turn frame. Otherwise the server answers with
+    ``{"type": "workflow_ready_for_input", "workflow_run_id", "thread_id": "0",
+    "active_companion_thread_ids", "status"}`` when the re-run waits for input, or
+    ``end_workflow`` / ``workflow_error`` and a 1000 close when the checkpoint was
+    the end of the source run. The restored turns' events are not sent again (read
+    them with ``GET /v1/workflow-runs/{id}``).
 
     Every frame of a turn carries ``seq``, the run's frame sequence number
     (increasing; a transport may skip numbers). A client that lost its connection
@@ -87,6 +99,7 @@ from threadline.api.routes.common import (
     read_execute_body,
 )
 from threadline.api.routes.runs import turn_summary
+from threadline.engine.state import MAIN_THREAD, RunState
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import (
     Forbidden,
@@ -96,7 +109,7 @@ from threadline.errors import (
     Unauthenticated,
 )
 from threadline.ids import is_object_id
-from threadline.service import auth, broadcast, runs
+from threadline.service import auth, broadcast, reruns, runs
 from threadline.service.broadcast import Attachment, Stored
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
@@ -187,8 +200,6 @@ def _refusal(frame: JsonBody) -> tuple[int, str] | None:
             "initial_state is never accepted from a client; "
             "the server is the only source of run state",
         )
-    if frame.get("rerun_token") is not None:
-        return CLOSE_RERUN_TOKEN, "re-run tokens are not supported by this server yet"
     return None
 
 
@@ -307,7 +318,9 @@ class _Session:
             refusal = _refusal(frame)
             if refusal is not None:
                 return refusal
-            if frame.get("type") == "attach":
+            if frame.get("rerun_token") is not None:
+                end = await self.rerun(frame)
+            elif frame.get("type") == "attach":
                 end = await self.attach(frame)
             else:
                 end = await self.turn(frame)
@@ -344,6 +357,59 @@ class _Session:
             end = await self.deliver(item, run_id)
             if end is not None:
                 return end
+        return None
+
+    async def rerun(self, frame: JsonBody) -> tuple[int, str] | None:
+        """Redeem the frame's re-run token; run the frame's input on the re-run."""
+        token = frame["rerun_token"]
+        if not isinstance(token, str) or not token:
+            return CLOSE_RERUN_TOKEN, "rerun_token: a re-run token string"
+        workflow_id = frame.get("workflow_id")
+        version = frame.get("version_number")
+        try:
+            doc = await reruns.start_from_token(
+                _store(self.websocket),
+                self.caller,
+                _runtime(self.websocket),
+                token,
+                workflow_id=workflow_id if isinstance(workflow_id, str) else None,
+                version_number=(
+                    version
+                    if isinstance(version, int) and not isinstance(version, bool)
+                    else None
+                ),
+            )
+        except reruns.RerunTokenInvalid as exc:
+            return CLOSE_RERUN_TOKEN, exc.message
+        except ThreadlineError as exc:  # e.g. the source run was deleted meanwhile
+            await self.send(error_frame(_public(exc), None))
+            return None
+        self.run_id, self.workflow_id = doc.id, doc.workflow_id
+        if _has_user_input(frame):
+            rest = {k: v for k, v in frame.items() if k not in _WS_ONLY}
+            return await self.turn({**rest, "workflow_run_id": doc.id})
+        return await self.announce(doc)
+
+    async def announce(self, doc: Document) -> tuple[int, str] | None:
+        """Tell the client a run that starts parked (a re-run) is ready, or over."""
+        status = doc.status
+        if status in TERMINAL:
+            kind = "end_workflow" if status == "completed" else "workflow_error"
+            await self.send({"type": kind, "workflow_run_id": doc.id, "status": status})
+            return CLOSE_NORMAL, f"the run is {status}"
+        state = RunState.from_json(doc.body["state"])
+        active = [t for t in state.active_thread_ids() if t != MAIN_THREAD]
+        await self.send(
+            {
+                "type": "workflow_ready_for_input",
+                "workflow_run_id": doc.id,
+                "thread_id": MAIN_THREAD,
+                "active_companion_thread_ids": active,
+                "status": status,
+            }
+        )
+        # Whether background work is left is not stored: one pass finds out.
+        self.background = status == "waiting_for_user_input"
         return None
 
     async def attach(self, frame: JsonBody) -> tuple[int, str] | None:
@@ -420,6 +486,16 @@ PUMP_INTERVAL_S = 0.5
 
 def _is_id(value: Any) -> bool:
     return isinstance(value, str) and is_object_id(value)
+
+
+def _has_user_input(frame: JsonBody) -> bool:
+    """Whether a frame carries node run inputs (a user message) for some thread."""
+    threads = frame.get("thread_to_node_inputs")
+    if not isinstance(threads, dict):
+        return False
+    return any(
+        isinstance(t, dict) and bool(t.get("node_run_inputs")) for t in threads.values()
+    )
 
 
 def _quiet(outcome: TurnOutcome) -> bool:
