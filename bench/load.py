@@ -67,6 +67,7 @@ def settled_rss() -> int:
 
 Start = Callable[[int], Awaitable[Any]]
 Step = Callable[[Any, int], Awaitable[None]]
+Ready = Callable[[], Awaitable[None]]
 
 
 async def start_all(conversations: int, start: Start) -> list[Any]:
@@ -78,11 +79,21 @@ async def start_all(conversations: int, start: Start) -> list[Any]:
     return handles
 
 
-async def drive(conversations: int, turns: int, start: Start, step: Step) -> JsonDict:
+async def drive(
+    conversations: int,
+    turns: int,
+    start: Start,
+    step: Step,
+    ready: Ready | None = None,
+) -> JsonDict:
     """Start the conversations, then time ``turns`` user turns of each, all at once.
 
     Returns the latencies' summary (µs), turns per second, wall time and memory:
     RSS before the timed phase (after the starts), peak RSS during it and RSS after.
+    ``ready`` (if given) is awaited between the starts and the timed phase: several
+    worker processes use it to begin their timed phases together; the wall-clock
+    bounds of the timed phase (``began_epoch``, ``ended_epoch``) let the caller
+    compute their combined throughput.
     """
     handles = await start_all(conversations, start)
     latencies: list[float] = []
@@ -95,10 +106,14 @@ async def drive(conversations: int, turns: int, start: Start, step: Step) -> Jso
             latencies.append((clock() - began) / 1000)
 
     before = settled_rss()
+    if ready is not None:
+        await ready()
     peak_reset = reset_peak()
+    began_epoch = time.time()
     began = time.perf_counter()
     await asyncio.gather(*(one(h) for h in handles))
     wall = time.perf_counter() - began
+    ended_epoch = time.time()
     peak = peak_rss_bytes()
     done = conversations * turns
     return {
@@ -106,6 +121,8 @@ async def drive(conversations: int, turns: int, start: Start, step: Step) -> Jso
         "turns_per_conversation": turns,
         "user_turns": done,
         "wall_s": round(wall, 3),
+        "began_epoch": began_epoch,
+        "ended_epoch": ended_epoch,
         "turns_per_s": round(done / wall, 1),
         "latency_us": Stats.of(latencies).to_json(),
         "rss_before_bytes": before,

@@ -21,6 +21,7 @@ from types import ModuleType
 
 from bench import (
     conversation,
+    durable,
     engine_only,
     executors,
     http_load,
@@ -29,7 +30,6 @@ from bench import (
     throughput,
 )
 from bench.common import Case, Options, machine
-from bench.durable_pending import pending_rows
 from bench.report import say, table, write
 
 SCENARIOS: tuple[ModuleType, ...] = (
@@ -40,6 +40,7 @@ SCENARIOS: tuple[ModuleType, ...] = (
     llm_overhead,
     throughput,
     http_load,
+    durable,
 )
 RESULTS = Path("bench/results")
 
@@ -116,13 +117,11 @@ def main(argv: list[str] | None = None) -> None:
     cases = asyncio.run(_run(selected, opts))
     options = {**asdict(opts), "work_dir": str(opts.work_dir)}
     out = args.out or _default_out(args)
-    pending = pending_rows()
     notes = {
-        "not_measured": pending,
         "postgresql": throughput.PG_NOTE["note"],
+        "durable": durable.NOTE["note"],
     }
     write(out, info, options, cases, notes)
-    say("\nnot measured yet: " + ", ".join(r["row"] for r in pending))
     say(f"\nwrote {out} in {time.perf_counter() - started:.0f} s")
 
 

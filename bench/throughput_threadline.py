@@ -3,17 +3,25 @@
     python -m bench.throughput_threadline --url sqlite+aiosqlite:///tmp/t.db \
         --conversations 50 --turns 10 --latency-ms 50 [--profile out.html]
     python -m bench.throughput_threadline --url ... --waiting 2000
+    python -m bench.throughput_threadline --url ... --go-file /tmp/go  # see below
 
 The support chat of ``bench.compare_threadline`` (greet -> classify, waiting for
 the user -> expression edges -> answer -> classify; 2 model calls a turn) driven
 through ``service.runs.run_one_turn`` with ``SlowLLM`` (an ``asyncio.sleep`` of
 ``--latency-ms`` per call, in-process). Each case runs in its own process so peak
 RSS belongs to that case alone. Prints (or writes) a JSON document.
+
+With ``--go-file PATH`` (``bench.durable``'s several workers on one database) the
+worker creates ``PATH.ready.<pid>`` once its conversations are started and waits
+for ``PATH`` to exist before its timed phase, so the workers' timed phases begin
+together; it does not migrate (the caller has).
 """
 
 import argparse
 import asyncio
+import os
 import random
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,8 @@ WAITING = "waiting_for_user_input"
 
 async def measure(args: argparse.Namespace) -> JsonDict:
     store = open_store(args.url)
-    await store.migrate()
+    if args.go_file is None:
+        await store.migrate()
     llm = SlowLLM(args.latency_ms / 1000)
     runtime = Runtime(llm=llm, rng=random.Random(0))
     caller = bench_caller()
@@ -64,7 +73,8 @@ async def measure(args: argparse.Namespace) -> JsonDict:
             result = await waiting_memory(args.waiting, start, step)
         else:
             profiler = _profiler(args.profile)
-            result = await drive(args.conversations, args.turns, start, step)
+            ready = _barrier(args.go_file) if args.go_file else None
+            result = await drive(args.conversations, args.turns, start, step, ready)
             if profiler is not None:
                 profiler.stop()
                 args.profile.write_text(profiler.output_html())
@@ -77,6 +87,15 @@ async def measure(args: argparse.Namespace) -> JsonDict:
         return result
     finally:
         await store.close()
+
+
+def _barrier(go: Path) -> Callable[[], Awaitable[None]]:
+    async def ready() -> None:
+        Path(f"{go}.ready.{os.getpid()}").touch()
+        while not go.exists():
+            await asyncio.sleep(0.005)
+
+    return ready
 
 
 def _profiler(out: Path | None) -> Any:
@@ -98,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--waiting", type=int, default=0, help="memory mode")
     parser.add_argument("--profile", type=Path, default=None, help="pyinstrument")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--go-file", type=Path, default=None, help="start the timed phase together"
+    )
     args = parser.parse_args(argv)
     emit(asyncio.run(measure(args)), args.out)
 
