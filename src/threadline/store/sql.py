@@ -4,10 +4,12 @@ Dialect differences (engine set-up, locking) live in ``dialect.py``; everything 
 is portable SQLAlchemy Core.
 """
 
+import asyncio
 import json
 import zlib
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -15,11 +17,16 @@ from typing import Any, cast
 from sqlalchemy import JSON, ColumnElement, Table, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from threadline.store import dialect, migrations, schema
+from threadline.store import dialect, migrations, schema, statements
 from threadline.store.base import ApiKey, Document, Query
 from threadline.store.sql_runs import SqlCommands, SqlWorkers
 
 JsonDict = dict[str, Any]
+# The stores whose in-process write queue the current task holds (a nested
+# ``begin`` in the same task must not wait for itself).
+_HOLDING: ContextVar[frozenset[int]] = ContextVar(
+    "threadline_holding", default=frozenset()
+)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -52,12 +59,12 @@ class SqlDocuments:
         self._table = table
 
     async def insert(self, doc: Document) -> None:
-        await self._conn.execute(self._table.insert().values(**_row(doc)))
+        await self._conn.execute(self._table.insert(), _row(doc))
 
     async def get(self, team_id: str, doc_id: str) -> Document | None:
-        t = self._table
-        stmt = select(t).where(t.c.team_id == team_id, t.c.id == doc_id)
-        row = (await self._conn.execute(stmt)).mappings().first()
+        stmt = statements.get_document(self._table)
+        params = {"k_team": team_id, "k_id": doc_id}
+        row = (await self._conn.execute(stmt, params)).mappings().first()
         return _to_document(row) if row is not None else None
 
     def _conditions(self, team_id: str, query: Query) -> list[ColumnElement[bool]]:
@@ -100,13 +107,13 @@ class SqlDocuments:
         self, doc: Document, *, expected_status: str | None = None
     ) -> bool:
         """Overwrite a document (only from ``expected_status`` when given)."""
-        t = self._table
         values = {k: v for k, v in _row(doc).items() if k not in ("id", "team_id")}
-        conds = [t.c.team_id == doc.team_id, t.c.id == doc.id]
+        params = {**values, "k_team": doc.team_id, "k_id": doc.id}
+        guard = ""
         if expected_status is not None:
-            conds.append(t.c.status == expected_status)
-        stmt = update(t).where(*conds).values(**values)
-        return (await self._conn.execute(stmt)).rowcount > 0
+            guard, params["k_status"] = "status", expected_status
+        stmt = statements.update_document(self._table, guard)
+        return (await self._conn.execute(stmt, params)).rowcount > 0
 
     async def delete(self, team_id: str, doc_id: str) -> bool:
         t = self._table
@@ -124,16 +131,18 @@ class SqlDocuments:
         by: str | None,
     ) -> bool:
         """Change only the status column, if it still is ``expected_status``."""
-        t = self._table
-        conds = [t.c.team_id == team_id, t.c.id == doc_id]
-        if expected_status is None:
-            conds.append(t.c.status.is_(None))
-        else:
-            conds.append(t.c.status == expected_status)
-        stmt = (
-            update(t).where(*conds).values(status=status, updated_at=at, updated_by=by)
-        )
-        return (await self._conn.execute(stmt)).rowcount > 0
+        params: dict[str, Any] = {
+            "status": status,
+            "updated_at": at,
+            "updated_by": by,
+            "k_team": team_id,
+            "k_id": doc_id,
+        }
+        guard = "null"
+        if expected_status is not None:
+            guard, params["k_status"] = "status", expected_status
+        stmt = statements.update_document(self._table, guard)
+        return (await self._conn.execute(stmt, params)).rowcount > 0
 
     async def find_stale(
         self, status: str, updated_before: datetime, limit: int
@@ -202,16 +211,16 @@ class SqlTurns:
     async def append(
         self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
     ) -> None:
-        row = {"team_id": team_id, "run_id": run_id, "turn_index": index}
-        await self._conn.execute(
-            schema.run_turns.insert().values(
-                **row,
-                body=JSON.NULL,
-                body_zlib=_pack_segment(body),
-                created_at=at,
-                updated_at=at,
-            )
-        )
+        row = {
+            "team_id": team_id,
+            "run_id": run_id,
+            "turn_index": index,
+            "body": JSON.NULL,
+            "body_zlib": _pack_segment(body),
+            "created_at": at,
+            "updated_at": at,
+        }
+        await self._conn.execute(schema.run_turns.insert(), row)
 
     async def list(self, team_id: str, run_id: str) -> list[JsonDict]:
         t = schema.run_turns
@@ -324,11 +333,24 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.dialect = engine.dialect.name
+        # SQLite has one writer at a time and every transaction here writes
+        # (BEGIN IMMEDIATE): queue them in the process, first come first served,
+        # instead of letting SQLite's busy handler sleep and retry.
+        self._serial = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlTransaction]:
-        async with self._engine.begin() as conn:
-            yield SqlTransaction(conn)
+        if self._serial is None or id(self) in _HOLDING.get():
+            async with self._engine.begin() as conn:
+                yield SqlTransaction(conn)
+            return
+        async with self._serial:
+            held = _HOLDING.set(_HOLDING.get() | {id(self)})
+            try:
+                async with self._engine.begin() as conn:
+                    yield SqlTransaction(conn)
+            finally:
+                _HOLDING.reset(held)
 
     async def migrate(self) -> int:
         async with self._engine.begin() as conn:

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from threadline.store import schema
+from threadline.store import schema, statements
 from threadline.store.base import Command, Duplicate
 
 JsonDict = dict[str, Any]
@@ -40,7 +40,7 @@ class SqlCommands:
         t = schema.run_commands
         values = {c.name: getattr(command, c.name) for c in t.columns}
         try:
-            await self._conn.execute(t.insert().values(**values))
+            await self._conn.execute(t.insert(), values)
         except IntegrityError as exc:
             raise Duplicate(f"command {command.id}: {exc.orig}") from exc
 
@@ -63,13 +63,9 @@ class SqlCommands:
         return int(top) + 1 if top is not None else 0
 
     async def of_run(self, run_id: str, statuses: Collection[str]) -> list[Command]:
-        t = schema.run_commands
-        stmt = (
-            select(t)
-            .where(t.c.run_id == run_id, t.c.status.in_(list(statuses)))
-            .order_by(t.c.seq)
-        )
-        rows = (await self._conn.execute(stmt)).mappings().all()
+        params = {"k_run": run_id, "k_statuses": list(statuses)}
+        stmt = statements.commands_of_run()
+        rows = (await self._conn.execute(stmt, params)).mappings().all()
         return [_to_command(r) for r in rows]
 
     async def update(
@@ -80,12 +76,11 @@ class SqlCommands:
         expected_worker: str | None = None,
         **values: Any,
     ) -> bool:
-        t = schema.run_commands
-        conds = [t.c.id == command_id]
+        params = {**values, "updated_at": at, "k_id": command_id}
         if expected_worker is not None:
-            conds.append(t.c.worker_id == expected_worker)
-        stmt = update(t).where(*conds).values(**values, updated_at=at)
-        return (await self._conn.execute(stmt)).rowcount > 0
+            params["k_worker"] = expected_worker
+        stmt = statements.update_command(expected_worker is not None)
+        return (await self._conn.execute(stmt, params)).rowcount > 0
 
     async def delete(self, command_id: str) -> None:
         await self._conn.execute(
@@ -95,9 +90,9 @@ class SqlCommands:
         await self._conn.execute(delete(t).where(t.c.id == command_id))
 
     async def delete_owned(self, command_id: str, worker_id: str) -> bool:
-        t = schema.run_commands
-        stmt = delete(t).where(t.c.id == command_id, t.c.worker_id == worker_id)
-        return (await self._conn.execute(stmt)).rowcount > 0
+        params = {"k_id": command_id, "k_worker": worker_id}
+        stmt = statements.delete_owned_command()
+        return (await self._conn.execute(stmt, params)).rowcount > 0
 
     async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
         t, w = schema.run_commands, schema.workers

@@ -1,0 +1,63 @@
+"""Statements on the hot path of a turn, built once per table and reused.
+
+Building a SQLAlchemy statement and its cache key costs more than executing it on
+SQLite; these take their values as bound parameters (``k_…`` for conditions, column
+names for the values an ``UPDATE`` sets or an ``INSERT`` writes).
+"""
+
+from functools import cache
+
+from sqlalchemy import Delete, Select, Table, Update, bindparam, delete, select, update
+
+from threadline.store import schema
+
+
+@cache
+def get_document(table: Table) -> Select[tuple[object, ...]]:
+    return select(table).where(
+        table.c.team_id == bindparam("k_team"), table.c.id == bindparam("k_id")
+    )
+
+
+@cache
+def update_document(table: Table, guard: str) -> Update:
+    """By team and id; ``guard``: ``""`` none, ``"status"`` the status is
+    ``k_status``, ``"null"`` the status is NULL."""
+    stmt = update(table).where(
+        table.c.team_id == bindparam("k_team"), table.c.id == bindparam("k_id")
+    )
+    if guard == "status":
+        stmt = stmt.where(table.c.status == bindparam("k_status"))
+    elif guard == "null":
+        stmt = stmt.where(table.c.status.is_(None))
+    return stmt
+
+
+@cache
+def commands_of_run() -> Select[tuple[object, ...]]:
+    t = schema.run_commands
+    return (
+        select(t)
+        .where(
+            t.c.run_id == bindparam("k_run"),
+            t.c.status.in_(bindparam("k_statuses", expanding=True)),
+        )
+        .order_by(t.c.seq)
+    )
+
+
+@cache
+def delete_owned_command() -> Delete:
+    t = schema.run_commands
+    return delete(t).where(
+        t.c.id == bindparam("k_id"), t.c.worker_id == bindparam("k_worker")
+    )
+
+
+@cache
+def update_command(owned: bool) -> Update:
+    t = schema.run_commands
+    stmt = update(t).where(t.c.id == bindparam("k_id"))
+    if owned:
+        stmt = stmt.where(t.c.worker_id == bindparam("k_worker"))
+    return stmt
