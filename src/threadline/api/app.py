@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from threadline import __version__
-from threadline.api import errors
+from threadline.api import access_log, errors
 from threadline.api.limits import BodyLimit
 from threadline.api.routes import (
     catalogue,
@@ -112,6 +112,7 @@ def create_app(
     if store is not None:
         app.state.store = store
     errors.install(app)
+    access_log.install()
     router = build_router()
     for prefix in PREFIXES:
         app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
