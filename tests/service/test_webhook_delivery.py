@@ -106,6 +106,11 @@ async def test_delivery_is_signed_sdk_style_with_bearer_and_names_action_workflo
     assert request.headers["X-Interactly-Signature"] == expected
     ts = request.headers["X-Interactly-Timestamp"]
     assert abs(int(ts) - datetime.now(UTC).timestamp()) < 60
+    # The "<timestamp>.<body>" scheme, for receivers that verify that way.
+    stamped = hmac.new(secret.encode(), f"{ts}.".encode() + raw, hashlib.sha256)
+    assert request.headers["X-Interactly-Signature-256"] == (
+        f"sha256={stamped.hexdigest()}"
+    )
     assert request.headers["Authorization"] == "Bearer tok-123"
     body = json.loads(raw)
     assert body["timestamp"] == int(ts)  # signed, so replays can be rejected

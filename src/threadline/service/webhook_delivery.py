@@ -20,7 +20,9 @@ Signature (what the Interactly SDK's ``interactly.webhooks.verify_signature``
 checks): ``X-Interactly-Signature`` = hex HMAC-SHA256 of the raw body with the
 subscription's signing secret, ``X-Interactly-Timestamp`` = Unix seconds. The body
 repeats that timestamp (``timestamp``), so the signature covers it and receivers
-can reject replays by comparing both and checking freshness.
+can reject replays by comparing both and checking freshness. Receivers that prefer
+the ``"<timestamp>.<body>"`` scheme read ``X-Interactly-Signature-256``:
+``sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">``.
 """
 
 import asyncio
@@ -53,6 +55,7 @@ LEASE_SECONDS = 120
 JITTER = 0.2
 """Each delay is the doubled base times a random factor in [1 - JITTER, 1 + JITTER]."""
 SIGNATURE_HEADER = "X-Interactly-Signature"
+TIMESTAMPED_SIGNATURE_HEADER = "X-Interactly-Signature-256"
 TIMESTAMP_HEADER = "X-Interactly-Timestamp"
 EVENT_ID_HEADER = "X-Interactly-Event-Id"
 MAX_RESPONSE_BODY = 2000
@@ -83,6 +86,14 @@ class DeliveryPolicy:
 def sign(secret: str, body: bytes) -> str:
     """The ``X-Interactly-Signature`` value: hex HMAC-SHA256 of the raw body."""
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def sign_timestamped(secret: str, body: bytes, ts: int) -> str:
+    """The ``X-Interactly-Signature-256`` value: ``sha256=`` and the hex HMAC-SHA256
+    of ``"<timestamp>.<body>"``, so the timestamp is signed outside the body too."""
+    message = str(ts).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
 
 
 def backoff(attempt: int, base_seconds: float, rng: Rng | None = None) -> float:
@@ -148,6 +159,9 @@ def _headers(sub: Document, event: Document, body: bytes, ts: int) -> dict[str, 
         "Content-Type": "application/json",
         "User-Agent": f"Threadline-Webhooks/{__version__}",
         SIGNATURE_HEADER: sign(wh.signing_secret(sub), body),
+        TIMESTAMPED_SIGNATURE_HEADER: sign_timestamped(
+            wh.signing_secret(sub), body, ts
+        ),
         TIMESTAMP_HEADER: str(ts),
         EVENT_ID_HEADER: str(event.body["event_id"]),
     }
