@@ -55,7 +55,14 @@ def create_engine(url: str) -> AsyncEngine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         memory = make_url(url).database in (None, "", ":memory:")
-        kwargs: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+        # Transactions are queued in the process (``SqlStore.begin``), so one
+        # connection (one aiosqlite thread) does the work; overflow serves the
+        # rare nested transaction.
+        kwargs: dict[str, Any] = (
+            {"poolclass": StaticPool}
+            if memory
+            else {"pool_size": 1, "max_overflow": 10}
+        )
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
