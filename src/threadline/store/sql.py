@@ -83,6 +83,11 @@ class SqlDocuments:
         return conds
 
     async def find(self, team_id: str, query: Query) -> tuple[list[Document], int]:
+        if query == Query(newest_first=query.newest_first):  # the whole team
+            stmt = statements.team_documents(self._table, query.newest_first)
+            found = (await self._conn.execute(stmt, {"k_team": team_id})).mappings()
+            docs = [_to_document(r) for r in found.all()]
+            return docs, len(docs)
         t = self._table
         where = and_(*self._conditions(team_id, query))
         total = 0

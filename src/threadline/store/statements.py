@@ -34,6 +34,17 @@ def update_document(table: Table, guard: str) -> Update:
 
 
 @cache
+def team_documents(table: Table, newest_first: bool) -> Select[tuple[object, ...]]:
+    """Every document of one team (an unfiltered, unpaged ``find``)."""
+    order = (
+        (table.c.created_at.desc(), table.c.id.desc())
+        if newest_first
+        else (table.c.created_at.asc(), table.c.id.asc())
+    )
+    return select(table).where(table.c.team_id == bindparam("k_team")).order_by(*order)
+
+
+@cache
 def commands_of_run() -> Select[tuple[object, ...]]:
     t = schema.run_commands
     return (
