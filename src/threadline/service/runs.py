@@ -284,5 +284,10 @@ async def run_one_turn(
         runtime.sinks[cmd.id] = stream
     if start:
         first = turn_driver.Prepared(doc, team) if team is not None else None
-        runtime.spawn(turn_driver.drive(store, runtime, cmd, ports_for, first=first))
+        if runtime.launcher is not None:
+            await runtime.launcher(store, runtime, cmd, first)
+        else:
+            runtime.spawn(
+                turn_driver.drive(store, runtime, cmd, ports_for, first=first)
+            )
     return await turn_driver.wait_for(store, runtime, cmd, local=start)

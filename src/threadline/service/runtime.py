@@ -56,6 +56,13 @@ class Runtime:
     """Runs whose turns this process is executing, by run id."""
     interrupts: set[str] = field(default_factory=set)
     """Runs whose running turn must stop at the next step boundary."""
+    step_runner: Any = None
+    """Executes one node as a step of another durable executor (``async (task,
+    ports, runtime) -> NodeResult``); None: our own step journal
+    (``service.turn_driver``)."""
+    launcher: Any = None
+    """Starts the turn of an accepted command in another durable executor
+    (``async (store, runtime, command, first) -> None``); None: a runtime task."""
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Let background work finish (up to ``timeout``), then cancel the rest.

@@ -170,6 +170,7 @@ async def _turn(
     replayed = 0
     written = len(journal)
     unwritten: list[JsonDict] = []
+    stepped = 0
     outcome: TurnOutcome
     try:
         task = next(gen)
@@ -187,6 +188,15 @@ async def _turn(
             else:
                 if command.run_id in runtime.interrupts:
                     raise _Stop
+                if runtime.step_runner is not None:
+                    # Another durable executor checkpoints the steps; only fence
+                    # and look for interrupts before each later side effect.
+                    if stepped and _has_effects(task):
+                        await _flush(store, runtime, command, written, [])
+                    result = await runtime.step_runner(task, ports, runtime)
+                    stepped += 1
+                    task = gen.send(result)
+                    continue
                 if unwritten and _has_effects(task):
                     await _flush(store, runtime, command, written, unwritten)
                     written += len(unwritten)
