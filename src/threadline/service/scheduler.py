@@ -317,9 +317,7 @@ async def fire_due(
     (``service.start_queue.dispatch``)."""
     from threadline.service.start_queue import dispatch  # it builds on this one
 
-    return await dispatch(
-        store, runtime, now=now, stuck_after=stuck_after, teams=teams
-    )
+    return await dispatch(store, runtime, now=now, stuck_after=stuck_after, teams=teams)
 
 
 async def schedule_forever(store: Store, runtime: Runtime, settings: Settings) -> None:
