@@ -1,14 +1,18 @@
 """Scenario: durable turns across processes (issue 7, items 3b and 4). PostgreSQL only.
 
-**Two worker processes against one.** The same total conversations (100, each
-sending 8 user turns of the support chat, 2 model calls a turn, ``SlowLLM`` at
-50 ms a call) driven through ``service.runs.run_one_turn`` by (a) one process and
-(b) two processes sharing one PostgreSQL database, each driving half. The workers
-are ``bench.throughput_threadline`` with ``--go-file``: each starts its
-conversations (not timed), then all begin their timed phases together; combined
-turns per second = all user turns / (last worker's end - first worker's start),
-wall clock. A fresh database per case; cases alternate (1, 2, 1, 2) and the
-figure is the mean of the rounds.
+**Two worker processes against one.** The same total conversations (100, then
+20; each sending 8 user turns of the support chat, 2 model calls a turn,
+``SlowLLM`` at 50 ms a call) driven through ``service.runs.run_one_turn`` by (a)
+one process and (b) two processes sharing one PostgreSQL database, each driving
+half. The workers are ``bench.throughput_threadline`` with ``--go-file``: each
+starts its conversations (not timed), then all begin their timed phases together;
+combined turns per second = all user turns / (last worker's end - first worker's
+start), wall clock. A fresh database per case; cases alternate (1, 2, 1, 2, 1, 2)
+and the figure is the median of the 3 rounds. Each case also records how busy the
+machine's cores were during the timed phase (``/proc/stat``) and the CPU time a
+turn cost in the workers, in the rest of the machine (PostgreSQL's backends,
+plus whatever else runs on the box), and in the processes named ``postgres``
+(``/proc/<pid>/stat``, sampled every 0.2 s).
 
 **Recovery after a SIGKILL.** Two ``threadline serve`` processes (``victim``,
 ``survivor``) on a fresh PostgreSQL database, with ``threadline fake-llm`` at
@@ -40,8 +44,10 @@ import json
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -65,10 +71,11 @@ NAME = "durable"
 TITLE = "Durable turns across processes (PostgreSQL)"
 JsonDict = dict[str, Any]
 
-CONVERSATIONS = 100
+CONVERSATIONS = (100, 20)
+"""The goal row (100 conversations), then a lighter load (20)."""
 TURNS = 8
 LATENCY_MS = 50.0
-ROUNDS = 2
+ROUNDS = 3
 
 RECOVERY_CONVERSATIONS = 50
 RECOVERY_LATENCY_MS = 2000
@@ -93,6 +100,83 @@ def _migrate(database_url: str) -> None:
 
 
 # --- one worker process against two -----------------------------------------------
+
+
+class CpuSampler:
+    """Samples the machine's CPU counters (``/proc/stat``) every 50 ms in a thread,
+    so the busy share of any interval (here: the workers' timed phase) can be read
+    afterwards. Busy = user + nice + system + irq + softirq; steal (time the
+    hypervisor gave the VM's CPUs to others) is reported apart."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, list[int]]] = []
+        self.postgres: list[tuple[float, dict[int, int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @staticmethod
+    def _read() -> list[int]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            return [int(x) for x in stat.readline().split()[1:9]]
+
+    @staticmethod
+    def _postgres() -> dict[int, int]:
+        """CPU ticks (user + system) of every process named ``postgres``."""
+        ticks = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry.name}/stat", encoding="ascii") as stat:
+                    line = stat.read()
+                name = line[line.index("(") + 1 : line.rindex(")")]
+                if name == "postgres":
+                    fields = line[line.rindex(")") + 2 :].split()
+                    ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+        return ticks
+
+    def _loop(self) -> None:
+        beat = 0
+        while not self._stop.is_set():
+            with contextlib.suppress(OSError):
+                self.samples.append((time.time(), self._read()))
+                if beat % 4 == 0:
+                    self.postgres.append((time.time(), self._postgres()))
+            beat += 1
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> "CpuSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+    def between(self, began: float, ended: float) -> JsonDict:
+        """Busy and steal shares of all cores, and busy CPU seconds, in the interval."""
+        inside = [s for s in self.samples if began <= s[0] <= ended]
+        if len(inside) < 2:
+            return {}
+        (t0, a), (t1, b) = inside[0], inside[-1]
+        d = [y - x for x, y in zip(a, b, strict=True)]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = d
+        total = sum(d) or 1
+        busy = user + nice + system + irq + softirq
+        tick = os.sysconf("SC_CLK_TCK")
+        found: JsonDict = {
+            "busy_pct": round(100 * busy / total, 1),
+            "steal_pct": round(100 * steal / total, 1),
+            "busy_cpu_s": round(busy / tick, 2),
+            "seconds": round(t1 - t0, 2),
+        }
+        pg = [p for p in self.postgres if began <= p[0] <= ended]
+        if len(pg) >= 2:
+            first, last = pg[0][1], pg[-1][1]
+            spent = sum(v - first.get(pid, 0) for pid, v in last.items())
+            found["postgres_cpu_s"] = round(spent / tick, 2)
+            found["postgres_seconds"] = round(pg[-1][0] - pg[0][0], 2)
+        return found
 
 
 def workers_case(
@@ -125,14 +209,15 @@ def workers_case(
             if time.monotonic() > deadline:
                 raise RuntimeError("workers not ready within 180 s")
             time.sleep(0.02)
-        go.touch()
         results = []
-        for popen, out in procs:
-            _, err = popen.communicate(timeout=600)
-            if popen.returncode != 0:
-                _log(err[-3000:])
-                raise RuntimeError(f"worker failed ({popen.returncode})")
-            results.append(json.loads(out.read_text()))
+        with CpuSampler() as cpu:
+            go.touch()
+            for popen, out in procs:
+                _, err = popen.communicate(timeout=600)
+                if popen.returncode != 0:
+                    _log(err[-3000:])
+                    raise RuntimeError(f"worker failed ({popen.returncode})")
+                results.append(json.loads(out.read_text()))
     finally:
         for popen, _ in procs:
             if popen.poll() is None:
@@ -141,9 +226,34 @@ def workers_case(
         for old in work.glob(f"go-{database}*"):
             old.unlink()
         drop_database(database)
+    return _combined(processes, conversations, turns, results, cpu)
+
+
+def _cpu_per_turn(machine: JsonDict, workers_cpu: float, done: int) -> JsonDict:
+    if machine:
+        machine["workers_cpu_ms_per_turn"] = round(1000 * workers_cpu / done, 2)
+        rest = machine["busy_cpu_s"] - workers_cpu
+        machine["rest_cpu_ms_per_turn"] = round(1000 * rest / done, 2)
+        if "postgres_cpu_s" in machine:
+            # its window is shorter (sampled every 0.2 s): scale to the phase
+            scale = machine["seconds"] / max(machine["postgres_seconds"], 0.01)
+            pg = machine["postgres_cpu_s"] * scale
+            machine["postgres_cpu_ms_per_turn"] = round(1000 * pg / done, 2)
+    return machine
+
+
+def _combined(
+    processes: int,
+    conversations: int,
+    turns: int,
+    results: list[JsonDict],
+    cpu: CpuSampler,
+) -> JsonDict:
     began = min(r["began_epoch"] for r in results)
     ended = max(r["ended_epoch"] for r in results)
     done = sum(r["user_turns"] for r in results)
+    workers_cpu = sum(r["process_cpu_s"] for r in results)
+    machine = _cpu_per_turn(cpu.between(began, ended), workers_cpu, done)
     return {
         "processes": processes,
         "conversations": conversations,
@@ -152,6 +262,7 @@ def workers_case(
         "wall_s": round(ended - began, 3),
         "turns_per_s": round(done / (ended - began), 1),
         "start_skew_s": round(max(r["began_epoch"] for r in results) - began, 3),
+        "machine_cpu": machine,
         "workers": [
             {
                 "conversations": r["conversations"],
@@ -159,16 +270,17 @@ def workers_case(
                 "wall_s": r["wall_s"],
                 "latency_us": r["latency_us"],
                 "peak_rss_bytes": r["peak_rss_bytes"],
+                "process_cpu_s": r["process_cpu_s"],
             }
             for r in results
         ],
     }
 
 
-def two_workers(opts: Options) -> JsonDict:
+def two_workers(opts: Options, conversations: int) -> JsonDict:
+    """Rounds of (one process, two processes), alternating; medians compared."""
     work = opts.work_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    conversations = 20 if opts.quick else CONVERSATIONS
     turns = 2 if opts.quick else TURNS
     rounds = 1 if opts.quick else ROUNDS
     runs: dict[int, list[JsonDict]] = {1: [], 2: []}
@@ -176,12 +288,13 @@ def two_workers(opts: Options) -> JsonDict:
         for processes in (1, 2):
             row = workers_case(processes, conversations, turns, work)
             runs[processes].append(row)
+            busy = row["machine_cpu"].get("busy_pct", "?")
             _log(
                 f"  {processes} process(es), {conversations} conversations: "
-                f"{row['turns_per_s']:.1f} turns/s (start skew {row['start_skew_s']} s)"
+                f"{row['turns_per_s']:.1f} turns/s, machine {busy}% busy"
             )
-    one = sum(r["turns_per_s"] for r in runs[1]) / len(runs[1])
-    two = sum(r["turns_per_s"] for r in runs[2]) / len(runs[2])
+    one = statistics.median(r["turns_per_s"] for r in runs[1])
+    two = statistics.median(r["turns_per_s"] for r in runs[2])
     return {
         "row": "two_workers_vs_one_postgres",
         "conversations": conversations,
@@ -191,6 +304,7 @@ def two_workers(opts: Options) -> JsonDict:
         "one_process_turns_per_s": round(one, 1),
         "two_processes_turns_per_s": round(two, 1),
         "ratio": round(two / one, 2),
+        "statistic": f"median of {rounds} rounds",
         "goal_ratio": 1.6,
         "cores": os.cpu_count(),
         "rounds": runs,
@@ -515,8 +629,10 @@ def measure(opts: Options) -> list[Case]:
         return []
     NOTE["note"] = f"measured on {PG_ADMIN.rsplit('@', 1)[-1]}"
     cases = []
-    workers = two_workers(opts)
-    cases.append(_case("two workers vs one", workers, workers["ratio"]))
+    for conversations in (20,) if opts.quick else CONVERSATIONS:
+        workers = two_workers(opts, conversations)
+        name = f"two workers vs one, {conversations} conversations"
+        cases.append(_case(name, workers, workers["ratio"]))
     settings = [TIGHT]
     if os.environ.get("THREADLINE_BENCH_RECOVERY_DEFAULTS", "1") != "0":
         settings.append(DEFAULTS)
@@ -550,6 +666,21 @@ def table(title: str, cases: list[Case]) -> None:
                 f"{r['two_processes_turns_per_s']} turns/s, ratio {r['ratio']}x "
                 f"(goal 1.6x; {r['cores']} cores)"
             )
+            for n in ("1", "2"):
+                rounds = r["rounds"].get(n) or r["rounds"].get(int(n)) or []
+                cpu = [x["machine_cpu"] for x in rounds if x["machine_cpu"]]
+                say(
+                    f"    {n} process(es): rounds "
+                    + ", ".join(f"{x['turns_per_s']}" for x in rounds)
+                    + " turns/s; machine busy "
+                    + ", ".join(f"{c['busy_pct']}%" for c in cpu)
+                    + "; CPU ms a turn: workers + rest (of which PostgreSQL) "
+                    + ", ".join(
+                        f"{c['workers_cpu_ms_per_turn']}+{c['rest_cpu_ms_per_turn']}"
+                        f" ({c.get('postgres_cpu_ms_per_turn', '?')})"
+                        for c in cpu
+                    )
+                )
         else:
             say(
                 f"recovery, dead after {r['worker_dead_seconds']:g} s, heartbeat "

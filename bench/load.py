@@ -93,7 +93,8 @@ async def drive(
     ``ready`` (if given) is awaited between the starts and the timed phase: several
     worker processes use it to begin their timed phases together; the wall-clock
     bounds of the timed phase (``began_epoch``, ``ended_epoch``) let the caller
-    compute their combined throughput.
+    compute their combined throughput; ``process_cpu_s`` is the CPU time of this
+    process (all its threads) during it.
     """
     handles = await start_all(conversations, start)
     latencies: list[float] = []
@@ -110,9 +111,11 @@ async def drive(
         await ready()
     peak_reset = reset_peak()
     began_epoch = time.time()
+    began_cpu = time.process_time()
     began = time.perf_counter()
     await asyncio.gather(*(one(h) for h in handles))
     wall = time.perf_counter() - began
+    cpu = time.process_time() - began_cpu
     ended_epoch = time.time()
     peak = peak_rss_bytes()
     done = conversations * turns
@@ -124,6 +127,7 @@ async def drive(
         "began_epoch": began_epoch,
         "ended_epoch": ended_epoch,
         "turns_per_s": round(done / wall, 1),
+        "process_cpu_s": round(cpu, 3),
         "latency_us": Stats.of(latencies).to_json(),
         "rss_before_bytes": before,
         "peak_rss_bytes": peak if peak_reset else None,
