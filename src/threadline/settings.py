@@ -3,6 +3,8 @@
 Build ``Settings()`` only in entry points (CLI, ``create_app``) and pass it down.
 """
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -76,3 +78,9 @@ class Settings(BaseSettings):
     team_max_concurrent_runs: int | None = Field(default=None, ge=0)
     """Default most active runs per team (a team may override it); None or 0:
     unlimited."""
+    executor: Literal["journal", "dbos"] = "journal"
+    """Durable executor of turns: ``journal`` (our step journal, the default) or
+    ``dbos`` (DBOS Transact workflows, ``service.dbos_executor``)."""
+    dbos_system_database_url: str | None = None
+    """DBOS's system database (``executor=dbos``); default: a SQLite file next to
+    a SQLite main database, or the main PostgreSQL database itself."""

@@ -58,6 +58,10 @@ def start(
 ) -> list["asyncio.Task[None]"]:
     """Start the periodic work of a ``kind`` (``serve`` or ``worker``) process."""
     policy = webhook_delivery.DeliveryPolicy(allow_private=settings.http_allow_private)
+    if settings.executor == "dbos":  # launched on this loop: it runs turns here
+        from threadline.service import dbos_executor
+
+        dbos_executor.start(store, runtime)
     return [
         asyncio.create_task(
             recovery.live_forever(
@@ -88,5 +92,9 @@ async def stop(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await runtime.drain(timeout=10.0)
+    if runtime.launcher is not None:  # the DBOS executor (service.dbos_executor)
+        from threadline.service import dbos_executor
+
+        await dbos_executor.shutdown(runtime)
     with contextlib.suppress(Exception):
         await recovery.sign_off(store, runtime)

@@ -107,7 +107,12 @@ async def live_forever(
     while True:
         try:
             await heartbeat(store, runtime, kind)
-            await recover(store, runtime, ports_for)
+            if runtime.launcher is not None:  # DBOS resumes the turns
+                from threadline.service import dbos_executor
+
+                await dbos_executor.recover(store, runtime)
+            else:
+                await recover(store, runtime, ports_for)
             passes += 1
             if passes % 720 == 1:
                 await prune(store)

@@ -126,7 +126,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
     llm = ConfigurableLLM(
         keys=ServerKeys.from_settings(settings), group_factory=GroupLLM
     )
-    return Runtime(
+    runtime = Runtime(
         llm=llm,
         http_allow_private=settings.http_allow_private,
         team_max_concurrent_runs=settings.team_max_concurrent_runs,
@@ -134,3 +134,8 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
     )
+    if settings.executor == "dbos":  # turns as DBOS workflows
+        from threadline.service import dbos_executor
+
+        dbos_executor.install(runtime, settings)
+    return runtime
