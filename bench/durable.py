@@ -225,6 +225,8 @@ def workers_case(
                 popen.wait()
         for old in work.glob(f"go-{database}*"):
             old.unlink()
+        for _, out in procs:
+            out.unlink(missing_ok=True)
         drop_database(database)
     return _combined(processes, conversations, turns, results, cpu)
 
