@@ -312,6 +312,49 @@ async def test_a_turn_of_a_dead_worker_is_resumed_by_dbos_without_repeating_step
     dbos_executor.start(store, runtime)
 
 
+async def test_a_recovered_workflow_takes_its_command_over_from_its_holder(
+    store: Store, dbos_runtime: tuple[Runtime, ScriptedLLM]
+):
+    """The process that dequeues a recovered workflow runs the turn, even when
+    another worker took the command over first."""
+    runtime, llm = dbos_runtime
+    caller = Caller(new_object_id(), new_object_id())
+    wid = str((await wf.create(store, caller, two_step_workflow()))["_id"])
+    doc, _ = await turn(store, caller, runtime, wid, START)
+    llm.extend("One.", "never served")
+    gate = Gate(llm, hold={2})
+    runtime.llm = gate
+    request = asyncio.create_task(
+        turn(store, caller, runtime, wid, says("hey"), doc.id, key="held")
+    )
+    await gate.entered.wait()
+    driver = runtime.drivers[doc.id]
+    driver.cancel()
+    request.cancel()
+    for task in (driver, request):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    async with store.begin() as tx:
+        command = await tx.commands().by_key(caller.team_id, "held")
+        assert command is not None
+        # Another live worker holds the command (it took it, then stalled).
+        assert await tx.commands().update(
+            command.id, at=wf.now(), expected_worker=EXECUTOR, worker_id="w-other"
+        )
+    survivor_llm = ScriptedLLM(["Two."])
+    survivor = Runtime(llm=survivor_llm, worker_id=f"w-survivor-{new_object_id()}")
+    dbos_executor.start(store, survivor)
+    retry = asyncio.create_task(
+        turn(store, caller, survivor, wid, says("hey"), doc.id, key="held")
+    )
+    assert await dbos_executor.recover_executors([EXECUTOR]) == [command.id]
+    done, outcome = await retry
+    await survivor.drain()
+    assert said(outcome) == ["Two."] and done.status == "waiting_for_user_input"
+    assert gate.calls == 2 and len(survivor_llm.requests) == 1
+    assert await dbos_executor.recover_executors([EXECUTOR]) == []
+
+
 async def test_commands_queued_behind_a_turn_run_in_workflows_of_their_own(
     store: Store, dbos_runtime: tuple[Runtime, ScriptedLLM]
 ):

@@ -33,8 +33,12 @@ from dbos import DBOS, DBOSConfig, SetWorkflowID
 from sqlalchemy.engine import make_url
 
 from threadline import __version__
-from threadline.engine.steps import NodeResult, NodeTask, result_from_json
-from threadline.engine.steps import result_to_json as _result_to_json
+from threadline.engine.steps import (
+    NodeResult,
+    NodeTask,
+    result_from_json,
+    result_to_json,
+)
 from threadline.nodes.base import Ports
 from threadline.nodes.registry import PURE_TYPES
 from threadline.service import runs, turn_driver
@@ -122,6 +126,7 @@ def start(store: Store, runtime: Runtime) -> None:
     if not _process.launched:
         DBOS.launch()
         _process.launched = True
+        log.info("DBOS launched: executor %s", DBOS.executor_id)
 
 
 async def shutdown(runtime: Runtime) -> None:
@@ -177,7 +182,7 @@ class _Node:
 async def node_step(node: _Node) -> JsonDict:
     """One node execution, checkpointed by DBOS as JSON."""
     result = await turn_driver.execute_node(node.task, node.ports, node.runtime)
-    return _result_to_json(result)
+    return result_to_json(result)
 
 
 async def run_step(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
@@ -194,20 +199,30 @@ async def _own(store: Store, runtime: Runtime, command_id: str) -> Command | Non
     """The command, running and owned by this worker, or None if its turn is over.
 
     DBOS admits one runner per workflow, so a recovered turn dequeued here takes
-    the command over from whichever worker holds it."""
-    async with store.begin() as tx:
-        command = await tx.commands().get(command_id)
-        if command is None or command.status != "running":
-            return None
-        if command.worker_id == runtime.worker_id:
-            return command
-        taken = await tx.commands().update(
-            command.id,
-            at=wf.now(),
-            expected_worker=command.worker_id,
-            worker_id=runtime.worker_id,
-        )
-    return replace(command, worker_id=runtime.worker_id) if taken else None
+    the command over from whichever worker holds it (again if a recovery pass
+    took it meanwhile)."""
+    for _ in range(10):
+        async with store.begin() as tx:
+            command = await tx.commands().get(command_id)
+            if command is None or command.status != "running":
+                return None
+            if command.worker_id == runtime.worker_id:
+                return command
+            taken = await tx.commands().update(
+                command.id,
+                at=wf.now(),
+                expected_worker=command.worker_id,
+                worker_id=runtime.worker_id,
+            )
+        if taken:
+            log.info(
+                "command %s (run %s) taken over from worker %s by its workflow",
+                command.id,
+                command.run_id,
+                command.worker_id,
+            )
+            return replace(command, worker_id=runtime.worker_id)
+    raise RuntimeError(f"command {command_id} kept changing hands")
 
 
 async def _drive_one(
@@ -339,12 +354,30 @@ async def recover_dead(
             taken.append(orphan)
     if not taken:
         return []
-    await recover_executors(sorted({str(o.worker_id) for o in taken}))
+    async with store.begin() as tx:
+        alive = {runtime.worker_id, *await tx.workers().live(dead_before)}
+    executors = {str(o.worker_id) for o in taken}
+    unstarted: list[str] = []
     for orphan in taken:
-        # A command promoted just before its worker died, or begun by the journal
-        # executor, has no workflow yet: start one.
-        if await DBOS.get_workflow_status_async(orphan.id) is None:
-            await start_turn(orphan.id)
+        status = await DBOS.get_workflow_status_async(orphan.id)
+        if status is None:
+            # Promoted just before its worker died, or begun by the journal
+            # executor: no workflow yet.
+            unstarted.append(orphan.id)
+        elif status.status == "PENDING" and status.executor_id not in alive:
+            # Dequeued by a process that died before taking the command.
+            executors.add(str(status.executor_id))
+        elif status.status not in ("PENDING", "ENQUEUED"):
+            log.error(
+                "command %s is running but its workflow is %s: the stale-run "
+                "reaper will fail its run",
+                orphan.id,
+                status.status,
+            )
+    recovered = await recover_executors(sorted(executors))
+    log.info("DBOS re-enqueued workflows %s", recovered)
+    for command_id in unstarted:
+        await start_turn(command_id)
     return [o.id for o in taken]
 
 
