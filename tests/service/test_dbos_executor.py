@@ -308,7 +308,12 @@ async def test_a_turn_of_a_dead_worker_is_resumed_by_dbos_without_repeating_step
     status = await DBOS.get_workflow_status_async(command.id)
     assert status is not None and status.status == "SUCCESS"
     # Recovering again finds nothing to take.
-    assert await recovery.recover(store, survivor, runs.ports_for, now=later) == []
+    assert (
+        await recovery.recover(
+            store, survivor, runs.ports_for, now=later, teams={caller.team_id}
+        )
+        == []
+    )
     dbos_executor.start(store, runtime)
 
 
