@@ -1,5 +1,6 @@
 """The store contract for run inboxes, step journals, heartbeats and leases."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,18 @@ from threadline.ids import new_object_id
 from threadline.store import Command, Duplicate, Store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_MADE: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+async def _forget_commands(store: Store) -> AsyncIterator[None]:
+    """The test database is shared: leave no running command for a recovery pass
+    of another test to find."""
+    yield
+    async with store.begin() as tx:
+        for command_id in _MADE:
+            await tx.commands().delete(command_id)
+    _MADE.clear()
 
 
 def command(run_id: str, seq: int, **kw: object) -> Command:
@@ -22,6 +35,7 @@ def command(run_id: str, seq: int, **kw: object) -> Command:
         "updated_at": T0,
     }
     values.update(kw)
+    _MADE.append(str(values["id"]))
     return Command(**values)  # type: ignore[arg-type]  # test helper with loose kwargs
 
 
