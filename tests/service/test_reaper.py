@@ -79,3 +79,31 @@ async def test_one_process_at_a_time_reaps_through_the_lease(store: Store):
     assert stuck.id in await processes.reap_once(store, holder, settings)
     # While the holder's lease lasts, another process's pass does nothing.
     assert await processes.reap_once(store, other, settings) == []
+
+
+async def test_commands_queued_behind_a_reaped_turn_are_answered(store: Store):
+    from threadline.store import Command
+
+    team = new_object_id()
+    stuck = run(team, "running", timedelta(hours=2))
+    queued = Command(
+        id=new_object_id(),
+        team_id=team,
+        run_id=stuck.id,
+        seq=1,
+        status="pending",
+        body={"run_input": {"command": "data"}, "queued": True},
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    async with store.begin() as tx:
+        await tx.documents("workflow_runs").insert(stuck)
+        await tx.commands().insert(queued)
+    assert stuck.id in await reap(store, now=NOW, max_turn=timedelta(minutes=10))
+    async with store.begin() as tx:
+        answered = await tx.commands().get(queued.id)
+        await tx.commands().delete(queued.id)
+    assert answered is not None and answered.status == "failed"
+    assert answered.response is not None
+    assert answered.response["error"]["status"] == 409
+    assert "stale_run_reaper" in answered.response["error"]["message"]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from threadline.store import Document, Store
+from threadline.store import Document, Store, Transaction
 
 JsonDict = dict[str, Any]
 REAPER = "stale_run_reaper"
@@ -41,6 +41,19 @@ def _failed(doc: Document, reason: str, at: datetime) -> Document:
         updated_at=at,
         updated_by=REAPER,
     )
+
+
+async def _refuse_queued(tx: Transaction, run_id: str, now: datetime) -> None:
+    """Commands queued behind the reaped turn get their answer: the run failed."""
+    answer = {
+        "error": {
+            "status": 409,
+            "code": "conflict",
+            "message": "the run failed (stale_run_reaper); it accepts no more commands",
+        }
+    }
+    for queued in await tx.commands().of_run(run_id, ["pending"]):
+        await tx.commands().update(queued.id, at=now, status="failed", response=answer)
 
 
 async def _candidates(store: Store, status: str, before: datetime) -> list[Document]:
@@ -75,6 +88,8 @@ async def reap(
                 done = await tx.documents("workflow_runs").replace(
                     _failed(doc, reason, now), expected_status=status
                 )
+                if done:
+                    await _refuse_queued(tx, doc.id, now)
             if done:
                 reaped.append(doc.id)
     return reaped
