@@ -15,7 +15,7 @@ from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
 from threadline.service.scheduler import TAG, fire_due
-from threadline.store import Query, Store
+from threadline.store import Document, Query, Store
 
 T0 = datetime(2025, 3, 7, 12, 0, tzinfo=UTC)
 """Creation time of the tests' schedules (in the past: runs get the real clock)."""
@@ -32,6 +32,13 @@ def runtime() -> Runtime:
 @pytest.fixture
 def caller() -> Caller:
     return Caller(team_id=new_object_id(), user_id=new_object_id())
+
+
+async def load_run(store: Store, caller: Caller, run_id: str) -> Document:
+    async with store.begin() as tx:
+        doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+    assert doc is not None, run_id
+    return doc
 
 
 def chat() -> dict[str, Any]:
@@ -94,7 +101,7 @@ async def test_a_due_schedule_fires_once_even_when_two_passes_race(
     assert await tagged_runs(store, caller, wid, sid) == fired
     again = await fire_due(store, runtime, now=now + timedelta(hours=1))
     assert sid not in again.fired
-    run = await runs._load_run(store, caller, fired[0])
+    run = await load_run(store, caller, fired[0])
     assert run.body["workflow_run"]["run_by"] == "cron"  # the run input was used
 
 

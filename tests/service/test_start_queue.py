@@ -30,6 +30,13 @@ def runtime() -> Runtime:
     )
 
 
+async def load_run(store: Store, caller: Caller, run_id: str) -> Document:
+    async with store.begin() as tx:
+        doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+    assert doc is not None, run_id
+    return doc
+
+
 def team() -> Caller:
     return Caller(team_id=new_object_id(), user_id=new_object_id())
 
@@ -139,7 +146,7 @@ async def test_waiting_starts_say_why_and_go_in_order_as_slots_free(
     report = await dispatch(store, runtime, now=NOW, teams=teams)
     assert list(report.fired) == [s3]
     assert (await schedules.get(store, caller, s2))["status"] == "cancelled"
-    run = await runs._load_run(store, caller, report.fired[s3])
+    run = await load_run(store, caller, report.fired[s3])
     assert (
         run.body["workflow_run"]["miscellaneous"]["threadline_schedule"]["schedule_id"]
         == s3
@@ -179,7 +186,7 @@ def evaluated(evaluator_id: str) -> dict[str, Any]:
 
 
 async def evaluation_info(store: Store, caller: Caller, run_id: str) -> Any:
-    run = await runs._load_run(store, caller, run_id)
+    run = await load_run(store, caller, run_id)
     return run.body["workflow_run"].get("evaluation_run_info")
 
 
@@ -214,7 +221,7 @@ async def test_an_evaluation_refused_by_the_limit_runs_later(
     info = await evaluation_info(store, caller, done.id)
     assert info["evaluation_workflow_run_id"] == next(iter(report.fired.values()))
     assert "waiting" not in info
-    evaluation = await runs._load_run(store, caller, info["evaluation_workflow_run_id"])
+    evaluation = await load_run(store, caller, info["evaluation_workflow_run_id"])
     assert evaluation.body["workflow_run"]["is_evaluation_run"] is True
     assert evaluation.body["workflow_run"]["source_workflow_run_id"] == done.id
     # Started once: a later pass has nothing left to start.

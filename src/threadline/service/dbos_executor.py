@@ -6,7 +6,7 @@ twice starts it once) and each node execution is a DBOS step whose result (the J
 of ``engine.steps.result_to_json``) DBOS checkpoints in its system database. A turn
 resumed after a crash replays its finished steps from those checkpoints (no second
 LLM call, HTTP request or SMS) and executes only the rest. Ownership of the command
-row still fences every later side effect (``turn_driver._flush``).
+row still fences every later side effect (``turn_driver``).
 
 DBOS is a process singleton: ``install`` configures it for the process's runtime,
 ``start`` (called by ``service.processes.start`` on the app's event loop, so DBOS
@@ -242,19 +242,12 @@ async def _drive_one(
     try:
         # ``resume`` when nothing was prepared: a turn begun by the journal
         # executor (a mixed deployment) replays its journal first.
-        return await turn_driver._run_command(
-            store, runtime, command, runs.ports_for, first is None, first
+        return await turn_driver.drive_one(
+            store, runtime, command, runs.ports_for, resume=first is None, first=first
         )
-    except turn_driver._Lost:
-        moved = turn_driver.Unavailable("the turn moved to another worker")
-        turn_driver._resolve(runtime, command.id, moved)
-    except Exception as exc:  # a bug after the turn: never strand a request
-        log.exception("driving command %s failed", command.id)
-        turn_driver._resolve(runtime, command.id, exc)
     finally:
         if runtime.drivers.get(run_id) is task:
             runtime.drivers.pop(run_id, None)
-    return None
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)

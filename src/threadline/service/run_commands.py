@@ -22,7 +22,7 @@ from typing import Any
 from threadline.errors import Conflict, InvalidField, NotFound
 from threadline.ids import new_object_id
 from threadline.service import commands as machine
-from threadline.service import turn_driver
+from threadline.service import turn_endings
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.global_variables import TeamGlobals, for_run_in
@@ -198,7 +198,7 @@ async def accept(
                 running=True,
                 worker_id=runtime.worker_id,
                 extra={
-                    "env": turn_driver.turn_env(runtime, turn_driver.state_turn(run)),
+                    "env": turn_endings.turn_env(runtime, turn_endings.state_turn(run)),
                     "previous": run.status,
                     "created": False,
                 },

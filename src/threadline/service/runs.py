@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from threadline import config
 from threadline.engine.graph import compile_graph
 from threadline.engine.turn import TurnOutcome
-from threadline.errors import BadRequest, InvalidField, NotFound
+from threadline.errors import BadRequest, InvalidField
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.nodes.base import Ports
 from threadline.service import (
@@ -23,7 +23,9 @@ from threadline.service import (
     commands,
     run_commands,
     supernodes,
+    turn_answers,
     turn_driver,
+    turn_endings,
     wire,
 )
 from threadline.service import graph as graphs
@@ -46,16 +48,6 @@ def parse_input(raw: Any, field: str) -> JsonDict:
     except ValidationError as exc:
         raise wire.invalid(exc, "run input", field) from exc
     return config.dump(model)
-
-
-async def _load_run(store: Store, caller: Caller, run_id: str) -> Document:
-    if not is_object_id(run_id):
-        raise InvalidField(f"run_id: {run_id!r} is not a 24-hex id")
-    async with store.begin() as tx:
-        doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
-    if doc is None:
-        raise NotFound(f"workflow run {run_id!r} not found")
-    return doc
 
 
 def _pick_version(doc: Document, query_version: int | None, raw_input: JsonDict) -> int:
@@ -152,7 +144,7 @@ async def _new_run(
             running=True,
             worker_id=runtime.worker_id,
             extra={
-                "env": turn_driver.turn_env(runtime, 0),
+                "env": turn_endings.turn_env(runtime, 0),
                 "previous": "not_started",
                 "created": True,
             },
@@ -198,7 +190,7 @@ async def _answer(
 ) -> tuple[Document, TurnOutcome]:
     """A retried ``Idempotency-Key``: the first attempt's answer, never a new turn."""
     run_commands.check_key(found, fingerprint)
-    return await turn_driver.wait_for(store, runtime, found)
+    return await turn_answers.wait_for(store, runtime, found)
 
 
 async def run_one_turn(
@@ -290,4 +282,4 @@ async def run_one_turn(
             runtime.spawn(
                 turn_driver.drive(store, runtime, cmd, ports_for, first=first)
             )
-    return await turn_driver.wait_for(store, runtime, cmd, local=start)
+    return await turn_answers.wait_for(store, runtime, cmd, local=start)
