@@ -17,7 +17,7 @@ from tests.factories import edge, say_node, static_node
 from threadline.api.app import create_app
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM, tool_call
-from threadline.service import reruns
+from threadline.service import rerun_tokens, reruns
 from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
@@ -316,12 +316,12 @@ async def test_a_token_starts_its_run_once_and_only_for_its_team(
     owner = Caller(team.team_id, team.user_id)
 
     with pytest.raises(reruns.RerunTokenInvalid):
-        await reruns.start_from_token(
+        await rerun_tokens.start_from_token(
             store, Caller(new_object_id(), new_object_id()), runtime, token
         )
-    doc = await reruns.start_from_token(store, owner, runtime, token)
+    doc = await rerun_tokens.start_from_token(store, owner, runtime, token)
     with pytest.raises(reruns.RerunTokenInvalid):
-        await reruns.start_from_token(store, owner, runtime, token)
+        await rerun_tokens.start_from_token(store, owner, runtime, token)
 
     started = await _run(team, doc.id)
     assert started["source_workflow_run_id"] == run_id
@@ -369,10 +369,10 @@ async def test_a_token_minted_by_one_process_is_previewed_amended_and_redeemed_b
         f"{base}/{token}", json={"dynamic_variables": {"patient": "Bo"}}
     )
     seen_by_minter = await team.client.get(f"{base}/{token}")
-    doc = await reruns.start_from_token(store, owner, other_runtime, token)
+    doc = await rerun_tokens.start_from_token(store, owner, other_runtime, token)
     again = await team.client.get(f"{base}/{token}")
     with pytest.raises(reruns.RerunTokenInvalid):
-        await reruns.start_from_token(store, owner, runtime, token)
+        await rerun_tokens.start_from_token(store, owner, runtime, token)
     await other.aclose()
 
     assert preview.status_code == 200, preview.text
@@ -402,8 +402,8 @@ async def test_two_processes_redeeming_one_token_at_once_start_one_run(
     owner = Caller(team.team_id, team.user_id)
 
     results = await asyncio.gather(
-        reruns.start_from_token(store, owner, runtime, token),
-        reruns.start_from_token(store, owner, other_runtime, token),
+        rerun_tokens.start_from_token(store, owner, runtime, token),
+        rerun_tokens.start_from_token(store, owner, other_runtime, token),
         return_exceptions=True,
     )
 
@@ -437,9 +437,11 @@ async def test_an_expired_token_is_refused_and_forgotten(
     assert afterwards.json()["code"] == "rerun_token_invalid"  # deleted lazily
     assert "unknown" in afterwards.json()["message"]
     with pytest.raises(reruns.RerunTokenInvalid):
-        await reruns.start_from_token(store, owner, other_runtime, token)
+        await rerun_tokens.start_from_token(store, owner, other_runtime, token)
     async with store.begin() as tx:
-        rows, _ = await tx.documents(reruns.TOKEN_KIND).find(team.team_id, Query())
+        rows, _ = await tx.documents(rerun_tokens.TOKEN_KIND).find(
+            team.team_id, Query()
+        )
     assert rows == []
 
 
@@ -451,7 +453,9 @@ async def test_the_database_holds_a_digest_of_the_token_never_the_token(
     token = (await team.client.post(base)).json()["rerun_token"]
 
     async with store.begin() as tx:
-        rows, _ = await tx.documents(reruns.TOKEN_KIND).find(team.team_id, Query())
+        rows, _ = await tx.documents(rerun_tokens.TOKEN_KIND).find(
+            team.team_id, Query()
+        )
 
     assert len(rows) == 1
     row = json.dumps(dataclasses.asdict(rows[0]), default=str)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.errors import InvalidField
-from threadline.service import reruns
+from threadline.service import rerun_tokens, reruns
 from threadline.service.runtime import Runtime
 
 router = APIRouter(tags=["reruns"])
@@ -63,7 +63,7 @@ async def create_token(
     body: OptionalBody = None,
 ) -> JsonBody:
     """Mint a token carrying the projected state (redeemed on the WebSocket)."""
-    return await reruns.create_token(
+    return await rerun_tokens.create_token(
         store, caller, _runtime(request), run_id, turn_index, _object(body)
     )
 
@@ -78,7 +78,7 @@ async def preview_token(
     token: TokenPath,
 ) -> JsonBody:
     """What a token restores (the token itself is never echoed)."""
-    return await reruns.preview_token(
+    return await rerun_tokens.preview_token(
         store, _runtime(request), caller, run_id, turn_index, token
     )
 
@@ -94,7 +94,7 @@ async def amend_token(
     body: OptionalBody = None,
 ) -> JsonBody:
     """Edit the projection (variables, message edits/appends/deletes)."""
-    return await reruns.amend_token(
+    return await rerun_tokens.amend_token(
         store, _runtime(request), caller, run_id, turn_index, token, _object(body)
     )
 

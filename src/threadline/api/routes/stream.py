@@ -109,7 +109,7 @@ from threadline.errors import (
     Unauthenticated,
 )
 from threadline.ids import is_object_id
-from threadline.service import auth, broadcast, reruns, runs
+from threadline.service import auth, broadcast, rerun_tokens, reruns, runs
 from threadline.service.broadcast import Attachment, Stored
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
@@ -367,7 +367,7 @@ class _Session:
         workflow_id = frame.get("workflow_id")
         version = frame.get("version_number")
         try:
-            doc = await reruns.start_from_token(
+            doc = await rerun_tokens.start_from_token(
                 _store(self.websocket),
                 self.caller,
                 _runtime(self.websocket),
