@@ -21,7 +21,8 @@ def test_a_repeat_is_allowed_only_when_a_kill_landed_while_the_copy_was_in_fligh
         1,
         [],
     )
-    allowed, errors = repeated_steps([first, other, again], [101.0], "LLM call")
+    late = 100.0 + IN_FLIGHT + 0.5
+    allowed, errors = repeated_steps([first, other, again], [late], "LLM call")
     assert allowed == 0 and len(errors) == 1
     assert "LLM call repeated" in errors[0] and "'m': 1" in errors[0]
 
