@@ -41,6 +41,10 @@ test: $(STAMP) ## Run the whole test suite (SQLite; no other server needed)
 test-pg: $(STAMP) ## Store, service and API tests against PostgreSQL ($$PG_URL)
 	THREADLINE_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q tests/store tests/service tests/api
 
+.PHONY: test-security
+test-security: $(STAMP) ## Security batteries: cross-team access, sandbox escapes, SSRF, secret leaks
+	$(BIN)/pytest -q tests/security
+
 .PHONY: test-crash
 test-crash: $(STAMP) ## Crash test: two servers on PostgreSQL ($$PG_URL's server) SIGKILLed mid-conversation
 	THREADLINE_CRASH_TEST=1 THREADLINE_CRASH_PG_URL=$(PG_URL) $(BIN)/pytest -q -s tests/crash

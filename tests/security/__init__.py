@@ -1,0 +1,1 @@
+"""Security batteries: cross-team access, sandbox escapes, SSRF, secret leaks (`make test-security`)."""
