@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     a retried ``Idempotency-Key``) before answering 409 with ``Retry-After``."""
     worker_id: str | None = None
     """This process's name among the workers (default: random)."""
+    shutdown_grace_seconds: int = Field(default=10, ge=0)
+    """On SIGTERM or SIGINT, how long ``threadline serve`` lets requests in flight
+    finish before it cancels them (their turns stay ``running`` and are resumed by
+    another process); the turns then get 10 s more, so shutdown ends in bounded
+    time whatever tools are running."""
     log_level: str = "info"
     """Log level of the service."""
     team_max_concurrent_runs: int | None = Field(default=None, ge=0)

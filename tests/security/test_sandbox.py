@@ -17,9 +17,10 @@ from tests.security.probes import (
     FAST,
     children_of,
     ok,
+    open_fds,
     probe,
 )
-from threadline.tools.sandbox import run_inline_python
+from threadline.tools.sandbox import SandboxLimits, run_inline_python
 
 # --- reading what belongs to the server ------------------------------------------
 
@@ -234,3 +235,84 @@ def test_seccomp_program_assembles_for_supported_architectures(machine: str) -> 
     assert 50 < len(program) // 8 < 4096  # BPF_MAXINSNS
     with pytest.raises(OSError, match="not available"):
         build_seccomp_program("riscv64", pid=1234)
+
+
+# --- output floods -------------------------------------------------------------------
+
+# A guard, not a speed goal: a flooding tool used to hang its caller forever.
+HANG_GUARD_S = 60
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+async def test_a_flood_on_a_standard_descriptor_is_cut_off(fd: int) -> None:
+    before = open_fds()
+    result = await asyncio.wait_for(
+        probe(
+            """
+            def probe(fd):
+                raw_os()["write"](fd, b"x" * 3_000_000)
+                return "done"
+            """,
+            fd=fd,
+        ),
+        HANG_GUARD_S,
+    )
+    assert result.error_type == "output_limit", result
+    assert "1000000-byte limit" in (result.error or "")
+    assert open_fds() == before
+    assert children_of(os.getpid()) == []
+
+
+@pytest.mark.parametrize("fd", [1, 2])
+async def test_an_endless_writer_is_cut_off(fd: int) -> None:
+    limits = SandboxLimits(cpu_seconds=5, wall_seconds=30, max_output_bytes=10_000)
+    result = await asyncio.wait_for(
+        probe(
+            """
+            def probe(fd):
+                write = raw_os()["write"]
+                while True:
+                    write(fd, b"y" * 65536)
+            """,
+            limits=limits,
+            fd=fd,
+        ),
+        HANG_GUARD_S,
+    )
+    assert result.error_type == "output_limit", result
+    assert children_of(os.getpid()) == []
+
+
+async def test_printing_a_lot_is_swallowed_and_the_result_kept() -> None:
+    result = await probe(
+        """
+        def probe():
+            for _ in range(2000):
+                print("z" * 1000)
+            raw_os()["sys"].stderr.write("e" * 2_000_000)
+            return "kept"
+        """
+    )
+    assert ok(result) == "kept"
+
+
+async def test_a_flood_then_a_cancellation_leaves_nothing_behind() -> None:
+    before = open_fds()
+    limits = SandboxLimits(cpu_seconds=30, wall_seconds=30, max_output_bytes=10**9)
+    task = asyncio.create_task(
+        probe(
+            """
+            def probe():
+                write = raw_os()["write"]
+                while True:
+                    write(1, b"w" * 65536)
+            """,
+            limits=limits,
+        )
+    )
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, HANG_GUARD_S)
+    assert children_of(os.getpid()) == []
+    assert open_fds() == before

@@ -59,6 +59,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         log_level=settings.log_level,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

@@ -13,10 +13,14 @@ Isolation layers, outermost first, and how far each can be trusted:
    packages), only fds 0/1/2 inherited, working directory a fresh empty temp dir,
    own session/process group. The server's memory, files and descriptors are simply
    not there. Strong.
-2. **Wall-clock limit** (parent side): past ``wall_seconds`` the whole process group is
-   ``SIGKILL``-ed and reaped; cancellation of the awaiting task does the same. Output
-   is read with a cap (``max_output_bytes``) so a chatty child cannot exhaust the
-   server's memory. Strong; it does not depend on anything in the child.
+2. **Wall-clock and output limits** (parent side, ``tools.child_process``): past
+   ``wall_seconds`` the whole process group is ``SIGKILL``-ed and reaped; cancellation
+   of the awaiting task does the same. stdout and stderr are drained to their end
+   concurrently, keeping only a capped prefix, so a chatty child can neither exhaust
+   the server's memory nor block on a full pipe; more than ``max_output_bytes`` on
+   either descriptor kills the child at once (``output_limit``). Every descriptor is
+   closed and the child reaped on every path. Strong; it does not depend on anything
+   in the child.
 3. **Namespaces, chroot, uid drop** (child bootstrap, best effort). As root:
    ``unshare(NET|IPC|UTS)`` -> a network namespace with only a down loopback (no
    route anywhere, not even to the host's 127.0.0.1), ``chroot`` into the empty temp
@@ -76,11 +80,8 @@ concurrency cap here (callers should bound parallel runs).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import math
-import os
 import shutil
 import signal
 import sys
@@ -89,6 +90,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from threadline.tools.child_process import ChildProcess
 
 __all__ = ["SandboxLimits", "SandboxResult", "run_inline_python"]
 
@@ -187,82 +190,21 @@ async def run_inline_python(
 async def _run_child(
     request: bytes, limits: SandboxLimits, workdir: str
 ) -> tuple[bool, Any, str | None, str | None]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-S",
-        "-B",
-        str(_CHILD),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={},
-        cwd=workdir,
-        start_new_session=True,
-    )
-    stdout_cap = limits.max_output_bytes + _ENVELOPE
-    killed_for: str | None = None
-    try:
-        try:
-            out, err = await asyncio.wait_for(
-                _talk(proc, request, stdout_cap), timeout=limits.wall_seconds
-            )
-        except TimeoutError:
-            killed_for = "timeout"
-            out, err = b"", b""
-        if len(out) > stdout_cap:
-            killed_for = "output_limit"
-    finally:
-        if killed_for is not None or proc.returncode is None:
-            _kill_group(proc)
-        # Reap it even if this task is being cancelled: no zombie is left behind.
-        await asyncio.shield(proc.wait())
-    if killed_for == "timeout":
+    async with ChildProcess.start(
+        [sys.executable, "-I", "-S", "-B", str(_CHILD)],
+        workdir,
+        stdout_cap=limits.max_output_bytes + _ENVELOPE,
+        stderr_keep=_STDERR_CAP,
+        stderr_cap=limits.max_output_bytes,
+    ) as child:
+        child.send(request)
+        await child.finish(limits.wall_seconds)
+    if child.killed_for == "timeout":
         return (False, None, _timeout_message(limits), "timeout")
-    if killed_for == "output_limit":
+    if child.killed_for == "output_limit":
         msg = f"the output exceeded the {limits.max_output_bytes}-byte limit"
         return (False, None, msg, "output_limit")
-    return _interpret(out, err, proc.returncode, limits)
-
-
-async def _talk(
-    proc: asyncio.subprocess.Process, request: bytes, stdout_cap: int
-) -> tuple[bytes, bytes]:
-    assert proc.stdin is not None
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-
-    async def feed() -> None:
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(request)
-            await proc.stdin.drain()
-            proc.stdin.close()
-
-    async def read_capped(stream: asyncio.StreamReader, cap: int) -> bytes:
-        buf = bytearray()
-        while chunk := await stream.read(65536):
-            if len(buf) <= cap:
-                buf += chunk[: cap + 1 - len(buf)]
-            if len(buf) > cap and stream is proc.stdout:
-                break  # over the output limit: stop reading, the child gets killed
-        return bytes(buf)
-
-    _, out, err = await asyncio.gather(
-        feed(),
-        read_capped(proc.stdout, stdout_cap),
-        read_capped(proc.stderr, _STDERR_CAP),
-    )
-    if len(out) <= stdout_cap:
-        await proc.wait()
-    return out, err
-
-
-def _kill_group(proc: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # the child leads its own process group
-    with contextlib.suppress(ProcessLookupError):
-        proc.kill()
+    return _interpret(child.stdout, child.stderr, child.returncode, limits)
 
 
 def _timeout_message(limits: SandboxLimits) -> str:
