@@ -9,6 +9,7 @@
     ├── Conflict                    409  conflict
     ├── PayloadTooLarge             413  payload_too_large
     ├── InvalidField                422  validation_error
+    ├── AddressRefused              422  address_refused (the SSRF guard said no)
     ├── TooManyRequests             429  rate_limited
     └── ConfigError                 500  config_error (server misconfiguration)
 
@@ -87,6 +88,17 @@ class InvalidField(ThreadlineError):
     """A field of the body or query has an invalid value."""
 
     code = "validation_error"
+    status = 422
+
+
+class AddressRefused(ThreadlineError):
+    """The SSRF guard refused an outbound URL a tenant chose (a private address).
+
+    Raised where a connection is about to be opened (the LLM clients' network
+    layer), so callers can tell a refusal from a network failure and not retry.
+    """
+
+    code = "address_refused"
     status = 422
 
 

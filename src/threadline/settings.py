@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     """AWS region for ``bedrock_llm`` (credentials come from the usual AWS chain)."""
     http_allow_private: bool = False
     """Let HTTP nodes and tools reach private and loopback addresses."""
+    llm_allowed_hosts: str | None = None
+    """Comma-separated host names or IP addresses that tenant LLM URLs
+    (``base_url``, ``endpoint``) may reach although private (self-hosted model
+    servers on the operator's network)."""
+
+    def llm_allowed_host_set(self) -> frozenset[str]:
+        """``llm_allowed_hosts`` as lower-case names (IPv6 without brackets)."""
+        items = (self.llm_allowed_hosts or "").split(",")
+        names = (i.strip().strip("[]").rstrip(".").lower() for i in items)
+        return frozenset(n for n in names if n)
+
     secret_key: SecretStr | None = None
     """Fernet key (32 random bytes, URL-safe base64) encrypting secret global
     variables at rest; the service refuses to start with secrets stored and no key."""

@@ -1,5 +1,6 @@
 """Keys, defaults, override and the group hook of the pydantic-ai router."""
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from threadline.providers.keys import ServerKeys, parse_default_llm
 from threadline.providers.router import ConfigurableLLM
 from threadline.service.runtime import runtime_from_settings
 from threadline.settings import Settings
+from threadline.tools.http_call import HttpPolicy
+from threadline.tools.llm_endpoints import EndpointGuard
 
 
 @pytest.mark.parametrize(
@@ -143,7 +146,8 @@ async def test_group_factory_receives_groups_and_client_for_serves_members(
     openai_server.queue(text_reply("from member two"))
     member = {"type": "custom_llm", "base_url": openai_server.base_url, "model": "m2"}
     group = {"type": "llm_group", "llms": [{"type": "no_llm"}, member]}
-    llm = ConfigurableLLM(group_factory=factory)
+    loopback = EndpointGuard(HttpPolicy(allow_private=True))
+    llm = ConfigurableLLM(keys=ServerKeys(guard=loopback), group_factory=factory)
     response = await llm.chat(chat(group))
     assert seen == [group]
     assert (response.content, response.winner) == ("from member two", "second")
@@ -155,18 +159,17 @@ async def test_runtime_from_settings_passes_the_server_keys(
     openai_server: FakeOpenAIServer,
 ):
     openai_server.queue(text_reply("ok"))
+    default = json.dumps(
+        {"type": "openai_llm", "model": "gpt-4o", "base_url": openai_server.base_url}
+    )
     settings = Settings(
-        openai_api_key=SERVER_KEY, default_llm="openai:gpt-4o", database_url="sqlite://"
+        openai_api_key=SERVER_KEY, default_llm=default, database_url="sqlite://"
     )
     runtime = runtime_from_settings(settings)
     assert isinstance(runtime.llm, ConfigurableLLM)
     assert runtime.llm.keys.api_keys == {"openai": SERVER_KEY}
-    assert runtime.llm.keys.default_llm == "openai:gpt-4o"
-    config = {
-        "type": "openai_llm",
-        "model": "gpt-4o",
-        "base_url": openai_server.base_url,
-    }
-    response = await runtime.llm.chat(chat(config))
+    assert runtime.llm.keys.default_llm == default
+    # The default model's URL is the operator's: the server key goes there.
+    response = await runtime.llm.chat(chat({"type": "global_default_llm"}))
     assert openai_server.requests[0].headers["authorization"] == f"Bearer {SERVER_KEY}"
     assert response.user_key is False

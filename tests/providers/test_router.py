@@ -4,8 +4,12 @@ import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer, text_reply
 from threadline.providers.base import ChatMessage, ChatRequest, LLMError
+from threadline.providers.keys import ServerKeys
 from threadline.providers.pai import PydanticAILLM
 from threadline.providers.router import ConfigurableLLM, build_llm, primary_config
+from threadline.tools.llm_endpoints import EndpointGuard
+
+GUARDED = ServerKeys(guard=EndpointGuard())
 
 
 @pytest.mark.parametrize(
@@ -53,6 +57,7 @@ def test_custom_llm_with_base_url_uses_its_own_key():
             "default_headers": {"X-Team": "a"},
         },
         api_keys={"custom": "server-key"},
+        keys=GUARDED,
     )
     assert llm.url == "https://gateway.example/v1/chat/completions"
     assert llm.model == "mixtral"
@@ -60,13 +65,32 @@ def test_custom_llm_with_base_url_uses_its_own_key():
     assert llm.provider == "custom"
 
 
-def test_custom_llm_falls_back_to_the_server_key():
+def test_a_tenant_custom_url_never_gets_the_server_key():
     llm = build_llm(
         {"type": "custom_llm", "base_url": "https://g/v1"},
         api_keys={"custom": "server-key"},
+        keys=GUARDED,
     )
     assert llm.user_key is False
     assert llm.model == "default"
+    assert "server-key" not in llm._secrets
+
+
+def test_the_operator_custom_url_gets_the_server_key():
+    operator = ServerKeys(endpoints={"custom": "https://G/v1/"})
+    llm = build_llm(
+        {"type": "custom_llm", "base_url": "https://g/v1"},
+        api_keys={"custom": "server-key"},
+        keys=operator,
+    )
+    assert llm.user_key is False
+    assert "server-key" in llm._secrets
+
+
+def test_tenant_urls_are_refused_without_a_guard():
+    with pytest.raises(LLMError) as info:
+        build_llm({"type": "custom_llm", "base_url": "https://g/v1"})
+    assert info.value.code == "llm_address_refused"
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,11 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from threadline import __version__
 from threadline.api import access_log, errors
+from threadline.api.deps import check_llm_urls
 from threadline.api.limits import BodyLimit
 from threadline.api.routes import (
     catalogue,
@@ -45,14 +46,16 @@ log = logging.getLogger("threadline.api")
 def build_router() -> APIRouter:
     """All versioned routes, without a prefix."""
     router = APIRouter()
+    # Bodies that may carry LLM configs get their URLs checked (SSRF guard).
+    checked = [Depends(check_llm_urls)]
     # Fixed paths under /workflows/ come before /workflows/{workflow_id}.
     router.include_router(catalogue.router)
-    router.include_router(versions.router)
+    router.include_router(versions.router, dependencies=checked)
     router.include_router(schedules.router)
-    router.include_router(workflows.router)
-    router.include_router(llm_configs.router)
+    router.include_router(workflows.router, dependencies=checked)
+    router.include_router(llm_configs.router, dependencies=checked)
     router.include_router(tool_runs.router)
-    router.include_router(parts.router)
+    router.include_router(parts.router, dependencies=checked)
     router.include_router(runs.router)
     router.include_router(reruns.router)
     router.include_router(stream.router)
@@ -60,7 +63,7 @@ def build_router() -> APIRouter:
     router.include_router(credentials.router)
     router.include_router(global_variables.router)
     router.include_router(webhooks.router)
-    router.include_router(reuse.router)
+    router.include_router(reuse.router, dependencies=checked)
     return router
 
 

@@ -1,5 +1,6 @@
 """Request dependencies: the store, the settings and the authenticated caller."""
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -7,6 +8,8 @@ from fastapi import Depends, Header, Query, Request
 
 from threadline.service import auth
 from threadline.service.caller import Caller
+from threadline.service.llm_endpoints import EndpointRules, check_configs
+from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Query as StoreQuery
 from threadline.store import Store
@@ -39,6 +42,37 @@ async def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime the app was created with."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def endpoint_rules(request: Request) -> EndpointRules:
+    """How tenant LLM URLs are checked (the runtime's SSRF policy)."""
+    return EndpointRules.of(get_runtime(request))
+
+
+EndpointRulesDep = Annotated[EndpointRules, Depends(endpoint_rules)]
+
+
+async def check_llm_urls(
+    request: Request, caller: CallerDep, rules: EndpointRulesDep
+) -> None:
+    """Refuse (422) a body whose LLM configs name a URL the SSRF guard refuses.
+
+    Put on every router whose bodies may carry LLM configs (workflows, versions,
+    nodes, LLM configs, libraries); the caller is authenticated first.
+    """
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        return  # the route reports the bad body
+    await check_configs(body, rules)
 
 
 def paging(

@@ -4,16 +4,11 @@ One builder per config ``type``; ``build_client(config, keys)`` dispatches. The 
 endpoint and accounting rules are described in ``providers.keys``.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic_ai.models import Model
 
-from threadline.providers.pai import PydanticAILLM
-
-if TYPE_CHECKING:
-    pass
-
-
+from threadline.providers.base import LLMError
 from threadline.providers.keys import (
     _KEY_SETTING,
     AZURE_API_VERSION,
@@ -24,6 +19,7 @@ from threadline.providers.keys import (
     resolve_default,
     secret,
 )
+from threadline.providers.pai import PydanticAILLM
 
 JsonDict = dict[str, Any]
 
@@ -77,6 +73,34 @@ def _key(config: JsonDict, keys: ServerKeys, provider: str) -> tuple[str, bool]:
     )
 
 
+def _own_key(config: JsonDict, provider: str, field: str) -> str:
+    """The config's own key, for a URL the tenant chose (never a server key)."""
+    own = secret(config.get("api_key"))
+    if own:
+        return own
+    setting = _KEY_SETTING.get(provider, "the server's key")
+    raise not_configured(
+        f"{config.get('type')} (provider {provider!r}) names its own {field} "
+        f"{config.get(field)!r} but has no API key: fill llms_config.api_key or "
+        f"store the team's {provider} credential. The server's key ({setting}) is "
+        "only sent to endpoints the operator configured"
+    )
+
+
+def _guarded_client(keys: ServerKeys, config: JsonDict, url: str) -> Any:
+    """The HTTP client for a tenant URL: every connection through the SSRF guard."""
+    if keys.guard is None:
+        raise LLMError(
+            f"{config.get('type')} names its own endpoint {url!r}, and this server "
+            "checks no tenant LLM endpoints (no SSRF guard configured): refused",
+            code="llm_address_refused",
+        )
+    timeout, _ = client_limits(config)
+    return keys.guard.http_client(
+        timeout=timeout, verify=config.get("verify_ssl") is not False
+    )
+
+
 def _wrap(
     model: Model,
     config: JsonDict,
@@ -125,6 +149,7 @@ def _openai_compatible(
     provider: str,
     user_key: bool,
     extra: JsonDict | None = None,
+    tenant_url: bool = False,
 ) -> PydanticAILLM:
     import httpx2
     from openai import AsyncOpenAI
@@ -135,7 +160,9 @@ def _openai_compatible(
     timeout, _ = client_limits(config)
     headers = {str(k): str(v) for k, v in (config.get("default_headers") or {}).items()}
     http_client = None
-    if config.get("verify_ssl") is False:
+    if tenant_url:
+        http_client = _guarded_client(keys, config, str(base_url))
+    elif config.get("verify_ssl") is False:
         http_client = httpx2.AsyncClient(verify=False, timeout=timeout)
     client = AsyncOpenAI(
         api_key=key or "none",
@@ -189,16 +216,20 @@ def _override(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
 
 def _openai(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
     model = _model_name(config, "openai")
-    key, user_key = _key(config, keys, "openai")
-    base_url = config.get("base_url") or keys.endpoints.get("openai")
+    own_url = config.get("base_url")
+    if keys.is_tenant_url(own_url):
+        key, user_key = _own_key(config, "openai", "base_url"), True
+    else:
+        key, user_key = _key(config, keys, "openai")
     return _openai_compatible(
         config,
         keys,
-        base_url=base_url,
+        base_url=own_url or keys.endpoints.get("openai"),
         key=key,
         model=model,
         provider="openai",
         user_key=user_key,
+        tenant_url=keys.is_tenant_url(own_url),
     )
 
 
@@ -211,14 +242,18 @@ def _custom(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
             + OVERRIDE_HINT
         )
     own = secret(config.get("api_key"))
+    tenant = keys.is_tenant_url(base_url)
+    # A tenant's gateway gets its own key or none (Ollama, vLLM), never ours.
+    server = "" if tenant else keys.api_keys.get("custom", "")
     return _openai_compatible(
         config,
         keys,
         base_url=base_url,
-        key=own or keys.api_keys.get("custom", ""),
+        key=own or server,
         model=str(config.get("model") or "default"),
         provider="custom",
         user_key=bool(own),
+        tenant_url=tenant,
     )
 
 
@@ -235,7 +270,11 @@ def _azure(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
             "llms_config.endpoint or set THREADLINE_AZURE_OPENAI_ENDPOINT, "
             + OVERRIDE_HINT
         )
-    key, user_key = _key(config, keys, "azure_openai")
+    tenant = keys.is_tenant_url(config.get("endpoint"))
+    if tenant:
+        key, user_key = _own_key(config, "azure_openai", "endpoint"), True
+    else:
+        key, user_key = _key(config, keys, "azure_openai")
     timeout, _ = client_limits(config)
     client = AsyncAzureOpenAI(
         azure_endpoint=endpoint,
@@ -243,6 +282,7 @@ def _azure(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
         api_key=key,
         max_retries=0,
         timeout=timeout,
+        http_client=_guarded_client(keys, config, endpoint) if tenant else None,
     )
     model_obj = OpenAIChatModel(model, provider=AzureProvider(openai_client=client))
     url = f"{endpoint.rstrip('/')}/openai/deployments/{model}/chat/completions"

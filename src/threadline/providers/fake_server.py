@@ -25,7 +25,9 @@ Errors are rendered in each provider's error shape. One request per connection
     async with running_openai_server() as server:
         server.queue(text_reply("hi"), tool_calls_reply([("lookup", {"q": 1})]))
         config = {"type": "custom_llm", "base_url": server.base_url, "model": "m"}
-        llm = build_client(config, ServerKeys())
+        # The fake is the operator's endpoint here (a tenant URL on loopback
+        # would be refused by the SSRF guard).
+        llm = build_client(config, ServerKeys(endpoints={"custom": server.base_url}))
 """
 
 import asyncio

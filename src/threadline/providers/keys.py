@@ -34,6 +34,16 @@ a fallback-key call (``"fallback"``). A missing
 key, endpoint, region or model raises ``LLMError`` (``llm_not_configured``) naming
 the provider and the setting to fill.
 
+Tenant URLs: a config's own ``base_url`` (openai, custom) or ``endpoint`` (azure),
+or one a team credential fills in, is the tenant's choice unless it is one of the
+operator's endpoints (``ServerKeys.operator_urls``: the override URL, ``endpoints``,
+the Azure endpoint, the URL of ``THREADLINE_DEFAULT_LLM``). A tenant URL gets the
+tenant's own key (the config's or the team credential's) and never a server key:
+openai and azure configs without one raise ``llm_not_configured``, a custom one is
+sent without a key. Its client connects through ``ServerKeys.guard`` (the SSRF
+guard, ``tools.llm_endpoints``); without a guard, tenant URLs are refused
+(``llm_address_refused``).
+
 Override: with ``override_url`` (``THREADLINE_LLM_OVERRIDE_URL``) every config,
 whatever its type or key, goes to that OpenAI-compatible endpoint with
 ``override_model`` (else the config's ``model``, else ``"default"``) and the
@@ -50,7 +60,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from threadline.providers.base import LLMError
 from threadline.providers.pai import DEFAULT_MAX_RETRIES, Backoff
@@ -93,6 +104,33 @@ def secret(value: Any) -> str:
     return str(getter() if callable(getter) else value)
 
 
+class EndpointGuard(Protocol):
+    """Builds HTTP clients that connect to tenant URLs only through the SSRF guard
+    (``threadline.tools.llm_endpoints.EndpointGuard``)."""
+
+    def http_client(self, *, timeout: float, verify: bool = True) -> Any:
+        """An ``httpx2.AsyncClient`` whose connections are checked."""
+        ...
+
+
+def normal_url(url: str) -> str:
+    """``url`` compared as an endpoint: scheme and host lower-case, default port
+    and trailing slashes dropped (``""`` when it is not a URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    if not parts.scheme or not parts.hostname:
+        return ""
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}.get(scheme)
+    shown = "" if port in (None, default) else f":{port}"
+    host = parts.hostname.lower()
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}{shown}{parts.path.rstrip('/')}"
+
+
 @dataclass(frozen=True)
 class ServerKeys:
     """What the server brings to LLM calls (keys are fallbacks for configs)."""
@@ -109,6 +147,28 @@ class ServerKeys:
     endpoints: dict[str, str] = field(default_factory=dict)
     """Base URL per provider (``anthropic``, ``google``, ``bedrock``, ``openai``)."""
     backoff: Backoff = field(default_factory=Backoff)
+    guard: EndpointGuard | None = None
+    """Connects to tenant URLs (None: tenant URLs are refused)."""
+
+    def operator_urls(self) -> frozenset[str]:
+        """The endpoints the operator configured (``normal_url`` forms)."""
+        urls = [self.override_url, self.azure_openai_endpoint, *self.endpoints.values()]
+        text = (self.default_llm or "").strip()
+        if text.startswith("{"):
+            try:
+                default = json.loads(text)
+            except ValueError:
+                default = None
+            if isinstance(default, dict):
+                urls += [default.get("base_url"), default.get("endpoint")]
+        found = (normal_url(u) for u in urls if isinstance(u, str) and u)
+        return frozenset(u for u in found if u)
+
+    def is_tenant_url(self, url: Any) -> bool:
+        """True for a non-empty URL the operator did not configure."""
+        if not isinstance(url, str) or not url.strip():
+            return False
+        return normal_url(url) not in self.operator_urls()
 
     @classmethod
     def from_settings(cls, settings: "Settings", **overrides: Any) -> "ServerKeys":

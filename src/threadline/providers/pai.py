@@ -50,6 +50,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 
+from threadline.errors import AddressRefused
 from threadline.providers.base import ChatRequest, ChatResponse, LLMError, Usage
 from threadline.providers.pai_messages import (
     OUTPUT_TOOL,
@@ -255,6 +256,17 @@ class PydanticAILLM:
 
     def _failure(self, exc: Exception) -> tuple[LLMError, bool, float | None]:
         """Our error for ``exc``, whether to retry, and the provider's retry-after."""
+        refused = _refusal(exc)
+        if refused is not None:  # the SSRF guard: final, and said plainly
+            message = self._redact(
+                f"{self.provider} LLM call to {self.url} refused: {refused.message}"
+            )
+            details = {"provider": self.provider, "url": self.url, "status": None}
+            return (
+                LLMError(message, code="llm_address_refused", details=details),
+                False,
+                None,
+            )
         status = getattr(exc, "status_code", None)
         retry_after = getattr(exc, "retry_after", None)
         code, retryable = "llm_error", False
@@ -311,6 +323,18 @@ def _text_delta(event: object) -> str:
     if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
         return event.delta.content_delta
     return ""
+
+
+def _refusal(exc: BaseException) -> AddressRefused | None:
+    """The SSRF guard's refusal somewhere in ``exc``'s chain (SDKs wrap it)."""
+    seen: BaseException | None = exc
+    for _ in range(12):
+        if seen is None:
+            return None
+        if isinstance(seen, AddressRefused):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _detail(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
 from threadline.settings import Settings
+from threadline.tools.http_call import HttpPolicy
 
 JsonDict = dict[str, Any]
 
@@ -30,6 +31,8 @@ class Runtime:
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     http_allow_private: bool = False
+    llm_allowed_hosts: frozenset[str] = frozenset()
+    """Hosts tenant LLM URLs may reach although private (``HttpPolicy``)."""
     vendors: dict[str, Vendor] = field(default_factory=dict)
     max_node_runs_per_turn: int = 100
     http_transport: Any = None
@@ -63,6 +66,13 @@ class Runtime:
     launcher: Any = None
     """Starts the turn of an accepted command in another durable executor
     (``async (store, runtime, command, first) -> None``); None: a runtime task."""
+
+    def llm_policy(self) -> HttpPolicy:
+        """The SSRF policy of tenant LLM URLs."""
+        return HttpPolicy(
+            allow_private=self.http_allow_private,
+            allowed_hosts=self.llm_allowed_hosts,
+        )
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Let background work finish (up to ``timeout``), then cancel the rest.
@@ -114,21 +124,29 @@ def runtime_from_settings(settings: Settings) -> Runtime:
     """The production runtime: real LLM clients routed by each call's config.
 
     The server's provider keys, Azure endpoint, AWS region, default model and
-    override endpoint come from ``settings`` (``ServerKeys.from_settings``).
+    override endpoint come from ``settings`` (``ServerKeys.from_settings``); tenant
+    LLM URLs connect through the SSRF guard (``THREADLINE_HTTP_ALLOW_PRIVATE``,
+    ``THREADLINE_LLM_ALLOWED_HOSTS``).
     """
     from threadline.providers.builders import warm_up
     from threadline.providers.groups import GroupLLM
     from threadline.providers.keys import ServerKeys
     from threadline.providers.router import ConfigurableLLM
+    from threadline.tools.llm_endpoints import EndpointGuard
 
     warm_up()
 
+    allowed = settings.llm_allowed_host_set()
+    guard = EndpointGuard(
+        HttpPolicy(allow_private=settings.http_allow_private, allowed_hosts=allowed)
+    )
     llm = ConfigurableLLM(
-        keys=ServerKeys.from_settings(settings), group_factory=GroupLLM
+        keys=ServerKeys.from_settings(settings, guard=guard), group_factory=GroupLLM
     )
     runtime = Runtime(
         llm=llm,
         http_allow_private=settings.http_allow_private,
+        llm_allowed_hosts=allowed,
         team_max_concurrent_runs=settings.team_max_concurrent_runs,
         worker_id=settings.worker_id or f"w-{secrets.token_hex(8)}",
         worker_dead_seconds=settings.worker_dead_seconds,

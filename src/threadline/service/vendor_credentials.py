@@ -47,6 +47,7 @@ from threadline.providers.router import TeamLLM
 from threadline.service import secrets
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.llm_endpoints import EndpointRules, check_fields
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -193,11 +194,27 @@ async def _find(tx: Transaction, team_id: str, vendor: str) -> Document | None:
 
 
 async def put(
-    store: Store, caller: Caller, raw_vendor: str, raw: Any, key: str | None
+    store: Store,
+    caller: Caller,
+    raw_vendor: str,
+    raw: Any,
+    key: str | None,
+    *,
+    rules: EndpointRules | None = None,
 ) -> tuple[JsonDict, bool]:
-    """Create or replace the team's credential for a vendor; (shown, created)."""
+    """Create or replace the team's credential for a vendor; (shown, created).
+
+    Its LLM URL (openai ``base_url``, azure ``endpoint``) must pass the SSRF
+    guard (``rules``; default: no private addresses), as a config's would.
+    """
     vendor = vendor_name(raw_vendor)
     fields = _fields(vendor, raw)
+    if vendor in TEAM_FIELDS:  # an LLM provider: its URL is a tenant URL
+        prefix = (
+            "credentials." if isinstance(raw, dict) and "credentials" in raw else ""
+        )
+        urls = ("base_url", "endpoint")
+        await check_fields(fields, urls, rules or EndpointRules(), prefix)
     body: JsonDict = {
         "vendor": vendor,
         "field_names": sorted(fields),

@@ -1,6 +1,7 @@
 """The SSRF guard: which addresses a call may reach, and connecting only to those.
 
-Unless ``HttpPolicy.allow_private`` (``THREADLINE_HTTP_ALLOW_PRIVATE=1``) is set:
+Unless ``HttpPolicy.allow_private`` (``THREADLINE_HTTP_ALLOW_PRIVATE=1``) is set, or
+the host is one of ``HttpPolicy.allowed_hosts`` (named exactly, by the operator):
 
 * only ``http`` and ``https`` URLs are accepted;
 * the host is resolved with the event loop's ``getaddrinfo`` and the request is
@@ -50,6 +51,8 @@ __all__ = [
     "Hop",
     "IPAddress",
     "Resolver",
+    "allowed_host",
+    "check_host",
     "check_scheme",
     "check_url",
     "is_blocked_address",
@@ -135,36 +138,77 @@ def check_scheme(url: httpx.URL) -> None:
         )
 
 
+def allowed_host(host: str, policy: HttpPolicy) -> bool:
+    """True when the operator let ``host`` through the guard (by exact name)."""
+    name = host.strip("[]").rstrip(".").lower()
+    return name in policy.allowed_hosts
+
+
+async def _addresses(
+    shown: str, lookup: str, port: int, resolve: Resolver
+) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(lookup.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        found = await resolve(lookup, port)
+    except (OSError, UnicodeError) as exc:
+        raise HttpCallError(f"Could not resolve host {shown!r}: {exc}") from exc
+    if not found:
+        raise HttpCallError(f"Could not resolve host {shown!r}.")
+    return found
+
+
+async def check_host(
+    host: str,
+    port: int,
+    policy: HttpPolicy,
+    *,
+    resolve: Resolver = resolve_host,
+    shown: str | None = None,
+) -> list[IPAddress]:
+    """Apply the address part of the guard to ``host``; the addresses to connect to.
+
+    Returns ``[]`` ("connect to the name, unpinned") when ``policy.allow_private``
+    or the operator allowed the host by name; raises :class:`BlockedAddress` when
+    any address the host resolves to is not public, and :class:`HttpCallError`
+    when it does not resolve. Messages name ``shown`` (default ``host``).
+    """
+    shown = shown or host
+    if (
+        policy.allow_private
+        or allowed_host(host, policy)
+        or allowed_host(shown, policy)
+    ):
+        return []
+    addresses = await _addresses(shown, host, port, resolve)
+    for ip in addresses:
+        kind = _address_kind(ip)
+        if kind is not None:
+            raise BlockedAddress(_blocked_message(shown, ip, kind))
+    return addresses
+
+
 async def check_url(
     url: httpx.URL, policy: HttpPolicy, *, resolve: Resolver = resolve_host
 ) -> list[IPAddress]:
     """Apply the SSRF guard to ``url``; return the checked addresses to connect to.
 
     Raises :class:`BlockedAddress` for a refused scheme or address, and returns
-    ``[]`` (meaning "connect normally, unpinned") when ``policy.allow_private``.
-    Host names are looked up with ``resolve``.
+    ``[]`` (meaning "connect normally, unpinned") when ``policy.allow_private``
+    or the host is one of ``policy.allowed_hosts``. Host names are looked up
+    with ``resolve``.
     """
     check_scheme(url)
     if not url.host:
         raise HttpCallError("The URL has no host.")
-    if policy.allow_private:
-        return []
-    host = url.host
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        addresses: list[IPAddress] = [ipaddress.ip_address(host)]
-    except ValueError:
-        try:
-            addresses = await resolve(url.raw_host.decode("ascii"), port)
-        except (OSError, UnicodeError) as exc:
-            raise HttpCallError(f"Could not resolve host {host!r}: {exc}") from exc
-    if not addresses:
-        raise HttpCallError(f"Could not resolve host {host!r}.")
-    for ip in addresses:
-        kind = _address_kind(ip)
-        if kind is not None:
-            raise BlockedAddress(_blocked_message(host, ip, kind))
-    return addresses
+        lookup = url.raw_host.decode("ascii")
+    except UnicodeError as exc:
+        raise HttpCallError(f"Could not resolve host {url.host!r}: {exc}") from exc
+    return await check_host(lookup, port, policy, resolve=resolve, shown=url.host)
 
 
 @dataclass

@@ -77,11 +77,17 @@ class HttpOutcome:
 
 @dataclass(frozen=True)
 class HttpPolicy:
-    """Deployment-wide limits (``allow_private`` <- THREADLINE_HTTP_ALLOW_PRIVATE)."""
+    """Deployment-wide limits (``allow_private`` <- THREADLINE_HTTP_ALLOW_PRIVATE).
+
+    ``allowed_hosts`` are host names or IP addresses (lower-case, IPv6 without
+    brackets) the operator lets through the SSRF guard although they are private
+    (``THREADLINE_LLM_ALLOWED_HOSTS`` for tenant LLM endpoints).
+    """
 
     allow_private: bool = False
     max_response_bytes: int = 5_000_000
     max_redirects: int = 5
+    allowed_hosts: frozenset[str] = frozenset()
 
 
 class HttpCallError(Exception):

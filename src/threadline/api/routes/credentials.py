@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from threadline.api.deps import CallerDep, SettingsDep, StoreDep
+from threadline.api.deps import CallerDep, EndpointRulesDep, SettingsDep, StoreDep
 from threadline.api.routes.common import JsonBody
 from threadline.service import secrets, vendor_credentials
 
@@ -32,13 +32,16 @@ async def put(
     store: StoreDep,
     settings: SettingsDep,
     caller: CallerDep,
+    rules: EndpointRulesDep,
     vendor: str,
     body: AnyBody,
     response: Response,
 ) -> JsonBody:
     """Store the team's credential for ``vendor`` (201 new, 200 replaced)."""
     key = secrets.reveal(settings.secret_key) or secrets.key_for(store)
-    shown, created = await vendor_credentials.put(store, caller, vendor, body, key)
+    shown, created = await vendor_credentials.put(
+        store, caller, vendor, body, key, rules=rules
+    )
     response.status_code = 201 if created else 200
     return {"credential": shown}
 
