@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     """User of the bootstrap key (24-hex)."""
     max_body_bytes: int = 5_000_000
     """Largest request body accepted; larger bodies get 413."""
+    max_json_depth: int = Field(default=64, ge=2, le=200)
+    """Deepest nesting of a JSON request body or WebSocket frame (422
+    ``json_too_deep`` beyond); at most 200, under the serializer's own limit."""
     llm_override_url: str | None = None
     """Send every LLM call to this OpenAI-compatible endpoint."""
     llm_override_model: str | None = None

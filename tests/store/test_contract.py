@@ -311,3 +311,33 @@ async def test_stale_documents_are_found_across_teams_oldest_first(store: Store)
     ids = [d.id for d in found]
     assert ids.index(older.id) < ids.index(old.id)
     assert recent.id not in ids and other.id not in ids
+
+
+@pytest.mark.parametrize(
+    "equals",
+    [
+        {"version_number": 2**31},  # over PostgreSQL's INTEGER
+        {"version_number": 10**20},  # over SQLite's INTEGER
+        {"version_number": -(2**63)},
+        {"version_number": "3"},  # a string for an integer column
+        {"name": "Greeter\x00"},  # text no column can hold
+    ],
+)
+async def test_a_filter_no_row_can_match_finds_nothing_instead_of_failing(
+    store: Store, equals: dict[str, object]
+):
+    team = new_object_id()
+    async with store.begin() as tx:
+        docs = tx.documents("nodes")
+        await docs.insert(doc(team, version_number=3, name="Greeter"))
+        assert await docs.find(team, Query(equals=equals)) == ([], 0)
+        assert await docs.find(team, Query(equals=equals, size=10)) == ([], 0)
+        assert await docs.count(team, equals) == 0
+
+
+async def test_a_search_with_a_nul_character_finds_nothing(store: Store):
+    team = new_object_id()
+    async with store.begin() as tx:
+        docs = tx.documents("nodes")
+        await docs.insert(doc(team, search_text="greeter"))
+        assert await docs.find(team, Query(search="gr\x00", size=5)) == ([], 0)

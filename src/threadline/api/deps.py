@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 
+from threadline.api.params import Page
 from threadline.service import auth
 from threadline.service.caller import Caller
 from threadline.service.llm_endpoints import EndpointRules, check_configs
@@ -76,7 +77,7 @@ async def check_llm_urls(
 
 
 def paging(
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Page = 1,
     size: Annotated[int, Query(ge=1, le=1000)] = 100,
     search: str | None = None,
     start: datetime | None = None,

@@ -1,5 +1,6 @@
 """One place that turns every error into JSON ``{code, message, detail, errors}``."""
 
+import json
 import logging
 from typing import Any
 
@@ -26,12 +27,22 @@ _HTTP_CODES = {
 }
 
 
+class ErrorJSONResponse(JSONResponse):
+    """JSON that renders even when a message quotes text with a lone surrogate."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(
+            content, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        )
+        return text.encode("utf-8", "backslashreplace")
+
+
 def error_response(
     status: int, code: str, message: str, errors: Any = None, headers: Any = None
 ) -> JSONResponse:
     """Render the error envelope; ``detail`` repeats ``message`` for FastAPI."""
     body = {"code": code, "message": message, "detail": message, "errors": errors}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return ErrorJSONResponse(body, status_code=status, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from threadline.engine._lexer import Token, tokenize
@@ -21,12 +22,16 @@ from threadline.engine.expression_ast import (
 __all__ = ["Parser"]
 
 _CONSTANTS = {"true": True, "false": False, "null": None}
+MAX_DEPTH = 64
+"""Deepest nesting of ``NOT``, parentheses and calls: parsing and evaluation
+recurse once per level, so a deeper expression is a syntax error, not a crash."""
 
 
 class Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.index = 0
+        self.depth = 0
 
     @property
     def token(self) -> Token:
@@ -47,6 +52,16 @@ class Parser:
         found = "end of expression" if token.kind == "end" else repr(token.text)
         return ExpressionSyntaxError(f"{message}, found {found}", token.pos)
 
+    def nested(self, parse: Callable[[], Expr]) -> Expr:
+        """``parse()`` one level deeper; too deep is a syntax error."""
+        if self.depth >= MAX_DEPTH:
+            raise self.error(f"expression nested deeper than {MAX_DEPTH} levels")
+        self.depth += 1
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
+
     def parse(self) -> Expr:
         if self.token.kind == "end":
             raise ExpressionSyntaxError("empty expression", 0)
@@ -66,7 +81,7 @@ class Parser:
     def parse_not(self) -> Expr:
         if self.token.kind == "not":
             self.advance()
-            return Not(self.parse_not())
+            return Not(self.nested(self.parse_not))
         return self.parse_comparison()
 
     def parse_comparison(self) -> Expr:
@@ -96,7 +111,7 @@ class Parser:
             return Constant(-self.advance().value)
         if token.kind == "op" and token.text == "(":
             self.advance()
-            inner = self.parse_bool("or")
+            inner = self.nested(lambda: self.parse_bool("or"))
             self.expect(")", "')'")
             return inner
         if token.kind == "ident":
@@ -119,7 +134,7 @@ class Parser:
                 f"unknown function {token.text!r} (supported: {supported})", token.pos
             )
         self.advance()
-        argument = self.parse_bool("or")
+        argument = self.nested(lambda: self.parse_bool("or"))
         self.expect(")", f"')' closing {token.text}(; functions take one argument")
         return Call(token.text, argument)
 

@@ -306,9 +306,16 @@ def check_run_id(value: Any, field: str = "workflow_run_id") -> str:
     return value
 
 
+MAX_SEQ = 2**31 - 1
+"""Largest sequence number a run's stream can reach (an ``INTEGER`` column)."""
+
+
 def check_after_seq(value: Any, field: str = "after_seq") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidField(f"{field}: must be an integer >= 0")
+    """``value`` as a stream position: an integer from 0 to ``MAX_SEQ``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidField(f"{field}: must be an integer from 0 to {MAX_SEQ}")
+    if not 0 <= value <= MAX_SEQ:
+        raise InvalidField(f"{field}: must be an integer from 0 to {MAX_SEQ}")
     return value
 
 

@@ -14,7 +14,18 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, ColumnElement, Table, and_, delete, func, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    Table,
+    and_,
+    delete,
+    false,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, migrations, schema, statements
@@ -44,6 +55,32 @@ def _row(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
+_INT32 = range(-(2**31), 2**31)
+"""What every ``Integer`` column holds on both dialects (PostgreSQL: 32 bits)."""
+
+
+def _equal(column: Any, value: Any) -> ColumnElement[bool]:
+    """``column == value``, or false when no stored row could hold ``value``.
+
+    A number over the column's range or a string with a NUL (which PostgreSQL
+    text cannot hold) would make the database raise instead of match nothing.
+    """
+    if isinstance(column.type, Integer) and value is not None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return false()
+        if value not in _INT32:
+            return false()
+    if isinstance(value, str) and "\x00" in value:
+        return false()
+    return cast(ColumnElement[bool], column == value)
+
+
+def _equals(table: Table, team_id: str, equals: Mapping[str, Any]) -> list[Any]:
+    return [table.c.team_id == team_id] + [
+        _equal(table.c[name], value) for name, value in equals.items()
+    ]
+
+
 def _to_document(row: Mapping[Any, Any]) -> Document:
     values = dict(row)
     values["created_at"] = _aware(values["created_at"])
@@ -69,11 +106,12 @@ class SqlDocuments:
 
     def _conditions(self, team_id: str, query: Query) -> list[ColumnElement[bool]]:
         t = self._table
-        conds: list[ColumnElement[bool]] = [t.c.team_id == team_id]
-        conds += [t.c[name] == value for name, value in query.equals.items()]
+        conds: list[ColumnElement[bool]] = _equals(t, team_id, query.equals)
         if query.ids is not None:
             conds.append(t.c.id.in_(query.ids))
-        if query.search:
+        if query.search and "\x00" in query.search:
+            conds.append(false())  # no stored text holds a NUL
+        elif query.search:
             pattern = f"%{_escape_like(query.search.lower())}%"
             conds.append(t.c.search_text.like(pattern, escape="\\"))
         if query.start is not None:
@@ -165,7 +203,7 @@ class SqlDocuments:
 
     async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int:
         t = self._table
-        conds = [t.c.team_id == team_id] + [t.c[k] == v for k, v in equals.items()]
+        conds = _equals(t, team_id, equals)
         return (await self._conn.execute(delete(t).where(*conds))).rowcount
 
     async def count(
@@ -177,7 +215,7 @@ class SqlDocuments:
     ) -> int:
         """How many documents match ``equals`` (and have one of ``statuses``)."""
         t = self._table
-        conds = [t.c.team_id == team_id] + [t.c[k] == v for k, v in equals.items()]
+        conds = _equals(t, team_id, equals)
         if statuses is not None:
             conds.append(t.c.status.in_(list(statuses)))
         stmt = select(func.count()).select_from(t).where(*conds)

@@ -13,7 +13,6 @@ WorkflowId = Annotated[
     str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex workflow id")
 ]
 ObjectIdPath = Annotated[str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex id")]
-VersionNumber = Annotated[int, Path(ge=0)]
 JsonBody = dict[str, Any]
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from threadline.api.deps import CallerDep, PagingDep, StoreDep
+from threadline.api.params import VersionQuery
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service import parts
@@ -57,7 +58,7 @@ def _register(kind: parts.Kind) -> None:
         paging: PagingDep,
         type: str | None = None,
         workflow_id: WorkflowFilter = None,
-        version_number: Annotated[int | None, Query(ge=0)] = None,
+        version_number: VersionQuery = None,
     ) -> JsonBody:
         query = _filtered(paging, type, workflow_id, version_number)
         items, total = await parts.list_(store, caller, kind, query)

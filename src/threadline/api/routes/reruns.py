@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.params import TurnIndex
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.errors import InvalidField
 from threadline.service import rerun_tokens, reruns
@@ -12,7 +13,6 @@ from threadline.service.runtime import Runtime
 
 router = APIRouter(tags=["reruns"])
 
-TurnPath = Annotated[int, Path(description="0-based turn (segment) index")]
 TokenPath = Annotated[str, Path(max_length=200)]
 OptionalBody = Annotated[Any, Body()]
 
@@ -44,7 +44,7 @@ async def preflight(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: TurnPath,
+    turn_index: TurnIndex,
     body: OptionalBody = None,
 ) -> JsonBody:
     """What a re-run would carry over and drop; no side effects."""
@@ -59,7 +59,7 @@ async def create_token(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: TurnPath,
+    turn_index: TurnIndex,
     body: OptionalBody = None,
 ) -> JsonBody:
     """Mint a token carrying the projected state (redeemed on the WebSocket)."""
@@ -74,7 +74,7 @@ async def preview_token(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: TurnPath,
+    turn_index: TurnIndex,
     token: TokenPath,
 ) -> JsonBody:
     """What a token restores (the token itself is never echoed)."""
@@ -89,7 +89,7 @@ async def amend_token(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: TurnPath,
+    turn_index: TurnIndex,
     token: TokenPath,
     body: OptionalBody = None,
 ) -> JsonBody:
@@ -106,7 +106,7 @@ async def execute(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: TurnPath,
+    turn_index: TurnIndex,
     body: OptionalBody = None,
     run_async: Annotated[bool, Query(alias="async")] = True,
 ) -> JsonBody:

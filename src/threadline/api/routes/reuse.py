@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.params import Page, VersionQuery
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service import node_libraries, templates
@@ -31,8 +32,6 @@ from threadline.service.reuse import LevelFilter, LevelQuery
 
 router = APIRouter(tags=["reuse"])
 AnyBody = Annotated[Any, Body()]
-VersionQuery = Annotated[int | None, Query(ge=0)]
-Page = Annotated[int, Query(ge=1)]
 Size = Annotated[int, Query(ge=1, le=100)]
 Search = Annotated[str | None, Query()]
 HexQuery = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)]

@@ -7,6 +7,7 @@ from pydantic import TypeAdapter
 
 from threadline import config
 from threadline.api.deps import CallerDep, PagingDep, StoreDep
+from threadline.api.params import TurnIndex, TurnQuery, VersionQuery
 from threadline.api.routes.common import (
     JsonBody,
     ObjectIdPath,
@@ -60,7 +61,7 @@ async def execute(
     caller: CallerDep,
     workflow_id: WorkflowId,
     body: Annotated[JsonBody, Body()],
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: VersionQuery = None,
 ) -> JsonBody:
     """Run one turn: ``{run_input, run_id}`` or a flat run input (legacy shape)."""
     parsed = read_execute_body(body)
@@ -160,7 +161,7 @@ async def list_runs(
     source_workflow_run_id: Annotated[
         str | None, Query(pattern=OBJECT_ID_PATTERN)
     ] = None,
-    source_turn_index: Annotated[int | None, Query(ge=0)] = None,
+    source_turn_index: TurnQuery = None,
 ) -> JsonBody:
     """The team's runs, newest first (filters: workflow_id, status, run_by, and
     the re-runs of ``source_workflow_run_id``, optionally of ``source_turn_index``)."""
@@ -293,7 +294,7 @@ async def rate_turn(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: int,
+    turn_index: TurnIndex,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Set the caller's rating on a whole turn."""
@@ -304,7 +305,7 @@ async def rate_turn(
 
 @router.delete("/workflow-runs/{run_id}/turns/{turn_index}/rating")
 async def unrate_turn(
-    store: StoreDep, caller: CallerDep, run_id: ObjectIdPath, turn_index: int
+    store: StoreDep, caller: CallerDep, run_id: ObjectIdPath, turn_index: TurnIndex
 ) -> JsonBody:
     """Remove the caller's rating from a turn."""
     return await run_records.rate(store, caller, run_id, ("turn", turn_index), None)
@@ -315,7 +316,7 @@ async def comment_turn(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: int,
+    turn_index: TurnIndex,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Comment on a turn."""
@@ -329,7 +330,7 @@ async def uncomment_turn(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    turn_index: int,
+    turn_index: TurnIndex,
     comment_id: str,
 ) -> JsonBody:
     """Delete a turn comment."""

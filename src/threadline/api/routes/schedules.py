@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.params import Skip
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
 from threadline.service import schedules
 from threadline.service.schedules import Status
@@ -21,7 +22,6 @@ router = APIRouter(tags=["schedules"])
 BASE = "/workflow-schedules"
 AnyBody = Annotated[Any, Body()]
 StatusQuery = Annotated[Status | None, Query()]
-Skip = Annotated[int, Query(ge=0)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 

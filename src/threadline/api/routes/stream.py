@@ -86,12 +86,14 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, WebSocket
+from fastapi import APIRouter, Body, Header, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
+from threadline.api import json_guard
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.params import SeqQuery, VersionQuery
 from threadline.api.routes.common import (
     JsonBody,
     ObjectIdPath,
@@ -123,6 +125,7 @@ from threadline.service.streaming import (
     TurnSink,
     stream_turn,
 )
+from threadline.settings import Settings
 from threadline.store import Document, Store
 
 log = logging.getLogger("threadline.api.stream")
@@ -131,6 +134,7 @@ router = APIRouter(tags=["streaming"])
 
 CLOSE_NORMAL = 1000
 CLOSE_INVALID_DATA = 1007
+MAX_CLOSE_REASON = 123
 CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHENTICATED = 4001
 CLOSE_FORBIDDEN = 4003
@@ -211,6 +215,14 @@ def _public(error: Exception) -> ThreadlineError:
     return ThreadlineError("internal server error", code="internal_error")
 
 
+def _close_reason(text: str) -> str:
+    """``text`` cut to what a WebSocket close frame carries (123 bytes)."""
+    data = text.encode("utf-8", errors="replace")
+    if len(data) <= MAX_CLOSE_REASON:
+        return text
+    return data[: MAX_CLOSE_REASON - 3].decode("utf-8", errors="ignore") + "..."
+
+
 class _Session:
     """One WebSocket: the run it drives, turn after turn."""
 
@@ -242,8 +254,11 @@ class _Session:
         text = message.get("text")
         if text is None:
             text = (message.get("bytes") or b"").decode(errors="replace")
+        settings: Settings = self.websocket.app.state.settings
         try:
-            frame = json.loads(text)
+            frame = json_guard.loads(text, settings.max_json_depth)
+        except InvalidField as error:
+            return _close_reason(error.message)
         except ValueError:
             return "a frame must be a JSON object (WorkflowRunInput + workflow_id)"
         if not isinstance(frame, dict):
@@ -621,7 +636,7 @@ async def execute_stream(
     caller: CallerDep,
     workflow_id: WorkflowId,
     body: Annotated[JsonBody, Body()],
-    version: Annotated[int | None, Query(ge=0)] = None,
+    version: VersionQuery = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Execute one turn as Server-Sent Events: deltas, events, then ``done``.
@@ -661,7 +676,7 @@ async def attach_stream(
     store: StoreDep,
     caller: CallerDep,
     run_id: ObjectIdPath,
-    after_seq: Annotated[int | None, Query(ge=0)] = None,
+    after_seq: SeqQuery = None,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Re-attach to a run's stream as Server-Sent Events (``EventSource``)."""

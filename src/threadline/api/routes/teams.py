@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.params import INT32_MAX
 from threadline.api.routes.common import JsonBody
 from threadline.service import admission
 from threadline.service.runtime import Runtime
@@ -20,7 +21,7 @@ def _default(request: Request) -> int | None:
 class TeamConcurrencyBody(BaseModel):
     """Body of ``PATCH /teams/current/concurrency``."""
 
-    max_concurrent_runs: int | None = Field(ge=0)
+    max_concurrent_runs: int | None = Field(ge=0, le=INT32_MAX)
     """The team's limit of active runs: None uses the server default, 0 is
     unlimited."""
 

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
+from threadline.api.params import VersionNumber
 from threadline.api.routes.common import (
     JsonBody,
-    VersionNumber,
     WorkflowId,
     workflow_envelope,
 )

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.params import Page
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service import webhooks
@@ -24,7 +25,6 @@ router = APIRouter(tags=["workflow_webhooks"])
 BASE = "/workflow-webhooks"
 AnyBody = Annotated[Any, Body()]
 HexId = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN)]
-PageNo = Annotated[int, Query(ge=1)]
 Size = Annotated[int, Query(ge=1, le=1000)]
 
 
@@ -48,7 +48,7 @@ async def create(store: StoreDep, caller: CallerDep, body: AnyBody) -> JsonBody:
 async def list_(
     store: StoreDep,
     caller: CallerDep,
-    page: PageNo = 1,
+    page: Page = 1,
     size: Size = 100,
     search: str | None = None,
     enabled: bool | None = None,
@@ -69,7 +69,7 @@ async def list_events(
     workflow_id: HexId = None,
     action: str | None = None,
     status: str | None = None,
-    page: PageNo = 1,
+    page: Page = 1,
     size: Size = 300,
     search: str | None = None,
     start: datetime | None = None,
@@ -95,7 +95,7 @@ async def list_attempts(
     store: StoreDep,
     caller: CallerDep,
     event_id: str,
-    page: PageNo = 1,
+    page: Page = 1,
     size: Size = 300,
 ) -> JsonBody:
     """Delivery attempts of one event (its ``_id`` or its ``event_id``)."""

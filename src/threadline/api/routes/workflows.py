@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
+from threadline.api.params import INT32_MAX, VersionItem, VersionQuery
 from threadline.api.routes.common import JsonBody, WorkflowId, workflow_envelope
 from threadline.service import bundles, run_commands, workflows
 from threadline.service.envelopes import page
@@ -56,7 +57,7 @@ async def get_workflow(
     settings: SettingsDep,
     workflow_id: WorkflowId,
     fully_hydrate: bool = False,
-    version_number: Annotated[int | None, Query(ge=0)] = None,
+    version_number: VersionQuery = None,
 ) -> JsonBody:
     """Read a workflow; ``fully_hydrate=true`` inlines its nodes and edges."""
     doc = await workflows.get(
@@ -94,8 +95,8 @@ class CloneBody(BaseModel):
     name: str | None = None
     description: str | None = None
     clone_all_versions: bool = True
-    version_numbers_to_clone: list[int] | None = None
-    fallback_active_version: int | None = None
+    version_numbers_to_clone: list[VersionItem] | None = None
+    fallback_active_version: int | None = Field(default=None, ge=0, le=INT32_MAX)
 
 
 @router.post("/workflows/{workflow_id}/clone")
@@ -116,7 +117,7 @@ async def clone_workflow(
 class ConcurrencyBody(BaseModel):
     """Body of ``PATCH /workflows/{id}/concurrency``."""
 
-    max_concurrent_runs: int | None = Field(ge=1)
+    max_concurrent_runs: int | None = Field(ge=1, le=INT32_MAX)
 
 
 @router.patch("/workflows/{workflow_id}/concurrency")
@@ -151,8 +152,8 @@ async def export_workflow(
     store: StoreDep,
     caller: CallerDep,
     workflow_id: WorkflowId,
-    version_numbers: Annotated[list[int] | None, Query()] = None,
-    active_version_number: Annotated[int | None, Query(ge=0)] = None,
+    version_numbers: Annotated[list[VersionItem] | None, Query()] = None,
+    active_version_number: VersionQuery = None,
 ) -> JsonBody:
     """Export a portable bundle of the selected versions."""
     return await bundles.export(
