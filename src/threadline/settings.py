@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=2, le=200)
     """Deepest nesting of a JSON request body or WebSocket frame (422
     ``json_too_deep`` beyond); at most 200, under the serializer's own limit."""
+    max_variable_depth: int = Field(default=32, ge=1, le=200)
+    """Deepest nesting of a global variable's value (422 ``variable_too_deep``)."""
+    max_variable_bytes: int = Field(default=100_000, ge=1)
+    """Largest global variable value, as compact UTF-8 JSON (422
+    ``variable_too_large``)."""
     llm_override_url: str | None = None
     """Send every LLM call to this OpenAI-compatible endpoint."""
     llm_override_model: str | None = None

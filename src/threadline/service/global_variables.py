@@ -12,6 +12,13 @@ Rules:
   case-sensitive and unique per team (a duplicate → 409); the system names
   (``interactly_api_base_url``, ``interactly_api_token``) are reserved (409);
 - a plain value may be any JSON (default ``""``); a secret value must be a string;
+- a value is checked before it is stored (:class:`ValueLimits`): valid Unicode
+  (no lone surrogate, no NUL), integers within ±(2**53 - 1), at most
+  ``THREADLINE_MAX_VARIABLE_DEPTH`` levels deep (422 ``variable_too_deep``) and
+  ``THREADLINE_MAX_VARIABLE_BYTES`` of compact UTF-8 JSON (422
+  ``variable_too_large``); a row stored before that check whose value cannot be
+  sent is shown with ``value: null`` and a ``value_error`` (and resolves to null,
+  also at run time), until it is updated or deleted;
 - a secret is never returned in clear: every response (get, list, create,
   update, bulk, resolve) shows ``"********"``; sending that mask back on update
   keeps the stored secret; turning ``is_secret`` off needs a new ``value`` (so a
@@ -32,7 +39,6 @@ from HTTP events and curl commands and, through ``secrets.redact_in_place``, fro
 every event and output of the turn.
 """
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +48,17 @@ from threadline.ids import is_object_id, new_object_id
 from threadline.service import secrets, vendor_credentials
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.variable_values import (
+    ValueLimits,
+    as_object,
+    check_value,
+    field_error,
+    optional_flag,
+    optional_text,
+    secret_text,
+    unreadable,
+    valid_name,
+)
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -49,12 +66,6 @@ JsonDict = dict[str, Any]
 COLLECTION = "global_variables"
 SECRET_STATUS = "secret"
 MASK = "********"
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-MAX_NAME = 128
-MIN_SECRET = 4
-"""Shortest non-empty secret value (shorter ones cannot be redacted safely)."""
-RESERVED_NAMES = frozenset({"interactly_api_base_url", "interactly_api_token"})
-"""The Interactly service's system variables: never created by a team."""
 
 
 @dataclass(frozen=True)
@@ -63,64 +74,6 @@ class TeamGlobals:
 
     values: JsonDict = field(default_factory=dict)
     secret_values: tuple[str, ...] = ()
-
-
-# ------------------------------------------------------------------ validation
-
-
-def _field_error(field: str, message: str, kind: str = "value_error") -> InvalidField:
-    return InvalidField(
-        f"{field}: {message}",
-        details=[{"field": field, "message": message, "type": kind}],
-    )
-
-
-def _object(raw: Any, what: str, field: str = "body") -> JsonDict:
-    if not isinstance(raw, dict):
-        raise _field_error(field, f"a {what} must be a JSON object", "dict_type")
-    return raw
-
-
-def _name(value: Any, field: str = "name") -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _field_error(field, "a non-empty string is required", "missing")
-    name = value.strip()
-    if len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
-        raise _field_error(
-            field,
-            f"{name[:MAX_NAME]!r} is not a valid variable name: use letters, digits "
-            f"and underscores, not starting with a digit (at most {MAX_NAME} "
-            "characters), so it works as {{global.<name>}}",
-        )
-    if name in RESERVED_NAMES:
-        raise Conflict(f"{name!r} is a reserved system variable name")
-    return name
-
-
-def _text(raw: JsonDict, key: str, field: str) -> str | None:
-    value = raw.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _field_error(field, "must be a string or null", "string_type")
-    return value
-
-
-def _flag(raw: JsonDict, key: str, field: str) -> bool | None:
-    value = raw.get(key)
-    if value is not None and not isinstance(value, bool):
-        raise _field_error(field, "must be a boolean", "bool_type")
-    return value
-
-
-def _secret_text(value: Any, field: str) -> str:
-    if not isinstance(value, str):
-        raise _field_error(field, "a secret value must be a string", "string_type")
-    if 0 < len(value) < MIN_SECRET:
-        # Redacting a 1-3 character secret would also hide it inside ordinary
-        # words and event types ("x" in "tool_execution").
-        raise _field_error(
-            field, f"a secret value needs at least {MIN_SECRET} characters"
-        )
-    return value
 
 
 # ---------------------------------------------------------------- documents
@@ -166,17 +119,25 @@ def _document(
 
 
 def _shown_value(body: JsonDict) -> Any:
-    return MASK if body.get("is_secret") else body.get("value")
+    if body.get("is_secret"):
+        return MASK
+    value = body.get("value")
+    return None if unreadable(value) else value
 
 
 def render(doc: Document) -> JsonDict:
     """The SDK's ``GlobalVariable``; a secret's value is always the mask."""
     body = doc.body
-    return {
+    error = None if body.get("is_secret") else unreadable(body.get("value"))
+    shown: JsonDict = {
         "id": doc.id,
         "_id": doc.id,
         "name": body.get("name"),
-        "value": _shown_value(body),
+        "value": MASK
+        if body.get("is_secret")
+        else None
+        if error
+        else body.get("value"),
         "description": body.get("description"),
         "category": body.get("category"),
         "is_secret": bool(body.get("is_secret")),
@@ -187,6 +148,9 @@ def render(doc: Document) -> JsonDict:
         "created_at": doc.created_at.isoformat(),
         "updated_at": doc.updated_at.isoformat(),
     }
+    if error is not None:
+        shown["value_error"] = error
+    return shown
 
 
 async def _lock(tx: Transaction, team_id: str) -> None:
@@ -219,19 +183,22 @@ async def _must_get(tx: Transaction, caller: Caller, variable_id: str) -> Docume
 # -------------------------------------------------------------------- CRUD
 
 
-def _new_body(raw: Any, key: str | None, prefix: str = "") -> JsonDict:
-    item = _object(raw, "global variable", prefix.rstrip(".") or "body")
-    is_secret = bool(_flag(item, "is_secret", f"{prefix}is_secret"))
+def _new_body(
+    raw: Any, key: str | None, limits: ValueLimits, prefix: str = ""
+) -> JsonDict:
+    item = as_object(raw, "global variable", prefix.rstrip(".") or "body")
+    is_secret = bool(optional_flag(item, "is_secret", f"{prefix}is_secret"))
     value = item.get("value", "")
     if value is None:
         value = ""
+    value = check_value(value, f"{prefix}value", limits)
     if is_secret:
-        value = _secret_text(value, f"{prefix}value")
+        value = secret_text(value, f"{prefix}value")
     return _body(
-        _name(item.get("name"), f"{prefix}name"),
+        valid_name(item.get("name"), f"{prefix}name"),
         value,
-        _text(item, "description", f"{prefix}description"),
-        _text(item, "category", f"{prefix}category"),
+        optional_text(item, "description", f"{prefix}description"),
+        optional_text(item, "category", f"{prefix}category"),
         is_secret,
         key,
     )
@@ -247,23 +214,33 @@ async def _insert(store: Store, caller: Caller, body: JsonDict) -> Document:
     return doc
 
 
-async def create(store: Store, caller: Caller, raw: Any, key: str | None) -> JsonDict:
+async def create(
+    store: Store,
+    caller: Caller,
+    raw: Any,
+    key: str | None,
+    limits: ValueLimits = ValueLimits(),
+) -> JsonDict:
     """Validate and save one variable (a secret encrypted with ``key``)."""
-    return render(await _insert(store, caller, _new_body(raw, key)))
+    return render(await _insert(store, caller, _new_body(raw, key, limits)))
 
 
 async def bulk_create(
-    store: Store, caller: Caller, raw: Any, key: str | None
+    store: Store,
+    caller: Caller,
+    raw: Any,
+    key: str | None,
+    limits: ValueLimits = ValueLimits(),
 ) -> JsonDict:
     """``{variables: [...]}`` → ``{created, errors, total_created, total_errors}``.
 
     Each item is created on its own (atomic per item, not as a whole); a failed
     item is reported as ``{index, name, status, code, error}`` and the rest go on.
     """
-    body = _object(raw, "bulk request")
+    body = as_object(raw, "bulk request")
     items = body.get("variables")
     if not isinstance(items, list):
-        raise _field_error("variables", "a list of variables is required", "list_type")
+        raise field_error("variables", "a list of variables is required", "list_type")
     if key is None and any(
         isinstance(item, dict) and item.get("is_secret") is True for item in items
     ):
@@ -274,7 +251,7 @@ async def bulk_create(
         name = item.get("name") if isinstance(item, dict) else None
         try:
             doc = await _insert(
-                store, caller, _new_body(item, key, f"variables.{index}.")
+                store, caller, _new_body(item, key, limits, f"variables.{index}.")
             )
         except (InvalidField, Conflict) as exc:
             errors.append(
@@ -323,33 +300,39 @@ async def list_(
 
 
 async def update(
-    store: Store, caller: Caller, variable_id: str, raw: Any, key: str | None
+    store: Store,
+    caller: Caller,
+    variable_id: str,
+    raw: Any,
+    key: str | None,
+    limits: ValueLimits = ValueLimits(),
 ) -> JsonDict:
     """Apply the fields given (an omitted or masked secret value keeps the secret)."""
-    patch = _object(raw, "global variable update")
+    patch = as_object(raw, "global variable update")
     async with store.begin() as tx:
         doc = await _must_get(tx, caller, variable_id)
         old = doc.body
         name = old["name"]
         if patch.get("name") is not None:
-            name = _name(patch["name"])
+            name = valid_name(patch["name"])
         description = old.get("description")
         if "description" in patch:
-            description = _text(patch, "description", "description")
+            description = optional_text(patch, "description", "description")
         category = old.get("category")
         if "category" in patch:
-            category = _text(patch, "category", "category")
+            category = optional_text(patch, "category", "category")
         was_secret = bool(old.get("is_secret"))
-        flag = _flag(patch, "is_secret", "is_secret")
+        flag = optional_flag(patch, "is_secret", "is_secret")
         is_secret = was_secret if flag is None else flag
         sent = "value" in patch and patch["value"] != MASK
         value: Any
         if sent:
             value = "" if patch["value"] is None else patch["value"]
+            value = check_value(value, "value", limits)
             if is_secret:
-                value = _secret_text(value, "value")
+                value = secret_text(value, "value")
         elif was_secret and not is_secret:
-            raise _field_error(
+            raise field_error(
                 "value",
                 "turning is_secret off needs a new value (a secret is never revealed)",
                 "missing",
@@ -359,7 +342,7 @@ async def update(
         else:
             value = old.get("value")
             if is_secret:
-                value = _secret_text(value, "value")
+                value = secret_text(value, "value")
         if value is None:
             body = {
                 **old,
@@ -422,7 +405,7 @@ async def for_run_in(tx: Transaction, store: Store, team_id: str) -> TeamGlobals
             if plain:
                 hidden.append(plain)
         else:
-            values[body["name"]] = body.get("value")
+            values[body["name"]] = _shown_value(body)
     return TeamGlobals(values=values, secret_values=tuple(hidden))
 
 

@@ -16,6 +16,7 @@ from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
 from threadline.api.routes.common import JsonBody
 from threadline.service import global_variables, secrets
 from threadline.service.envelopes import page
+from threadline.service.variable_values import ValueLimits
 from threadline.settings import Settings
 from threadline.store import Store
 
@@ -29,13 +30,20 @@ def _key(settings: Settings, store: Store) -> str | None:
     return secrets.reveal(settings.secret_key) or secrets.key_for(store)
 
 
+def _limits(settings: Settings) -> ValueLimits:
+    return ValueLimits(
+        max_depth=settings.max_variable_depth, max_bytes=settings.max_variable_bytes
+    )
+
+
 @router.post(f"{BASE}/bulk", name="bulk_create_global_variables")
 async def bulk_create(
     store: StoreDep, settings: SettingsDep, caller: CallerDep, body: AnyBody
 ) -> JsonBody:
     """Create each of ``variables``; failures are reported per item in ``errors``."""
     key = _key(settings, store)
-    return await global_variables.bulk_create(store, caller, body, key)
+    limits = _limits(settings)
+    return await global_variables.bulk_create(store, caller, body, key, limits)
 
 
 @router.get(f"{BASE}/resolve", name="resolve_global_variables")
@@ -50,7 +58,8 @@ async def create(
 ) -> JsonBody:
     """Create a variable; ``is_secret`` values are encrypted at rest."""
     key = _key(settings, store)
-    return {"variable": await global_variables.create(store, caller, body, key)}
+    limits = _limits(settings)
+    return {"variable": await global_variables.create(store, caller, body, key, limits)}
 
 
 @router.get(BASE, name="list_global_variables")
@@ -85,9 +94,10 @@ async def update(
 ) -> JsonBody:
     """Change the fields given; the mask sent back as ``value`` keeps a secret."""
     key = _key(settings, store)
-    return {
-        "variable": await global_variables.update(store, caller, variable_id, body, key)
-    }
+    variable = await global_variables.update(
+        store, caller, variable_id, body, key, _limits(settings)
+    )
+    return {"variable": variable}
 
 
 @router.delete(
