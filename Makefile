@@ -45,6 +45,14 @@ test-pg: $(STAMP) ## Store, service and API tests against PostgreSQL ($$PG_URL)
 test-security: $(STAMP) ## Security batteries: cross-team access, sandbox escapes, SSRF, secret leaks
 	$(BIN)/pytest -q tests/security
 
+# The fuzz run's seed and budget: fixed, so a failure replays with the same cases.
+FUZZ_SEED ?= 20261206
+FUZZ_SECONDS ?= 180
+
+.PHONY: test-fuzz
+test-fuzz: $(STAMP) ## schemathesis over every operation of a live server ($$FUZZ_SEED, $$FUZZ_SECONDS s)
+	$(BIN)/python -m tests.fuzz.run --seed $(FUZZ_SEED) --max-time $(FUZZ_SECONDS)
+
 .PHONY: test-crash
 test-crash: $(STAMP) ## Crash test: two servers on PostgreSQL ($$PG_URL's server) SIGKILLed mid-conversation
 	THREADLINE_CRASH_TEST=1 THREADLINE_CRASH_PG_URL=$(PG_URL) $(BIN)/pytest -q -s tests/crash

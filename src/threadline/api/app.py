@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from threadline import __version__
-from threadline.api import access_log, errors
+from threadline.api import access_log, errors, openapi
 from threadline.api.deps import check_llm_urls
 from threadline.api.json_guard import JsonGuard
 from threadline.api.limits import BodyLimit
@@ -116,6 +116,7 @@ def create_app(
     if store is not None:
         app.state.store = store
     errors.install(app)
+    openapi.install(app, PREFIXES)
     access_log.install()
     router = build_router()
     for prefix in PREFIXES:

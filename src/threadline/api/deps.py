@@ -34,7 +34,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 async def get_caller(
     store: StoreDep,
-    authorization: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     teamid: Annotated[str | None, Header()] = None,
     uuid: Annotated[str | None, Header()] = None,
 ) -> Caller:

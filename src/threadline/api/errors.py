@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from threadline.api import openapi
 from threadline.errors import ThreadlineError
 
 log = logging.getLogger("threadline.api")
@@ -77,10 +78,15 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # The router names only the first route matching the path; list them all.
+        methods = openapi.allowed_methods(request.app, request.url.path)
+        headers["Allow"] = ", ".join(methods) or headers.get("Allow", "")
+    return error_response(exc.status_code, code, str(exc.detail), None, headers)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
