@@ -92,6 +92,20 @@ class Settings(BaseSettings):
     a retried ``Idempotency-Key``) before answering 409 with ``Retry-After``."""
     worker_id: str | None = None
     """This process's name among the workers (default: random)."""
+    tool_max_seconds: int = Field(default=60, ge=1)
+    """The largest ``timeout_seconds`` a tool may ask (a larger one is refused when
+    saved, 422 ``over_limit``); also the bound of a tool call that asks none."""
+    tool_memory_mb: int = Field(default=256, ge=32)
+    """Memory (address space) of one inline Python tool process."""
+    tool_max_concurrent: int = Field(default=4, ge=0)
+    """Tool calls (every type but ``inbuilt_function``) in flight in one process;
+    0: unlimited. Worst-case tool memory is this times ``tool_memory_mb``."""
+    tool_max_concurrent_per_team: int = Field(default=2, ge=0)
+    """Tool calls of one team in flight in one process (0: unlimited); with
+    several processes a team may use this many in each."""
+    tool_queue_seconds: float = Field(default=10.0, ge=0)
+    """How long a tool call waits for a free slot before it fails with
+    ``error_type: capacity`` (and a ``workflow_warning`` event in a run)."""
     shutdown_grace_seconds: int = Field(default=10, ge=0)
     """On SIGTERM or SIGINT, how long ``threadline serve`` lets requests in flight
     finish before it cancels them (their turns stay ``running`` and are resumed by

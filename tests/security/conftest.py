@@ -3,7 +3,8 @@
 ``serve(store, **settings)`` starts the app with ``runtime_from_settings`` (real LLM
 clients, the server's keys from settings), so a test sees exactly what a deployment
 would send. ``listener`` is a real loopback server on a free port that records every
-request it receives (headers included).
+request it receives (headers included). The API fixtures (``app_client``, ``team``,
+``other_team``, ``runtime`` ...) are those of ``tests/api``.
 """
 
 import contextlib
@@ -14,7 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Team, make_team
+from tests.api.conftest import (  # noqa: F401  (fixtures, found by name)
+    Team,
+    app_client,
+    llm,
+    make_team,
+    other_team,
+    runtime,
+    settings,
+    team,
+)
 from threadline.api.app import bootstrap, create_app
 from threadline.providers.fake_server import (
     FakeOpenAIServer,

@@ -103,7 +103,7 @@ async def test_the_server_stays_responsive_while_tools_attack_it(tmp_path: Path)
 
 
 async def test_sigterm_with_tools_in_flight_ends_the_server(tmp_path: Path):
-    with serve(tmp_path, shutdown_grace_seconds="1") as server:
+    with serve(tmp_path, shutdown_grace_seconds="1", tool_max_seconds="600") as server:
         async with server.client() as client:
             calls = [
                 asyncio.create_task(execute(client, tool(FLOOD_FD_1, 600))),

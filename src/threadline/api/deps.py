@@ -14,6 +14,7 @@ from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Query as StoreQuery
 from threadline.store import Store
+from threadline.tools.limits import ToolCeilings
 
 
 def get_store(request: Request) -> Store:
@@ -57,6 +58,14 @@ def endpoint_rules(request: Request) -> EndpointRules:
 
 
 EndpointRulesDep = Annotated[EndpointRules, Depends(endpoint_rules)]
+
+
+def get_tool_ceilings(request: Request) -> ToolCeilings:
+    """The operator's ceilings on tool calls (the runtime's, from the settings)."""
+    return get_runtime(request).tool_ceilings
+
+
+CeilingsDep = Annotated[ToolCeilings, Depends(get_tool_ceilings)]
 
 
 async def check_llm_urls(

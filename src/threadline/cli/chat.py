@@ -198,7 +198,9 @@ class _Session:
 
     async def create(self, body: JsonDict) -> JsonDict:
         """Store the config file's workflow; return the created workflow."""
-        created = await workflows.create(self.store, self.caller, body)
+        created = await workflows.create(
+            self.store, self.caller, body, ceilings=self.runtime.tool_ceilings
+        )
         self.workflow_id = str(created["_id"])
         return created
 

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from threadline.engine.steps import NodeResult, NodeTask
 from threadline.providers.base import LLM
+from threadline.tools.limits import ToolCeilings, ToolSlots
 
 JsonDict = dict[str, Any]
 
@@ -43,6 +44,10 @@ class Ports:
     """Receives live ``assistant_response_delta`` events of streaming LLM nodes."""
     retriever: Any = None
     """A knowledge-base ``Retriever``; None: knowledge_base tools fail clearly."""
+    tool_ceilings: ToolCeilings = field(default_factory=ToolCeilings)
+    """The operator's ceilings on one tool call (time, memory)."""
+    tool_slots: ToolSlots | None = None
+    """The process's tool concurrency slots (shared); None: unbounded (tests)."""
 
 
 Executor = Callable[[NodeTask, Ports], Awaitable[NodeResult]]

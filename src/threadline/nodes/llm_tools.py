@@ -66,6 +66,8 @@ class ToolOutcome:
     """Extra thread-scope writes (result mappings, expansion)."""
     workflow_variables: JsonDict = field(default_factory=dict)
     """Extra run-wide writes (mappings with ``scope: workflow``)."""
+    error_type: str | None = None
+    """The runner's classification of a failure (``capacity``, ``timeout``...)."""
 
 
 class ToolRunner(Protocol):
@@ -97,6 +99,7 @@ class _PortsToolRunner:
             error=outcome.error,
             variables=dict(outcome.variables),
             workflow_variables=dict(outcome.workflow_variables),
+            error_type=outcome.error_type,
         )
 
 

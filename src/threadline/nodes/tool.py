@@ -14,7 +14,8 @@ Behaviour:
 
 Errors never stop the run: a tool failure, a missing ``tool_config`` or an
 unsupported tool type is reported through ``<name>_success=False`` / ``<name>_error``
-and ``error_message``; a missing ``tool_config`` also emits a ``workflow_warning``.
+and ``error_message``; a missing ``tool_config``, and a call that found no free tool
+slot in time (``capacity``), also emit a ``workflow_warning``.
 
 Ports used beyond :class:`~threadline.nodes.base.Ports`' declared fields (read with
 ``getattr`` until ``Ports`` declares them): ``http_transport`` (an httpx transport for
@@ -29,6 +30,7 @@ from threadline.engine.steps import NodeResult, NodeTask
 from threadline.engine.templates import render_value
 from threadline.nodes.base import Ports
 from threadline.tools.knowledge import Retriever
+from threadline.tools.limits import CAPACITY
 from threadline.tools.runner import ToolRunner, scope_vars
 
 __all__ = [
@@ -49,9 +51,15 @@ def http_transport(ports: Ports) -> httpx.AsyncBaseTransport | None:
 
 
 def tool_runner(ports: Ports) -> ToolRunner:
-    """A runner wired to the ports' retriever and HTTP transport."""
+    """A runner wired to the ports' retriever, HTTP transport, ceilings and slots."""
     retriever: Retriever | None = getattr(ports, "retriever", None)
-    return ToolRunner(retriever=retriever, transport=http_transport(ports))
+    return ToolRunner(
+        retriever=retriever,
+        transport=http_transport(ports),
+        ceilings=ports.tool_ceilings,
+        slots=ports.tool_slots,
+        team_id=ports.team_id,
+    )
 
 
 def result_variable_name(node: dict[str, Any]) -> str:
@@ -92,6 +100,14 @@ async def execute_tool_node(task: NodeTask, ports: Ports) -> NodeResult:
         secret_values=ports.secret_values,
         http_allow_private=ports.http_allow_private,
     )
+    if outcome.error_type == CAPACITY:  # a server limit, not the tool's own failure
+        label = config.get("name") or config.get("type")
+        result.events.append(
+            {
+                "type": "workflow_warning",
+                "warning_message": f"tool {label!r}: {outcome.error}",
+            }
+        )
     result.variables = outcome.result_variables(name)
     result.workflow_variables = dict(outcome.workflow_variables)
     result.output = {

@@ -7,7 +7,9 @@ from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.masking import mask_secrets
+from threadline.service.tool_limits import check_tools
 from threadline.store import Document, Query, Store, Transaction
+from threadline.tools.limits import ToolCeilings
 
 JsonDict = dict[str, Any]
 BUNDLE_FORMAT = "threadline.workflow-bundle/1"
@@ -137,13 +139,20 @@ async def export(
     }
 
 
-async def import_bundle(store: Store, caller: Caller, body: JsonDict) -> JsonDict:
+async def import_bundle(
+    store: Store,
+    caller: Caller,
+    body: JsonDict,
+    *,
+    ceilings: ToolCeilings = ToolCeilings(),
+) -> JsonDict:
     """Create a new workflow from an exported bundle."""
     bundle = body.get("bundle")
     if not isinstance(bundle, dict) or not isinstance(bundle.get("versions"), list):
         raise InvalidField(
             "bundle: must be an exported workflow bundle with 'versions'"
         )
+    check_tools(bundle, ceilings, "bundle")
     parsed: dict[int, tuple[str, graphs.Graph]] = {}
     for i, item in enumerate(bundle["versions"]):
         if not isinstance(item, dict) or not isinstance(

@@ -16,7 +16,9 @@ from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
 from threadline.service.masking import mask_secrets, restore_secrets
+from threadline.service.tool_limits import check_tools
 from threadline.store import Document, Query, Store, Transaction
+from threadline.tools.limits import ToolCeilings
 
 JsonDict = dict[str, Any]
 
@@ -80,9 +82,17 @@ async def _check_unique(
         )
 
 
-async def create(store: Store, caller: Caller, kind: Kind, raw: Any) -> JsonDict:
-    """Validate and store a new part."""
+async def create(
+    store: Store,
+    caller: Caller,
+    kind: Kind,
+    raw: Any,
+    *,
+    ceilings: ToolCeilings = ToolCeilings(),
+) -> JsonDict:
+    """Validate and store a new part (its tools within the server's ceilings)."""
     body = kind.parse(raw, "")
+    check_tools(body, ceilings)
     async with store.begin() as tx:
         body = await _attach(tx, caller, kind, body)
         await _check_unique(tx, caller, kind, body, None)
@@ -116,7 +126,13 @@ async def list_(
 
 
 async def update(
-    store: Store, caller: Caller, kind: Kind, part_id: str, patch: Any
+    store: Store,
+    caller: Caller,
+    kind: Kind,
+    part_id: str,
+    patch: Any,
+    *,
+    ceilings: ToolCeilings = ToolCeilings(),
 ) -> JsonDict:
     """Apply a partial update (only the keys given) and re-validate the whole part."""
     if not isinstance(patch, dict):
@@ -127,6 +143,7 @@ async def update(
             {**doc.body, **patch}, doc.body, field="", keep_missing=False
         )
         body = kind.parse(merged, "")
+        check_tools(body, ceilings)
         body = await _attach(tx, caller, kind, body)
         await _check_unique(tx, caller, kind, body, doc.id)
         fresh = graphs.part_document(caller, body, wf.now(), doc_id=doc.id)

@@ -179,6 +179,8 @@ def ports_for(
         runs=StoreRunReader(store, caller.team_id),
         http_transport=runtime.http_transport,
         retriever=runtime.retriever,
+        tool_ceilings=runtime.tool_ceilings,
+        tool_slots=runtime.tool_slots,
     )
 
 

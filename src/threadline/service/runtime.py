@@ -19,6 +19,7 @@ from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
 from threadline.settings import Settings
 from threadline.tools.http_call import HttpPolicy
+from threadline.tools.limits import ToolCeilings, ToolSlots
 
 JsonDict = dict[str, Any]
 
@@ -41,6 +42,11 @@ class Runtime:
     """The knowledge-base retriever; None until one is configured."""
     background: set["asyncio.Task[Any]"] = field(default_factory=set)
     """Background work started by requests (evaluation runs); kept referenced."""
+    tool_ceilings: ToolCeilings = field(default_factory=ToolCeilings)
+    """The operator's ceilings on one tool call (``THREADLINE_TOOL_*``)."""
+    tool_slots: ToolSlots | None = None
+    """Tool calls in flight in this process, per team; built from
+    ``tool_ceilings`` when not given."""
     team_max_concurrent_runs: int | None = None
     """The server default for a team's active runs (``service.admission``)."""
     worker_id: str = field(default_factory=lambda: f"w-{secrets.token_hex(8)}")
@@ -73,6 +79,10 @@ class Runtime:
             allow_private=self.http_allow_private,
             allowed_hosts=self.llm_allowed_hosts,
         )
+
+    def __post_init__(self) -> None:
+        if self.tool_slots is None:
+            self.tool_slots = ToolSlots(self.tool_ceilings)
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Let background work finish (up to ``timeout``), then cancel the rest.
@@ -120,6 +130,17 @@ def builtin_variables(now: float, rng: random.Random) -> JsonDict:
     }
 
 
+def tool_ceilings(settings: Settings) -> ToolCeilings:
+    """The ``THREADLINE_TOOL_*`` settings as the runner's ceilings."""
+    return ToolCeilings(
+        max_seconds=settings.tool_max_seconds,
+        memory_mb=settings.tool_memory_mb,
+        max_concurrent=settings.tool_max_concurrent,
+        max_concurrent_per_team=settings.tool_max_concurrent_per_team,
+        queue_seconds=settings.tool_queue_seconds,
+    )
+
+
 def runtime_from_settings(settings: Settings) -> Runtime:
     """The production runtime: real LLM clients routed by each call's config.
 
@@ -151,6 +172,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_id=settings.worker_id or f"w-{secrets.token_hex(8)}",
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
+        tool_ceilings=tool_ceilings(settings),
     )
     if settings.executor == "dbos":  # turns as DBOS workflows
         from threadline.service import dbos_executor

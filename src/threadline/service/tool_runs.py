@@ -52,6 +52,7 @@ from threadline.ids import is_object_id
 from threadline.service import parts, wire
 from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
+from threadline.service.tool_limits import check_tools
 from threadline.store import Store
 from threadline.tools.runner import ToolFailure, ToolRunner, bind_arguments
 
@@ -198,13 +199,21 @@ async def run_tool(
     confirm: bool = False,
     dynamic: JsonDict | None = None,
     variables: JsonDict | None = None,
+    team_id: str = "",
 ) -> ToolExecuteResult:
-    """Run a validated tool config once, honouring the confirm rule."""
+    """Run a validated tool config once, honouring the confirm rule, in one of the
+    team's tool slots."""
     side_effect = side_effect_of(tool_config)
     scope = _scope(dynamic or {}, variables or {})
     if needs_confirmation(side_effect) and not confirm:
         return _dry_run(tool_config, side_effect, args, scope)
-    runner = ToolRunner(retriever=runtime.retriever, transport=runtime.http_transport)
+    runner = ToolRunner(
+        retriever=runtime.retriever,
+        transport=runtime.http_transport,
+        ceilings=runtime.tool_ceilings,
+        slots=runtime.tool_slots,
+        team_id=team_id,
+    )
     outcome = await runner.run(
         tool_config, args, scope, http_allow_private=runtime.http_allow_private
     )
@@ -238,16 +247,21 @@ async def execute_saved(
         confirm=request["confirm"],
         dynamic=request["dynamic"],
         variables=request["runtime"],
+        team_id=caller.team_id,
     )
 
 
-async def execute_inline(runtime: Runtime, body: Any) -> ToolExecuteResult:
-    """Validate ``body["tool_config"]`` like ``POST /v1/tools`` and run it."""
+async def execute_inline(
+    runtime: Runtime, body: Any, caller: Caller | None = None
+) -> ToolExecuteResult:
+    """Validate ``body["tool_config"]`` like ``POST /v1/tools`` (its
+    ``timeout_seconds`` within the server's ceiling) and run it."""
     request = _parse_body(body, frozenset({"tool_config"}))
     raw = body.get("tool_config")
     if not isinstance(raw, dict):
         raise InvalidField("tool_config: required, a tool config object")
     tool_config = wire.tool(raw, "tool_config")
+    check_tools(tool_config, runtime.tool_ceilings, "tool_config")
     return await run_tool(
         runtime,
         tool_config,
@@ -255,4 +269,5 @@ async def execute_inline(runtime: Runtime, body: Any) -> ToolExecuteResult:
         confirm=request["confirm"],
         dynamic=request["dynamic"],
         variables=request["runtime"],
+        team_id=caller.team_id if caller is not None else "",
     )

@@ -10,7 +10,9 @@ from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
 from threadline.service.masking import mask_secrets, restore_secrets
+from threadline.service.tool_limits import check_tools
 from threadline.store import Document, Query, Store, Transaction
+from threadline.tools.limits import ToolCeilings
 
 JsonDict = dict[str, Any]
 
@@ -118,7 +120,13 @@ async def rename(
 
 
 async def replace_config(
-    store: Store, caller: Caller, workflow_id: str, number: int, body: JsonDict
+    store: Store,
+    caller: Caller,
+    workflow_id: str,
+    number: int,
+    body: JsonDict,
+    *,
+    ceilings: ToolCeilings = ToolCeilings(),
 ) -> JsonDict:
     """Replace a version's config; a hydrated config also replaces its graph."""
     raw = body.get("config")
@@ -126,6 +134,7 @@ async def replace_config(
         raise InvalidField(
             "config: must be a WorkflowConfig or a hydrated config object"
         )
+    check_tools(raw, ceilings, "config")
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)

@@ -12,7 +12,9 @@ from threadline.service import wire
 from threadline.service.caller import Caller
 from threadline.service.envelopes import stored_doc
 from threadline.service.masking import mask_secrets
+from threadline.service.tool_limits import check_tools
 from threadline.store import Document, Query, Store, Transaction
+from threadline.tools.limits import ToolCeilings
 
 JsonDict = dict[str, Any]
 INITIAL_VERSION_NAME = "Initial Version"
@@ -102,9 +104,11 @@ def _named(graph: graphs.Graph, name: Any, description: Any) -> graphs.Graph:
 
 
 def parse_create(
-    body: JsonDict,
+    body: JsonDict, ceilings: ToolCeilings = ToolCeilings()
 ) -> tuple[str, str | None, graphs.Graph, list[JsonDict]]:
-    """Read a create body (plain ``{name, config}`` or hydrated); validate it."""
+    """Read a create body (plain ``{name, config}`` or hydrated); validate it,
+    its tools within the server's ceilings."""
+    check_tools(body, ceilings)
     hydrated = wire.is_hydrated(body) or wire.is_hydrated(body.get("config"))
     source = body.get("config") if wire.is_hydrated(body.get("config")) else body
     inner = (source or {}).get("workflow_config") or {}
@@ -156,9 +160,15 @@ async def insert_workflow(
     return doc
 
 
-async def create(store: Store, caller: Caller, body: JsonDict) -> JsonDict:
+async def create(
+    store: Store,
+    caller: Caller,
+    body: JsonDict,
+    *,
+    ceilings: ToolCeilings = ToolCeilings(),
+) -> JsonDict:
     """Create a workflow with version 0 (active); hydrated bodies bring their graph."""
-    name, description, graph, warnings = parse_create(body)
+    name, description, graph, warnings = parse_create(body, ceilings)
     async with store.begin() as tx:
         doc = await insert_workflow(tx, caller, name=name, description=description)
         await insert_version(tx, caller, doc.id, 0, INITIAL_VERSION_NAME, graph)

@@ -4,13 +4,17 @@
 
 1. **Bind** ``variable_arguments`` (§4.5): see
    :func:`threadline.tools.bindings.bind_arguments`.
-2. **Dispatch** by ``type`` under ``timeout_seconds`` (when set): ``inbuilt_function``
-   (``INBUILT_TOOLS[tool_id or configurable_key]``); ``inline_python`` (the sandbox;
-   ``allow_code_variable_substitution`` renders ``{{ }}``/``[[ ]]`` in the code first;
-   calls the function named like the tool if defined, else the first; the timeout is
-   the sandbox wall/CPU limit); ``external_api`` (one HTTP call, non-2xx fails; see
-   :mod:`threadline.tools.external_api` for its templating); ``knowledge_base``
-   (the :class:`~threadline.tools.knowledge.Retriever`, ``query``).
+2. **Dispatch** by ``type``, in a slot of :class:`~threadline.tools.limits.ToolSlots`
+   (every type but ``inbuilt_function``) and under ``timeout_seconds`` clamped to the
+   operator's :class:`~threadline.tools.limits.ToolCeilings` (the ceiling itself when
+   unset): ``inbuilt_function`` (``INBUILT_TOOLS[tool_id or configurable_key]``);
+   ``inline_python`` (the sandbox; ``allow_code_variable_substitution`` renders
+   ``{{ }}``/``[[ ]]`` in the code first; calls the function named like the tool if
+   defined, else the first; the timeout is the sandbox wall/CPU limit, the platform
+   default 5 s wall / 2 s CPU when unset; memory is the ceiling's); ``external_api``
+   (one HTTP call, non-2xx fails; see :mod:`threadline.tools.external_api` for its
+   templating); ``knowledge_base`` (the
+   :class:`~threadline.tools.knowledge.Retriever`, ``query``).
 3. **Map** a successful result to thread / workflow variables: see
    :func:`threadline.tools.bindings.map_result`.
 
@@ -19,10 +23,10 @@ A failure at any step (including an unexpected exception or the timeout) is a
 """
 
 import asyncio
-import dataclasses
+import contextlib
 import re
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 import httpx
@@ -33,6 +37,7 @@ from threadline.tools.bindings import bind_arguments, map_result, scope_vars
 from threadline.tools.external_api import run_external_api
 from threadline.tools.inbuilt import INBUILT_TOOLS
 from threadline.tools.knowledge import NO_RETRIEVER_MESSAGE, Retriever
+from threadline.tools.limits import ToolCeilings, ToolSlots, asked_seconds
 from threadline.tools.outcomes import JsonDict, ToolFailure, ToolOutcome
 from threadline.tools.sandbox import SandboxLimits, run_inline_python
 
@@ -57,18 +62,23 @@ def redact(text: str, secret_values: Collection[str]) -> str:
 
 
 class ToolRunner:
-    """Executes tool configs; holds the deployment's seams (KB, HTTP transport)."""
+    """Executes tool configs; holds the deployment's seams (KB, HTTP transport) and
+    the operator's ceilings (``slots`` shared by every runner of the process)."""
 
     def __init__(
         self,
         *,
         retriever: Retriever | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        sandbox_limits: SandboxLimits = SandboxLimits(),
+        ceilings: ToolCeilings = ToolCeilings(),
+        slots: ToolSlots | None = None,
+        team_id: str = "",
     ) -> None:
         self.retriever = retriever
         self.transport = transport
-        self.sandbox_limits = sandbox_limits
+        self.ceilings = ceilings
+        self.slots = slots
+        self.team_id = team_id
 
     async def run(
         self,
@@ -81,7 +91,8 @@ class ToolRunner:
     ) -> ToolOutcome:
         """Bind, dispatch and map one call (see the module docstring)."""
         started = time.perf_counter()
-        timeout = tool_config.get("timeout_seconds")
+        asked = tool_config.get("timeout_seconds")
+        seconds = self.ceilings.seconds_for(asked)
 
         def failed(message: str, kind: str) -> ToolOutcome:
             ms = (time.perf_counter() - started) * 1000
@@ -91,14 +102,20 @@ class ToolRunner:
 
         try:
             bound = bind_arguments(tool_config, args, scope)
-            async with asyncio.timeout(float(timeout) + 1 if timeout else None):
-                result = await self._dispatch(
-                    tool_config, bound, scope, secret_values, http_allow_private
-                )
+            async with self._slot(tool_config):
+                async with asyncio.timeout(seconds + 1):
+                    result = await self._dispatch(
+                        tool_config, bound, scope, secret_values, http_allow_private
+                    )
         except ToolFailure as exc:
-            return failed(str(exc), exc.error_type)
+            return failed(
+                self._explained(str(exc), exc.error_type, asked), exc.error_type
+            )
         except TimeoutError:
-            return failed(f"the tool timed out after {timeout} s", "timeout")
+            message = self._explained(
+                f"the tool timed out after {seconds:g} s", "timeout", asked
+            )
+            return failed(message, "timeout")
         except Exception as exc:  # a tool must never take the run down
             return failed(
                 f"the tool failed: {type(exc).__name__}: {exc}", "internal_error"
@@ -112,6 +129,24 @@ class ToolRunner:
             variables=thread,
             workflow_variables=workflow,
             error_type="missing_result_path" if error else None,
+        )
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, config: Mapping[str, Any]) -> AsyncIterator[None]:
+        """A concurrency slot; inbuilt functions are pure and instant: none."""
+        if self.slots is None or config.get("type") == "inbuilt_function":
+            yield
+            return
+        async with self.slots.hold(self.team_id):
+            yield
+
+    def _explained(self, message: str, kind: str, asked: Any) -> str:
+        """A timeout of a call clamped to the ceiling says so."""
+        if kind != "timeout" or not self.ceilings.over(asked):
+            return message
+        return (
+            f"{message} (it asked for {asked} s; the server allows at most "
+            f"{self.ceilings.max_seconds} s, THREADLINE_TOOL_MAX_SECONDS)"
         )
 
     async def _dispatch(
@@ -152,11 +187,7 @@ class ToolRunner:
         defines = name and re.search(
             rf"^(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M
         )
-        limits = self.sandbox_limits
-        if timeout := config.get("timeout_seconds"):
-            limits = dataclasses.replace(
-                limits, wall_seconds=float(timeout), cpu_seconds=float(timeout)
-            )
+        limits = self._sandbox_limits(config.get("timeout_seconds"))
         out = await run_inline_python(
             code, args, limits=limits, function_name=name if defines else None
         )
@@ -166,6 +197,22 @@ class ToolRunner:
             )
         return out.result
 
+    def _sandbox_limits(self, asked: Any) -> SandboxLimits:
+        """The asked time (clamped) as wall and CPU limit, else the platform
+        default; the operator's memory."""
+        memory = self.ceilings.memory_mb
+        if asked_seconds(asked) is not None:
+            seconds = self.ceilings.seconds_for(asked)
+            return SandboxLimits(
+                cpu_seconds=seconds, wall_seconds=seconds, memory_mb=memory
+            )
+        default = SandboxLimits()
+        return SandboxLimits(
+            cpu_seconds=min(default.cpu_seconds, self.ceilings.max_seconds),
+            wall_seconds=min(default.wall_seconds, self.ceilings.max_seconds),
+            memory_mb=memory,
+        )
+
     async def _run_kb(self, config: Mapping[str, Any], args: JsonDict) -> Any:
         if self.retriever is None:
             raise ToolFailure(NO_RETRIEVER_MESSAGE, "not_configured")
@@ -174,11 +221,11 @@ class ToolRunner:
             raise ToolFailure(
                 "the knowledge_base tool needs a 'query' argument", "invalid_arguments"
             )
-        timeout = config.get("timeout_seconds")
+        seconds = self.ceilings.seconds_for(config.get("timeout_seconds"))
         return await self.retriever.search(
             query,
             list(config.get("target_knowledge_base_ids") or []),
-            timeout_ms=int(timeout * 1000) if timeout else None,
+            timeout_ms=int(seconds * 1000),
         )
 
 

@@ -74,8 +74,8 @@ Remaining weaknesses: a kernel vulnerability reachable through an allowed syscal
 the deny-list (not an allow-list) design; CPU-time side channels; where namespaces
 are unavailable and the server is not root, the child runs with the server's uid
 (still no open, exec, socket, signal or ptrace, but host path metadata is visible
-via ``stat``); a startup cost of roughly 50-100 ms per call (no worker pool); no
-concurrency cap here (callers should bound parallel runs).
+via ``stat``); a startup cost of roughly 50-100 ms per call (no worker pool). How many
+run at once is bounded by the caller (``tools.limits.ToolSlots`` in ``ToolRunner``).
 """
 
 from __future__ import annotations

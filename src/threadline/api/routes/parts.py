@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from threadline.api.deps import CallerDep, PagingDep, StoreDep
+from threadline.api.deps import CallerDep, CeilingsDep, PagingDep, StoreDep
 from threadline.api.params import VersionQuery
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.ids import OBJECT_ID_PATTERN
@@ -47,9 +47,13 @@ def _register(kind: parts.Kind) -> None:
 
     @router.post(base, tags=tag, name=f"create_{kind.singular}")
     async def create(
-        store: StoreDep, caller: CallerDep, body: Annotated[Any, Body()]
+        store: StoreDep,
+        caller: CallerDep,
+        ceilings: CeilingsDep,
+        body: Annotated[Any, Body()],
     ) -> JsonBody:
-        return {kind.singular: await parts.create(store, caller, kind, body)}
+        created = await parts.create(store, caller, kind, body, ceilings=ceilings)
+        return {kind.singular: created}
 
     @router.get(base, tags=tag, name=f"list_{kind.collection}")
     async def list_(
@@ -74,10 +78,14 @@ def _register(kind: parts.Kind) -> None:
     async def update(
         store: StoreDep,
         caller: CallerDep,
+        ceilings: CeilingsDep,
         part_id: ObjectIdPath,
         body: Annotated[Any, Body()],
     ) -> JsonBody:
-        return {kind.singular: await parts.update(store, caller, kind, part_id, body)}
+        updated = await parts.update(
+            store, caller, kind, part_id, body, ceilings=ceilings
+        )
+        return {kind.singular: updated}
 
     @router.delete(
         f"{base}/{{part_id}}", tags=tag, status_code=204, name=f"delete_{kind.singular}"

@@ -24,10 +24,10 @@ def _runtime(request: Request) -> Runtime:
 
 @router.post("/tools/execute", name="execute_inline_tool")
 async def execute_inline(
-    request: Request, _: CallerDep, body: Annotated[Any, Body()]
+    request: Request, caller: CallerDep, body: Annotated[Any, Body()]
 ) -> JsonBody:
     """Run an inline ``tool_config`` with ``args`` (validated like ``POST /tools``)."""
-    result = await tool_runs.execute_inline(_runtime(request), body)
+    result = await tool_runs.execute_inline(_runtime(request), body, caller)
     return result.to_json()
 
 

@@ -4,7 +4,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
+from threadline.api.deps import (
+    CallerDep,
+    CeilingsDep,
+    PagingDep,
+    SettingsDep,
+    StoreDep,
+)
 from threadline.api.params import VersionNumber
 from threadline.api.routes.common import (
     JsonBody,
@@ -86,13 +92,14 @@ async def rename_version(
 async def replace_version_config(
     store: StoreDep,
     caller: CallerDep,
+    ceilings: CeilingsDep,
     workflow_id: WorkflowId,
     version_number: VersionNumber,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Replace a version's config: ``{config: WorkflowConfig | hydrated}``."""
     return await versions.replace_config(
-        store, caller, workflow_id, version_number, body
+        store, caller, workflow_id, version_number, body, ceilings=ceilings
     )
 
 

@@ -5,7 +5,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
+from threadline.api.deps import (
+    CallerDep,
+    CeilingsDep,
+    PagingDep,
+    SettingsDep,
+    StoreDep,
+)
 from threadline.api.params import INT32_MAX, VersionItem, VersionQuery
 from threadline.api.routes.common import JsonBody, WorkflowId, workflow_envelope
 from threadline.service import bundles, run_commands, workflows
@@ -20,10 +26,11 @@ async def create_workflow(
     store: StoreDep,
     caller: CallerDep,
     settings: SettingsDep,
+    ceilings: CeilingsDep,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Create a workflow: ``{name, description, config}`` or a hydrated config."""
-    doc = await workflows.create(store, caller, body)
+    doc = await workflows.create(store, caller, body, ceilings=ceilings)
     return workflow_envelope(request, settings, doc)
 
 
@@ -42,10 +49,11 @@ async def import_bundle(
     store: StoreDep,
     caller: CallerDep,
     settings: SettingsDep,
+    ceilings: CeilingsDep,
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Create a workflow from an exported bundle."""
-    doc = await bundles.import_bundle(store, caller, body)
+    doc = await bundles.import_bundle(store, caller, body, ceilings=ceilings)
     return workflow_envelope(request, settings, doc)
 
 
