@@ -14,17 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
-from tests.api.conftest import (  # noqa: F401  (fixtures, found by name)
-    Team,
-    app_client,
-    llm,
-    make_team,
-    other_team,
-    runtime,
-    settings,
-    team,
-)
+from tests.api import conftest as api_fixtures
+from tests.api.conftest import Team, make_team
 from threadline.api.app import bootstrap, create_app
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
@@ -34,6 +27,27 @@ from threadline.providers.fake_server import (
 from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
 from threadline.store import Store, open_store
+
+# The API fixtures, found by name.
+app_client = api_fixtures.app_client
+llm = api_fixtures.llm
+other_team = api_fixtures.other_team
+runtime = api_fixtures.runtime
+team = api_fixtures.team
+FIXTURE_SECRET_KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """``tests/api``'s settings with a secret key: batteries store encrypted
+    secrets in the shared test database, and an app started on it without a key
+    refuses to start."""
+    return Settings(
+        database_url=database_url,
+        max_body_bytes=200_000,
+        secret_key=FIXTURE_SECRET_KEY,
+    )
+
 
 START = {"command": "start", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
 
