@@ -8,13 +8,14 @@
    (every type but ``inbuilt_function``) and under ``timeout_seconds`` clamped to the
    operator's :class:`~threadline.tools.limits.ToolCeilings` (the ceiling itself when
    unset): ``inbuilt_function`` (``INBUILT_TOOLS[tool_id or configurable_key]``);
-   ``inline_python`` (the sandbox; ``allow_code_variable_substitution`` renders
-   ``{{ }}``/``[[ ]]`` in the code first; calls the function named like the tool if
-   defined, else the first; the timeout is the sandbox wall/CPU limit, the platform
-   default 5 s wall / 2 s CPU when unset; memory is the ceiling's); ``external_api``
-   (one HTTP call, non-2xx fails; see :mod:`threadline.tools.external_api` for its
-   templating); ``knowledge_base`` (the
-   :class:`~threadline.tools.knowledge.Retriever`, ``query``).
+   ``inline_python`` (the sandbox; ``allow_code_variable_substitution`` fills
+   ``{{ }}``/``[[ ]]`` in the code first, as Python literals
+   (:mod:`threadline.tools.code_substitution`); calls the function named like the
+   tool if defined, else the first; the timeout is the sandbox wall/CPU limit, the
+   platform default 5 s wall / 2 s CPU when unset; memory is the ceiling's);
+   ``external_api`` (one HTTP call, non-2xx fails; see
+   :mod:`threadline.tools.external_api` for its templating); ``knowledge_base``
+   (the :class:`~threadline.tools.knowledge.Retriever`, ``query``).
 3. **Map** a successful result to thread / workflow variables: see
    :func:`threadline.tools.bindings.map_result`.
 
@@ -32,8 +33,9 @@ from typing import Any
 import httpx
 
 from threadline.engine.steps import Scope
-from threadline.engine.templates import render
+from threadline.engine.templates import make_resolver
 from threadline.tools.bindings import bind_arguments, map_result, scope_vars
+from threadline.tools.code_substitution import substitute_code
 from threadline.tools.external_api import run_external_api
 from threadline.tools.inbuilt import INBUILT_TOOLS
 from threadline.tools.knowledge import NO_RETRIEVER_MESSAGE, Retriever
@@ -182,7 +184,8 @@ class ToolRunner:
         if not code:
             raise ToolFailure("the inline_python tool has no code", "invalid_tool")
         if config.get("allow_code_variable_substitution", True):
-            code = render(code, **scope_vars(scope))
+            # Values as literals: an end user's text never becomes code.
+            code = substitute_code(code, make_resolver(**scope_vars(scope)))
         name = config.get("name")
         defines = name and re.search(
             rf"^(async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M
