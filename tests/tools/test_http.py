@@ -605,7 +605,8 @@ async def test_303_becomes_get_and_credentials_stay_home() -> None:
     assert second.content == b""
     assert "authorization" not in second.headers
     assert "content-type" not in second.headers
-    assert second.headers["x-trace"] == "1"
+    # Another origin gets no header the call set, whatever its name.
+    assert "x-trace" not in second.headers
 
 
 async def test_307_keeps_method_and_body_on_same_origin() -> None:

@@ -17,7 +17,7 @@ the host is one of ``HttpPolicy.allowed_hosts`` (named exactly, by the operator)
   lookup happens, which closes the DNS-rebinding window;
 * redirects are followed by hand (at most ``HttpPolicy.max_redirects``); every
   hop goes through the same scheme check, resolution, check and pinning.
-  Credentials (``authorization``, ``cookie``, ``x-api-key``, ...) are dropped
+  Every header but content negotiation (``REDIRECT_SAFE_HEADERS``) is dropped
   when a redirect leaves the original scheme/host/port.
 
 Known limits: environment proxies (``HTTP_PROXY`` etc.) and ``.netrc`` are

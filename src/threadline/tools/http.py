@@ -17,8 +17,10 @@ This is the public face of the HTTP layer; the parts live beside it:
 
 Redirects are followed here, by hand (at most ``HttpPolicy.max_redirects``);
 every hop goes through the SSRF guard again. A 303 (except for HEAD), or a
-301/302 after POST, becomes a GET without body; credentials are dropped when a
-redirect leaves the original scheme/host/port.
+301/302 after POST, becomes a GET without body; when a redirect leaves the
+original scheme/host/port, every header the call set is dropped except
+:data:`REDIRECT_SAFE_HEADERS` (content negotiation), so credentials under any name
+stay with their origin.
 
 A ``timeout_s`` of 0 (or below) means the platform maximum of 300 s; larger
 values are capped at 300 s. The timeout applies per network operation (httpx)
@@ -53,6 +55,7 @@ from threadline.tools.http_call import (
     CONTENT_TYPES,
     METHODS,
     REDACTED,
+    REDIRECT_SAFE_HEADERS,
     RESPONSE_FORMATS,
     SENSITIVE_HEADERS,
     BlockedAddress,
@@ -222,6 +225,6 @@ def _redirected(hop: Hop, status: int, location: str) -> Hop:
         headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
     if _origin(target) != _origin(hop.url):
         headers = {
-            k: v for k, v in headers.items() if k.lower() not in SENSITIVE_HEADERS
+            k: v for k, v in headers.items() if k.lower() in REDIRECT_SAFE_HEADERS
         }
     return Hop(method, target, headers, content)

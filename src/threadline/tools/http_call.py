@@ -17,6 +17,7 @@ __all__ = [
     "METHODS",
     "MULTIPART",
     "REDACTED",
+    "REDIRECT_SAFE_HEADERS",
     "RESPONSE_FORMATS",
     "SENSITIVE_HEADERS",
     "TEXT",
@@ -40,7 +41,13 @@ RESPONSE_FORMATS = ("json", "text", "binary")
 SENSITIVE_HEADERS = frozenset(
     {"authorization", "x-api-key", "api-key", "cookie", "proxy-authorization"}
 )
-"""Headers always redacted in curl commands and dropped on cross-origin redirects."""
+"""Headers always redacted in curl commands."""
+REDIRECT_SAFE_HEADERS = frozenset(
+    {"accept", "accept-encoding", "accept-language", "content-type", "user-agent"}
+)
+"""The only headers of a call that follow a redirect to another origin: any other
+header a config set (custom tokens such as ``X-Partner-Token``, templated values,
+credentials) stays with the origin it was written for."""
 REDACTED = "[REDACTED]"
 ALLOW_PRIVATE_SETTING = "THREADLINE_HTTP_ALLOW_PRIVATE=1"
 MAX_TIMEOUT_S = 300.0
