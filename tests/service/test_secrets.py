@@ -89,3 +89,31 @@ def test_short_secrets_inside_keys_leave_the_structure_alone():
         "[REDACTED]": 1,
         "long [REDACTED] key": 2,
     }
+
+
+def test_template_forms_of_a_secret_are_redacted_too():
+    graph = {
+        "nodes": [
+            {"msg": "{{ global.token | replace: 'a', 'b' }} and {{global.region}}"},
+            {"url": "https://x/{{global.token | append: '-v2' | upcase}}"},
+            ["{{global.region | upcase}}", "{{global.token}}", "[[token | upcase]]"],
+        ]
+    }
+    values = {"token": "alpha-secret-42", "region": "eu-west"}
+    hidden = secrets.with_template_forms(("alpha-secret-42",), graph, values)
+    assert hidden == ("alpha-secret-42", "ALPHA-SECRET-42-V2", "blphb-secret-42")
+    # Nothing to derive without secrets, and plain globals are never added.
+    assert secrets.with_template_forms((), graph, values) == ()
+
+
+def test_redact_covers_the_forms_the_server_writes():
+    secret = "Pa55 w0rd:Sec!ret"
+    texts = [
+        "curl -X GET 'http://h/users/Pa55%20w0rd:Sec!ret/x'",
+        "http://h/?k=Pa55+w0rd%3ASec%21ret",
+        "HOST pa55 w0rd:sec!ret and PA55 W0RD:SEC!RET",
+    ]
+    for text in secrets.redact(texts, [secret]):
+        assert "REDACTED" in text and "55" not in text
+    # Short secrets keep their case: "Abc1" must not hide "abc1" in ordinary text.
+    assert secrets.redact("abc1 Abc1", ["Abc1"]) == "abc1 [REDACTED]"

@@ -28,6 +28,7 @@ from threadline.service.commands import TERMINAL
 from threadline.service.global_variables import for_run as team_globals
 from threadline.service.replay import replay
 from threadline.service.runtime import Runtime
+from threadline.service.secrets import with_template_forms
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -102,7 +103,7 @@ async def _replayed(
         src.pairs,
         src.doc.body.get("state"),
         globals_=team.values,
-        secrets=tuple(team.secret_values),
+        secrets=with_template_forms(team.secret_values, src.snapshot, team.values),
         max_node_runs=runtime.max_node_runs_per_turn,
     )
     return done.states, done.failed_at, done.reason

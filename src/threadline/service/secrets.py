@@ -7,20 +7,31 @@ store (the run service) finds it again with :func:`key_for`, which falls back to
 the ``THREADLINE_SECRET_KEY`` environment variable for entry points that never ran
 ``bootstrap`` (the CLI, workers).
 
-:func:`redact` replaces every occurrence of a secret value (also its URL- and
-JSON-escaped forms) by ``[REDACTED]`` in any JSON value; the run service applies
-it to each turn's events and outputs before they are returned or persisted.
+:func:`redact` replaces every occurrence of a secret value, in every form the
+server writes it (``tools.curl.secret_variants``: URL- and JSON-escaped, and upper-
+and lower-cased for secrets of 8 characters or more), by ``[REDACTED]`` in any JSON
+value; the run service applies it to each turn's events and outputs before they
+are returned or persisted. :func:`with_template_forms` adds what the workflow's own
+templates make of a secret (``{{global.token | replace: 'a', 'b'}}``).
+
+Not caught: a secret transformed by something the server does not render itself:
+a tool's code (inline Python reversing it, base64-encoding it), an HTTP endpoint
+or a model echoing it changed, a runtime variable holding a copy that a later
+template transforms. Those reach events as the transformed text.
 """
 
+import dataclasses
 import os
 import weakref
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import fields
 from typing import Any, TypeVar
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from threadline.engine.placeholders import Kind
 from threadline.engine.state import RunState
+from threadline.engine.templates import find_placeholders, resolve_placeholder
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import ConfigError
 from threadline.tools.curl import redact_variants, secret_variants
@@ -37,6 +48,7 @@ __all__ = [
     "redact_in_place",
     "redact_turn",
     "reveal",
+    "with_template_forms",
 ]
 
 ENV_VAR = "THREADLINE_SECRET_KEY"
@@ -179,3 +191,44 @@ def redact_turn(
     for f in fields(state):
         setattr(state, f.name, getattr(clean, f.name))
     return redact_in_place(outcome, secret_values)
+
+
+def _texts(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, Mapping):
+        for value in obj.values():
+            yield from _texts(value)
+    elif isinstance(obj, list | tuple):
+        for item in obj:
+            yield from _texts(item)
+
+
+def with_template_forms(
+    secret_values: Collection[str], graph: Any, globals_: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """``secret_values`` plus what ``graph``'s templates make of them.
+
+    Every ``{{global.<name> | <filters>}}`` in ``graph`` (any JSON: a run's config
+    snapshot) whose unfiltered value is a secret is rendered with ``globals_``;
+    a text result (``replace``, ``remove``, ``append``, ``capitalize``, ...) is
+    redacted as a secret too, when it is at least as long as the shortest secret.
+    """
+    hidden = {s for s in secret_values if s}
+    if not hidden:
+        return tuple(secret_values)
+    shortest = min(len(s) for s in hidden)
+    derived: set[str] = set()
+    for text in _texts(graph):
+        if "global" not in text:
+            continue
+        for found in find_placeholders(text):
+            if found.kind != Kind.GLOBAL or not found.filters:
+                continue
+            bare = dataclasses.replace(found, filters=())
+            if resolve_placeholder(bare, globals_=globals_) not in hidden:
+                continue
+            value = resolve_placeholder(found, globals_=globals_)
+            if isinstance(value, str) and len(value) >= shortest:
+                derived.add(value)
+    return (*secret_values, *sorted(derived - hidden))

@@ -39,7 +39,7 @@ from threadline.service.caller import Caller
 from threadline.service.global_variables import TeamGlobals
 from threadline.service.global_variables import for_run as team_globals
 from threadline.service.runtime import Runtime
-from threadline.service.secrets import redact_turn
+from threadline.service.secrets import redact_turn, with_template_forms
 from threadline.service.turn_answers import Lost, Unavailable, error_answer, resolve
 from threadline.service.turn_endings import (
     failed,
@@ -125,9 +125,9 @@ async def _turn(
     caller = Caller(team_id=command.team_id, user_id=str(body.get("user_id") or ""))
     if team is None:
         team = await team_globals(store, command.team_id)
-    ports = ports_for(
-        store, caller, runtime, runtime.sinks.get(command.id), team.secret_values
-    )
+    snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
+    hidden = with_template_forms(team.secret_values, snapshot, team.values)
+    ports = ports_for(store, caller, runtime, runtime.sinks.get(command.id), hidden)
     raw_env = body.get("env") or turn_env(runtime, state.turn)
     env = TurnEnv(
         now=float(raw_env["now"]),
@@ -135,7 +135,6 @@ async def _turn(
         globals_=team.values,
         max_node_runs=runtime.max_node_runs_per_turn,
     )
-    snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
     gen = run_turn(state, compile_graph(snapshot), body["run_input"], env)
     replayed = 0
     written = len(journal)

@@ -2,15 +2,18 @@
 
 This is the ``curl_command`` of the ``http_request`` event and run output.
 Headers in :data:`SENSITIVE_HEADERS` are always redacted, a URL password is
-hidden, and every given secret value (also URL- or JSON-escaped) is replaced
-by ``[REDACTED]`` wherever it appears. The same redaction is applied to the
-error texts of :func:`threadline.tools.http.send`.
+hidden, and every given secret value is replaced by ``[REDACTED]`` wherever it
+appears, in every form the server itself writes it (:func:`secret_variants`). The
+same redaction is applied to the error texts of :func:`threadline.tools.http.send`
+and, through ``service.secrets``, to every event and stored state of a turn.
 """
 
 import json
 import shlex
 from collections.abc import Collection, Iterable, Mapping
 from urllib.parse import quote, quote_plus
+
+import httpx
 
 from threadline.tools.http_bodies import (
     build_url,
@@ -31,8 +34,36 @@ from threadline.tools.http_call import (
 __all__ = ["curl_command", "redact_variants", "secret_variants"]
 
 
+CASE_MIN = 8
+"""Secrets at least this long are also redacted upper- and lower-cased."""
+
+
+def _url_forms(secret: str) -> set[str]:
+    """How httpx writes ``secret`` into a URL path and a query value."""
+    forms: set[str] = set()
+    try:
+        path = httpx.URL("http://h").copy_with(path="/" + secret).raw_path
+        forms.add(path.decode("ascii")[1:])
+    except (httpx.InvalidURL, ValueError, UnicodeError):
+        pass
+    try:
+        query = str(httpx.QueryParams({"k": secret}))
+        forms.add(query[2:])
+    except (ValueError, TypeError):
+        pass
+    return forms
+
+
 def secret_variants(secret_values: Iterable[str]) -> list[str]:
-    """Secrets plus their URL- and JSON-escaped forms, longest first."""
+    """Secrets in every form the server writes them, longest first.
+
+    The text itself; URL-escaped (every reserved character, ``+`` for spaces, and
+    the partial escaping httpx applies to a URL path or query value, which is what
+    curl commands show); JSON-escaped (with and without ``\\u`` escapes); and,
+    for secrets of at least :data:`CASE_MIN` characters, upper- and lower-cased
+    (URL hosts are lower-cased; templates have ``upcase`` and ``downcase``).
+    Shorter secrets keep their case: their case forms would hide ordinary words.
+    """
     variants: set[str] = set()
     for secret in secret_values:
         if not secret:
@@ -43,8 +74,12 @@ def secret_variants(secret_values: Iterable[str]) -> list[str]:
                 quote(secret, safe=""),
                 quote_plus(secret),
                 json.dumps(secret, ensure_ascii=False)[1:-1],
+                json.dumps(secret)[1:-1],
+                *_url_forms(secret),
             }
         )
+        if len(secret) >= CASE_MIN:
+            variants.update({secret.lower(), secret.upper()})
     variants.discard("")
     return sorted(variants, key=lambda s: (-len(s), s))
 
