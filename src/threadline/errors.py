@@ -7,6 +7,7 @@
     ├── Forbidden                   403  forbidden
     ├── NotFound                    404  not_found
     ├── Conflict                    409  conflict
+    │   └── SecretKeyMissing        409  secret_key_not_set (no key to encrypt with)
     ├── PayloadTooLarge             413  payload_too_large
     ├── InvalidField                422  validation_error
     ├── AddressRefused              422  address_refused (the SSRF guard said no)
@@ -75,6 +76,16 @@ class Conflict(ThreadlineError):
 
     code = "conflict"
     status = 409
+
+
+class SecretKeyMissing(Conflict):
+    """A secret would be stored and the server has no key to encrypt it with.
+
+    The request is fine; the deployment cannot keep a secret
+    (``THREADLINE_SECRET_KEY`` is not set), so nothing is stored.
+    """
+
+    code = "secret_key_not_set"
 
 
 class PayloadTooLarge(ThreadlineError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from threadline.api.app import bootstrap, create_app
 from threadline.ids import new_object_id
@@ -26,9 +27,15 @@ class Team:
     client: httpx.AsyncClient
 
 
+SECRET_KEY = Fernet.generate_key().decode()
+"""Every app here can store secrets (LLM keys, webhook tokens): they are sealed."""
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=200_000)
+    return Settings(
+        database_url=database_url, max_body_bytes=200_000, secret_key=SECRET_KEY
+    )
 
 
 @pytest.fixture

@@ -244,8 +244,8 @@ async def test_storing_a_secret_without_a_key_is_refused(
             "/v1/global-variables",
             json={"name": "api_token", "value": TOKEN, "is_secret": True},
         )
-        assert response.status_code == 500
-        assert response.json()["code"] == "config_error"
+        assert response.status_code == 409
+        assert response.json()["code"] == "secret_key_not_set"
         assert "THREADLINE_SECRET_KEY" in response.text and TOKEN not in response.text
         ok = await client.post(
             "/v1/global-variables", json={"name": "app_name", "value": "MyApp"}

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import Team, make_team
+from tests.api.conftest import SECRET_KEY, Team, make_team
 from tests.factories import edge, static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.providers.fake_server import (
@@ -110,7 +110,7 @@ async def client(
     runtime = Runtime(
         llm=ConfigurableLLM(keys=keys, group_factory=GroupLLM), rng=random.Random(1)
     )
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY)
     app = create_app(settings, store=store, runtime=runtime)
     await bootstrap(store, settings)
     async with httpx.AsyncClient(

@@ -5,7 +5,7 @@ from cryptography.fernet import Fernet
 
 from threadline.engine.state import RunState
 from threadline.engine.turn import TurnOutcome
-from threadline.errors import ConfigError
+from threadline.errors import ConfigError, SecretKeyMissing
 from threadline.service import secrets
 
 KEY = Fernet.generate_key().decode()
@@ -18,10 +18,12 @@ def test_encrypt_then_decrypt_round_trips_and_hides_the_plaintext():
     assert secrets.decrypt(token, KEY) == SECRET
 
 
-def test_a_missing_invalid_or_wrong_key_is_a_clear_config_error():
+def test_a_missing_invalid_or_wrong_key_is_a_clear_error():
     token = secrets.encrypt(SECRET, KEY)
-    with pytest.raises(ConfigError, match="not set"):
+    # No key: the request is refused (409), not a server error.
+    with pytest.raises(SecretKeyMissing, match="not set") as missing:
         secrets.encrypt(SECRET, None)
+    assert missing.value.status == 409
     with pytest.raises(ConfigError, match="not a valid Fernet key"):
         secrets.check_key("short")
     with pytest.raises(ConfigError, match="cannot be decrypted"):

@@ -341,3 +341,33 @@ async def test_a_search_with_a_nul_character_finds_nothing(store: Store):
         docs = tx.documents("nodes")
         await docs.insert(doc(team, search_text="greeter"))
         assert await docs.find(team, Query(search="gr\x00", size=5)) == ([], 0)
+
+
+async def test_the_sealer_sees_every_body_written_and_none_read(store: Store):
+    """``set_sealer``: inserts and replaces pass the body through it (by kind);
+    reads return what was written; a sealer that raises stops the write."""
+    team = new_object_id()
+    written: list[str] = []
+
+    def sealer(kind: str, body: dict[str, object]) -> dict[str, object]:
+        written.append(kind)
+        if body.get("refuse"):
+            raise ValueError("refused")
+        return {**body, "sealed": True}
+
+    d = doc(team)
+    store.set_sealer(sealer)
+    try:
+        async with store.begin() as tx:
+            await tx.documents("nodes").insert(d)
+            assert await tx.documents("nodes").replace(replace(d, body={"v": 2}))
+        with pytest.raises(ValueError, match="refused"):
+            async with store.begin() as tx:
+                await tx.documents("nodes").insert(doc(team, body={"refuse": 1}))
+    finally:
+        store.set_sealer(None)
+    async with store.begin() as tx:
+        got = await tx.documents("nodes").get(team, d.id)
+        assert (await tx.documents("nodes").find(team, Query()))[1] == 1
+    assert got is not None and got.body == {"v": 2, "sealed": True}
+    assert written == ["nodes", "nodes", "nodes"]

@@ -23,9 +23,9 @@ Rules:
   update, bulk, resolve) shows ``"********"``; sending that mask back on update
   keeps the stored secret; turning ``is_secret`` off needs a new ``value`` (so a
   secret cannot be read back by flipping the flag);
-- storing a secret needs ``THREADLINE_SECRET_KEY`` (else a ``ConfigError``), and
-  the service refuses to start with secrets stored and no key
-  (:func:`check_startup`, which also checks the team vendor credentials of
+- storing a secret needs ``THREADLINE_SECRET_KEY`` (else 409
+  ``secret_key_not_set``), and the service refuses to start with secrets stored
+  and no key (:func:`check_startup`, which also checks the team vendor credentials of
   ``service.vendor_credentials``).
 
 System variables (``is_system``) are not listed: Threadline has no platform API
@@ -48,6 +48,7 @@ from threadline.ids import is_object_id, new_object_id
 from threadline.service import secrets, vendor_credentials
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.sealing import Sealer
 from threadline.service.variable_values import (
     ValueLimits,
     as_object,
@@ -244,7 +245,7 @@ async def bulk_create(
     if key is None and any(
         isinstance(item, dict) and item.get("is_secret") is True for item in items
     ):
-        secrets.encrypt("", key)  # ConfigError before anything is created
+        secrets.encrypt("", key)  # refused (409) before anything is created
     created: list[JsonDict] = []
     errors: list[JsonDict] = []
     for index, item in enumerate(items):
@@ -410,13 +411,15 @@ async def for_run_in(tx: Transaction, store: Store, team_id: str) -> TeamGlobals
 
 
 async def check_startup(store: Store, key: Any) -> None:
-    """Bind the secret key to ``store``; refuse to start if secrets need a key.
+    """Bind the secret key (and the sealer of stored documents, ``service.sealing``)
+    to ``store``; refuse to start if secrets need a key.
 
     An invalid key, or stored secrets (of any team) with no key, raise a
     ``ConfigError`` naming ``THREADLINE_SECRET_KEY``.
     """
     text = secrets.check_key(key)
     secrets.bind_key(store, text)
+    store.set_sealer(Sealer(text))
     if text is not None:
         return
     far = wf.now() + timedelta(days=36_500)

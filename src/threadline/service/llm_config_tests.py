@@ -18,6 +18,7 @@ from threadline.providers.base import (
     LLMError,
     Role,
 )
+from threadline.service import secrets
 from threadline.service.caller import Caller
 from threadline.service.llm_configs import (
     field_error,
@@ -27,6 +28,7 @@ from threadline.service.llm_configs import (
 )
 from threadline.service.masking import restore_secrets
 from threadline.service.runtime import Runtime
+from threadline.service.sealing import open_tree
 from threadline.service.vendor_credentials import team_ports
 from threadline.store import Store
 
@@ -182,6 +184,7 @@ async def try_saved(
         config = restore_secrets(
             parse_config(body["config"]), stored, field="config", keep_missing=True
         )
+    config = open_tree(config, secrets.key_for(store))  # keys are sealed at rest
     # A saved config without a key uses the team's credential, as a run would.
     llm, _ = team_ports(store, caller.team_id, runtime.llm, {})
     return await _exercise(llm, config, messages)

@@ -14,20 +14,35 @@ from threadline.errors import InvalidField
 JsonDict = dict[str, Any]
 Path = tuple[str | int, ...]
 MASK = "****"
-SECRET_KEYS = frozenset({"api_key", "aws_secret_access_key"})
+SECRET_KEYS = frozenset(
+    {"api_key", "aws_secret_access_key", "bearer_token", "signing_secret"}
+)
+SEALED = "enc:v1:"
+"""How ``service.sealing`` marks a sealed value."""
 _HEADER_WORDS = ("authorization", "api-key", "api_key", "apikey", "token", "secret")
 
 
 def mask_value(value: str) -> str:
-    """``"****"`` plus the last four characters (only ``"****"`` for short values)."""
+    """``"****"`` plus the last four characters (only ``"****"`` for short values).
+
+    A value sealed at rest (``service.sealing``) carries those characters in
+    clear, so it masks the same as its plaintext without being decrypted.
+    """
     if is_masked(value):
         return value
+    if value.startswith(SEALED):
+        return MASK + value[len(SEALED) :].split(":", 1)[0]
     return MASK + value[-4:] if len(value) > 8 else MASK
 
 
 def is_masked(value: Any) -> bool:
     """True for a value ``mask_value`` produced (what clients get back)."""
     return isinstance(value, str) and value.startswith(MASK)
+
+
+def is_secret_field(key: Any, parent: Any) -> bool:
+    """True when a dict entry ``key`` (inside ``parent``) holds a secret."""
+    return _is_secret(key, parent)
 
 
 def _is_secret(key: Any, parent: Any) -> bool:

@@ -33,7 +33,7 @@ from threadline.engine.placeholders import Kind
 from threadline.engine.state import RunState
 from threadline.engine.templates import find_placeholders, resolve_placeholder
 from threadline.engine.turn import TurnOutcome
-from threadline.errors import ConfigError
+from threadline.errors import ConfigError, SecretKeyMissing
 from threadline.tools.curl import redact_variants, secret_variants
 from threadline.tools.http_call import REDACTED
 
@@ -68,9 +68,9 @@ def reveal(key: Any) -> str | None:
 def _fernet(key: Any) -> Fernet:
     text = reveal(key)
     if text is None:
-        raise ConfigError(
-            f"{ENV_VAR} is not set: secret global variables cannot be encrypted or "
-            "decrypted"
+        raise SecretKeyMissing(
+            f"{ENV_VAR} is not set: this server can neither encrypt nor decrypt "
+            "secrets, so it stores none; ask the operator to set it"
         )
     try:
         return Fernet(text.encode("ascii"))
@@ -92,7 +92,11 @@ def check_key(key: Any) -> str | None:
 
 
 def encrypt(plaintext: str, key: Any) -> str:
-    """``plaintext`` as a Fernet token (text); ``ConfigError`` without a valid key."""
+    """``plaintext`` as a Fernet token (text).
+
+    Raises ``SecretKeyMissing`` (409) without a key, ``ConfigError`` with an
+    invalid one (start-up refuses an invalid key, so only tests see that).
+    """
     return _fernet(key).encrypt(plaintext.encode("utf-8")).decode("ascii")
 
 

@@ -33,13 +33,14 @@ from threadline.engine.turn import TurnOutcome, run_turn
 from threadline.errors import Conflict, InvalidField
 from threadline.nodes.base import Ports
 from threadline.nodes.registry import PURE_TYPES, executor_for
-from threadline.service import evaluations, webhooks
+from threadline.service import evaluations, secrets, webhooks
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.global_variables import TeamGlobals
 from threadline.service.global_variables import for_run as team_globals
 from threadline.service.runtime import Runtime
-from threadline.service.secrets import redact_turn, with_template_forms
+from threadline.service.sealing import open_tree
+from threadline.service.secrets import redact, redact_turn, with_template_forms
 from threadline.service.turn_answers import Lost, Unavailable, error_answer, resolve
 from threadline.service.turn_endings import (
     failed,
@@ -125,7 +126,11 @@ async def _turn(
     caller = Caller(team_id=command.team_id, user_id=str(body.get("user_id") or ""))
     if team is None:
         team = await team_globals(store, command.team_id)
-    snapshot = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
+    # Keys inside the snapshot are sealed at rest: opened for this turn only.
+    snapshot = open_tree(
+        doc.body["workflow_run"]["workflow_config_fully_hydrated"],
+        secrets.key_for(store),
+    )
     hidden = with_template_forms(team.secret_values, snapshot, team.values)
     ports = ports_for(store, caller, runtime, runtime.sinks.get(command.id), hidden)
     raw_env = body.get("env") or turn_env(runtime, state.turn)
@@ -171,10 +176,12 @@ async def _turn(
                     written += len(unwritten)
                     unwritten = []
                 result = await execute_node(task, ports, runtime)
+                # Journaled redacted: no secret reaches the database, even for a
+                # moment (the turn's outcome is redacted the same way at its end).
                 unwritten.append(
                     {
                         "node": task.node.get("logical_id"),
-                        "result": result_to_json(result),
+                        "result": redact(result_to_json(result), hidden),
                     }
                 )
             task = gen.send(result)

@@ -40,8 +40,11 @@ from typing import Any, Protocol
 import httpx
 
 from threadline import __version__
+from threadline.errors import SecretKeyMissing
 from threadline.ids import new_object_id
+from threadline.service import secrets
 from threadline.service import webhooks as wh
+from threadline.service.sealing import open_tree
 from threadline.store import Document, Store
 from threadline.tools import http
 from threadline.tools.http import BlockedAddress, HttpCall, HttpOutcome, HttpPolicy
@@ -273,6 +276,11 @@ async def deliver_one(
     if sub is None or not sub.body.get("enabled", True):
         reason = "subscription deleted" if sub is None else "subscription disabled"
         await _fail_unsendable(store, event, reason, now)
+        return "failed"
+    try:  # the token and signing secret are sealed at rest (service.sealing)
+        sub = replace(sub, body=open_tree(sub.body, secrets.key_for(store)))
+    except SecretKeyMissing as exc:
+        await _fail_unsendable(store, event, exc.message, now)
         return "failed"
     number = int(event.body.get("attempts_count") or 0) + 1
     outcome, refused = await _send(sub, event, number, policy, transport)

@@ -10,6 +10,7 @@ from threadline.store.base import (
     Documents,
     Duplicate,
     Query,
+    Sealer,
     Store,
     Transaction,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Documents",
     "Duplicate",
     "Query",
+    "Sealer",
     "Store",
     "Transaction",
     "normalize_url",

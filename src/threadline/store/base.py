@@ -1,6 +1,6 @@
 """The store's record types and the ``Store`` protocol every implementation meets."""
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,6 +87,12 @@ class Command:
     request_hash: str | None = None
     interrupt: bool = False
     response: JsonDict | None = None
+
+
+Sealer = Callable[[str, JsonDict], JsonDict]
+"""``(kind, body) -> body`` applied to every document body before it is written
+(the service encrypts the secrets inside, ``service.sealing``); it may raise to
+refuse the write."""
 
 
 class Documents(Protocol):
@@ -224,6 +230,10 @@ class Store(Protocol):
     """A database holding every team's definitions and runs."""
 
     dialect: str
+
+    def set_sealer(self, sealer: Sealer | None) -> None:
+        """Pass every document body written from now on through ``sealer``."""
+        ...
 
     def begin(self) -> AbstractAsyncContextManager[Transaction]: ...
     async def migrate(self) -> int: ...

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, migrations, schema, statements
-from threadline.store.base import ApiKey, Document, Query
+from threadline.store.base import ApiKey, Document, Query, Sealer
 from threadline.store.sql_runs import SqlCommands, SqlWorkers
 
 JsonDict = dict[str, Any]
@@ -89,14 +89,25 @@ def _to_document(row: Mapping[Any, Any]) -> Document:
 
 
 class SqlDocuments:
-    """One document table, used through a live connection."""
+    """One document table, used through a live connection.
 
-    def __init__(self, conn: AsyncConnection, table: Table) -> None:
+    Bodies written go through the store's ``sealer`` first (see ``Store``).
+    """
+
+    def __init__(
+        self, conn: AsyncConnection, table: Table, sealer: Sealer | None = None
+    ) -> None:
         self._conn = conn
         self._table = table
+        self._sealer = sealer
+
+    def _sealed(self, doc: Document) -> Document:
+        if self._sealer is None:
+            return doc
+        return replace(doc, body=self._sealer(self._table.name, doc.body))
 
     async def insert(self, doc: Document) -> None:
-        await self._conn.execute(self._table.insert(), _row(doc))
+        await self._conn.execute(self._table.insert(), _row(self._sealed(doc)))
 
     async def get(self, team_id: str, doc_id: str) -> Document | None:
         stmt = statements.get_document(self._table)
@@ -150,6 +161,7 @@ class SqlDocuments:
         self, doc: Document, *, expected_status: str | None = None
     ) -> bool:
         """Overwrite a document (only from ``expected_status`` when given)."""
+        doc = self._sealed(doc)
         values = {k: v for k, v in _row(doc).items() if k not in ("id", "team_id")}
         params = {**values, "k_team": doc.team_id, "k_id": doc.id}
         guard = ""
@@ -304,11 +316,12 @@ def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:
 class SqlTransaction:
     """A unit of work on one connection inside one database transaction."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, sealer: Sealer | None = None) -> None:
         self._conn = conn
+        self._sealer = sealer
 
     def documents(self, kind: str) -> SqlDocuments:
-        return SqlDocuments(self._conn, schema.documents[kind])
+        return SqlDocuments(self._conn, schema.documents[kind], self._sealer)
 
     def turns(self) -> SqlTurns:
         return SqlTurns(self._conn)
@@ -380,18 +393,23 @@ class SqlStore:
         # (BEGIN IMMEDIATE): queue them in the process, first come first served,
         # instead of letting SQLite's busy handler sleep and retry.
         self._serial = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._sealer: Sealer | None = None
+
+    def set_sealer(self, sealer: Sealer | None) -> None:
+        """Pass every document body written from now on through ``sealer``."""
+        self._sealer = sealer
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlTransaction]:
         if self._serial is None or id(self) in _HOLDING.get():
             async with self._engine.begin() as conn:
-                yield SqlTransaction(conn)
+                yield SqlTransaction(conn, self._sealer)
             return
         async with self._serial:
             held = _HOLDING.set(_HOLDING.get() | {id(self)})
             try:
                 async with self._engine.begin() as conn:
-                    yield SqlTransaction(conn)
+                    yield SqlTransaction(conn, self._sealer)
             finally:
                 _HOLDING.reset(held)
 

@@ -5,6 +5,7 @@ Shared by :mod:`threadline.tools.http` (sending) and the modules it is built fro
 :mod:`~threadline.tools.curl`). Imports only the standard library.
 """
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,23 @@ __all__ = [
     "HttpPolicy",
     "effective_timeout",
 ]
+
+QUIET_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "openai",
+    "anthropic",
+    "google_genai",
+    "botocore",
+    "urllib3",
+)
+"""HTTP client libraries that log request URLs, headers or bodies below WARNING.
+Tenant URLs and payloads carry secrets (``?token={{global.x}}``), so these loggers
+are capped at WARNING whatever the service's log level."""
+for _name in QUIET_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 """Methods an ``http_request`` node may use."""
