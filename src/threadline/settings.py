@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     a retried ``Idempotency-Key``) before answering 409 with ``Retry-After``."""
     worker_id: str | None = None
     """This process's name among the workers (default: random)."""
+    template_max_chars: int = Field(default=1_000_000, ge=1)
+    """The longest value a ``{{placeholder}}`` or one of its filters may produce,
+    and the most text one render may substitute, in characters; past it the node
+    (or the routing) fails with a ``workflow_error`` naming this setting."""
+    template_max_work: int = Field(default=10_000_000, ge=1)
+    """Characters all the placeholders and filters of one render may produce."""
+    template_max_steps: int = Field(default=10_000, ge=1)
+    """Placeholders and filters one render may apply."""
     tool_max_seconds: int = Field(default=60, ge=1)
     """The largest ``timeout_seconds`` a tool may ask (a larger one is refused when
     saved, 422 ``over_limit``); also the bound of a tool call that asks none."""

@@ -9,7 +9,7 @@ from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
 from threadline.engine.state import MAIN_THREAD, READY, WAITING, RunState, ThreadState
 from threadline.engine.steps import NodeResult, NodeTask
-from threadline.engine.templates import make_resolver
+from threadline.engine.templates import RenderLimitExceeded, make_resolver
 
 JsonDict = dict[str, Any]
 LLM_NODE_TYPES = frozenset({"say_llm", "worker_llm", "workflow_run_evaluator"})
@@ -93,6 +93,13 @@ def prepare(
     thread.history.extend(thread.pending)
     thread.pending.clear()
     s = moves.scope(state, thread, env)
+    try:
+        destinations = routing.destinations(
+            graph, thread, node_id, moves.scope_kwargs(s)
+        )
+    except RenderLimitExceeded as exc:
+        fail(state, em, f"template limit reached: {exc}")
+        return None
     delay = 0.0
     if thread.due_at is not None:
         delay, thread.due_at = max(0.0, thread.due_at - em.now), None
@@ -104,9 +111,7 @@ def prepare(
         history=tuple(thread.history),
         scope=s,
         workflow=graph.workflow,
-        destinations=routing.destinations(
-            graph, thread, node_id, moves.scope_kwargs(s)
-        ),
+        destinations=destinations,
         routing_method=_method(graph, node),
         tools_disabled=_tools_disabled(graph, thread),
         attempt=thread.self_loop_attempts + 1,
@@ -125,7 +130,8 @@ def _skip_disabled(graph: Graph, thread: ThreadState, em: Emitter) -> None:
     moves.end_thread(thread, em)
 
 
-def _fail(state: RunState, em: Emitter, message: str, trace: str | None) -> None:
+def fail(state: RunState, em: Emitter, message: str, trace: str | None = None) -> None:
+    """Fail the run with a ``workflow_error`` event."""
     state.status = "failed"
     state.error = message
     state.termination_source = "execution_error"
@@ -191,7 +197,7 @@ def finish(
         em.now = result.finished_at
     _record(state, thread, task, result, em)
     if result.error is not None:
-        _fail(state, em, result.error, result.stack_trace)
+        fail(state, em, result.error, result.stack_trace)
         return False
     if task.purpose != "node":
         return True
@@ -202,7 +208,10 @@ def finish(
         _route(state, graph, thread, task, result, env, em)
         waiting.after_completion(state, graph, task.node["logical_id"], env, em)
     except ExpressionSyntaxError as exc:
-        _fail(state, em, f"invalid condition expression: {exc}", None)
+        fail(state, em, f"invalid condition expression: {exc}", None)
+        return False
+    except RenderLimitExceeded as exc:
+        fail(state, em, f"template limit reached: {exc}")
         return False
     return True
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from threadline.engine.render_limits import Budget
+
 __all__ = ["KNOWN_FILTERS", "MISSING", "Missing", "apply", "to_text"]
 
 
@@ -137,9 +139,47 @@ _FILTERS: dict[str, Callable[[Any, tuple[Any, ...]], Any]] = {
 KNOWN_FILTERS: Final = frozenset(_FILTERS)
 
 
-def apply(name: str, value: Any, args: tuple[Any, ...]) -> Any:
-    """Apply the filter ``name`` to ``value``; unknown filters return it unchanged."""
+# strftime expands a directive of 2 characters to at most ~24 (``%c``).
+_DATE_GROWTH = 16
+
+
+def _predicted(name: str, value: Any, args: tuple[Any, ...]) -> int | None:
+    """The size of the filter's text result, when it can be known before building
+    it (the amplifying filters); None otherwise."""
+    if name == "replace" and len(args) == 2:
+        text, old, new = to_text(value), to_text(args[0]), to_text(args[1])
+        hits = text.count(old) if old else len(text) + 1
+        return len(text) + hits * (len(new) - len(old))
+    if name in ("append", "prepend"):
+        return len(to_text(value)) + sum(len(to_text(a)) for a in args[:1])
+    if name == "join" and isinstance(value, list | tuple):
+        sep = len(to_text(args[0])) if args else 1
+        items = sum(len(to_text(item)) for item in value)
+        return items + sep * max(len(value) - 1, 0)
+    if name == "date" and args and isinstance(args[0], str):
+        return len(args[0]) * _DATE_GROWTH
+    return None
+
+
+def apply(
+    name: str, value: Any, args: tuple[Any, ...], budget: Budget | None = None
+) -> Any:
+    """Apply the filter ``name`` to ``value``; unknown filters return it unchanged.
+
+    With a ``budget`` the filter counts as a step and its result against the
+    render's limits, refused before it is built when its size is predictable.
+    """
     fn = _FILTERS.get(name)
     if fn is None or (value is MISSING and name != "default"):
         return value
-    return fn(value, args)
+    if budget is None:
+        return fn(value, args)
+    what = f"the result of the {name!r} filter"
+    budget.step()
+    size = _predicted(name, value, args)
+    if size is not None:
+        budget.expect(size, what)
+    result = fn(value, args)
+    if isinstance(result, str):
+        budget.produced(len(result), what)
+    return result

@@ -5,6 +5,7 @@ from typing import Any
 
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
+from threadline.engine.render_limits import RenderLimits
 from threadline.engine.state import (
     MAIN_THREAD,
     READY,
@@ -43,6 +44,8 @@ class TurnEnv:
     loop (below 2 turns it off)."""
     loop_max_cycle_length: int = 4
     """The longest cycle (in steps) looked for; 2 is a ping-pong."""
+    render_limits: RenderLimits = field(default_factory=RenderLimits)
+    """What one template render may build (``engine.render_limits``)."""
 
 
 def _as_message(raw: Any) -> JsonDict:

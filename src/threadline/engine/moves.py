@@ -25,6 +25,7 @@ def scope(state: RunState, thread: ThreadState, env: TurnEnv) -> Scope:
         runtime={**shared, **thread.variables},
         threads=threads,
         globals_=env.globals_,
+        limits=env.render_limits,
     )
 
 
@@ -40,6 +41,7 @@ def scope_kwargs(s: Scope) -> dict[str, Any]:
         "runtime": s.runtime,
         "threads": s.threads,
         "globals_": s.globals_,
+        "limits": s.limits,
     }
 
 

@@ -8,6 +8,8 @@ results is enough to replay a turn.
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from threadline.engine.render_limits import RenderLimits
+
 JsonDict = dict[str, Any]
 
 
@@ -39,6 +41,8 @@ class Scope:
     """Thread-local variables over the run-wide (workflow scope) ones."""
     threads: dict[str, JsonDict]
     globals_: JsonDict = field(default_factory=dict)
+    limits: RenderLimits = field(default_factory=RenderLimits)
+    """What one render of a template in this scope may build."""
 
 
 @dataclass(frozen=True, slots=True)

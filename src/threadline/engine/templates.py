@@ -10,6 +10,9 @@ so node-qualified keys such as ``"Node Name.field"`` win over traversal into
 ``"Node Name"``.
 Text that looks like a placeholder but has a malformed body is left untouched.
 Everything here is pure: built-ins such as ``now`` are supplied by the caller.
+
+Each render, and each resolver, has a budget from the caller's ``RenderLimits``
+(``engine.render_limits``): past a ceiling it raises ``RenderLimitExceeded``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from threadline.engine.placeholders import (
     find_placeholders,
     placeholder_at,
 )
+from threadline.engine.render_limits import Budget, RenderLimitExceeded, RenderLimits
 
 __all__ = [
     "MISSING",
@@ -39,6 +43,8 @@ __all__ = [
     "MissingPolicy",
     "PathItem",
     "Placeholder",
+    "RenderLimitExceeded",
+    "RenderLimits",
     "UnresolvedPlaceholder",
     "Vars",
     "find_placeholders",
@@ -93,12 +99,18 @@ def resolve_placeholder(
     runtime: Vars | None = None,
     globals_: Vars | None = None,
     threads: Mapping[str, Vars] | None = None,
+    limits: RenderLimits | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """Return the native value of ``placeholder`` with its filters applied, or MISSING.
 
     ``threads`` maps a thread reference id (``"0"`` is the main thread) to its
-    runtime variables; it is read by ``[[thread_<id>.name]]``.
+    runtime variables; it is read by ``[[thread_<id>.name]]``. The filters run
+    within ``budget`` (a fresh one of ``limits`` when not given).
     """
+    if budget is None:
+        budget = Budget(limits)
+    budget.step()
     source: Vars | None = {
         Kind.DYNAMIC: dynamic,
         Kind.RUNTIME: runtime,
@@ -107,7 +119,7 @@ def resolve_placeholder(
     }[placeholder.kind]
     value = _lookup(source or {}, placeholder.path)
     for f in placeholder.filters:
-        value = _filters.apply(f.name, value, f.args)
+        value = _filters.apply(f.name, value, f.args, budget)
     return value
 
 
@@ -117,9 +129,20 @@ def make_resolver(
     runtime: Vars | None = None,
     globals_: Vars | None = None,
     threads: Mapping[str, Vars] | None = None,
+    limits: RenderLimits | None = None,
 ) -> Callable[[Placeholder], Any]:
-    """Bind variable scopes into a ``resolve(placeholder)`` callable for expressions."""
+    """Bind variable scopes into a ``resolve(placeholder)`` callable for expressions;
+    all its calls share one budget of ``limits``."""
+    return _resolver(dynamic, runtime, globals_, threads, Budget(limits))
 
+
+def _resolver(
+    dynamic: Vars | None,
+    runtime: Vars | None,
+    globals_: Vars | None,
+    threads: Mapping[str, Vars] | None,
+    budget: Budget,
+) -> Callable[[Placeholder], Any]:
     def resolve(placeholder: Placeholder) -> Any:
         return resolve_placeholder(
             placeholder,
@@ -127,13 +150,17 @@ def make_resolver(
             runtime=runtime,
             globals_=globals_,
             threads=threads,
+            budget=budget,
         )
 
     return resolve
 
 
 def _substitute(
-    text: str, resolve: Callable[[Placeholder], Any], missing: MissingPolicy
+    text: str,
+    resolve: Callable[[Placeholder], Any],
+    missing: MissingPolicy,
+    budget: Budget,
 ) -> str:
     def replace(m: re.Match[str]) -> str:
         placeholder = build_placeholder(m)
@@ -141,7 +168,11 @@ def _substitute(
             return m.group(0)
         value = resolve(placeholder)
         if value is not MISSING:
-            return to_text(value)
+            rendered = to_text(value)
+            if rendered is not value:  # built here (JSON, numbers), not a variable
+                budget.produced(len(rendered), "a rendered placeholder")
+            budget.substitute(len(rendered))
+            return rendered
         if missing == "error":
             raise UnresolvedPlaceholder(placeholder.raw)
         return "" if missing == "empty" else placeholder.raw
@@ -157,17 +188,18 @@ def render(
     globals_: Vars | None = None,
     threads: Mapping[str, Vars] | None = None,
     missing: MissingPolicy = "keep",
+    limits: RenderLimits | None = None,
 ) -> str:
-    """Substitute every placeholder in ``text``.
+    """Substitute every placeholder in ``text``, within ``limits``.
 
     Scalars render as text (``true``/``false`` for booleans, empty for None), dicts
     and lists as JSON. An unresolved placeholder is kept verbatim (``missing="keep"``),
     replaced by ``""`` (``"empty"``) or raises ``UnresolvedPlaceholder`` (``"error"``).
+    Past a limit it raises ``RenderLimitExceeded``.
     """
-    resolve = make_resolver(
-        dynamic=dynamic, runtime=runtime, globals_=globals_, threads=threads
-    )
-    return _substitute(text, resolve, missing)
+    budget = Budget(limits)
+    resolve = _resolver(dynamic, runtime, globals_, threads, budget)
+    return _substitute(text, resolve, missing, budget)
 
 
 def render_value(
@@ -179,17 +211,18 @@ def render_value(
     threads: Mapping[str, Vars] | None = None,
     missing: MissingPolicy = "keep",
     preserve_types: bool = False,
+    limits: RenderLimits | None = None,
 ) -> Any:
     """Render every string inside ``obj`` (dict values and list items, recursively).
 
     With ``preserve_types`` a string that is exactly one placeholder becomes the
     placeholder's native value, and None when it is unresolved (``tool_node``'s
     ``preserve_argument_types``). Dict keys and non-string scalars are unchanged.
+    One budget of ``limits`` covers the whole of ``obj``.
     """
-    resolve = make_resolver(
-        dynamic=dynamic, runtime=runtime, globals_=globals_, threads=threads
-    )
-    return _render_any(obj, resolve, missing, preserve_types)
+    budget = Budget(limits)
+    resolve = _resolver(dynamic, runtime, globals_, threads, budget)
+    return _render_any(obj, resolve, missing, preserve_types, budget)
 
 
 def _render_any(
@@ -197,6 +230,7 @@ def _render_any(
     resolve: Callable[[Placeholder], Any],
     missing: MissingPolicy,
     preserve: bool,
+    budget: Budget,
 ) -> Any:
     if isinstance(obj, str):
         if preserve:
@@ -205,9 +239,12 @@ def _render_any(
             if placeholder is not None:
                 value = resolve(placeholder)
                 return None if value is MISSING else value
-        return _substitute(obj, resolve, missing)
+        return _substitute(obj, resolve, missing, budget)
     if isinstance(obj, Mapping):
-        return {k: _render_any(v, resolve, missing, preserve) for k, v in obj.items()}
+        return {
+            k: _render_any(v, resolve, missing, preserve, budget)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list | tuple):
-        return [_render_any(v, resolve, missing, preserve) for v in obj]
+        return [_render_any(v, resolve, missing, preserve, budget) for v in obj]
     return obj

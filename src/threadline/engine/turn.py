@@ -17,6 +17,7 @@ from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
 from threadline.engine.metrics import TurnMetrics
+from threadline.engine.render_limits import RenderLimitExceeded
 from threadline.engine.state import (
     ENDED,
     MAIN_THREAD,
@@ -114,6 +115,20 @@ def _close(state: RunState, em: Emitter, metrics: TurnMetrics) -> None:
         em.emit("end_workflow", MAIN_THREAD, **_usage_fields(state))
 
 
+def _take_input(
+    state: RunState, graph: Graph, run_input: JsonDict, env: TurnEnv, em: Emitter
+) -> None:
+    """Deliver the input's messages, or run a background pass (``pump``)."""
+    state.status = "running"
+    try:
+        if (run_input.get("command") or "start") == "pump":
+            waiting.tick(state, graph, env, em)
+        else:
+            inputs.deliver(state, run_input, em)
+    except RenderLimitExceeded as exc:
+        advance.fail(state, em, f"template limit reached: {exc}")
+
+
 def run_turn(
     state: RunState, graph: Graph, run_input: JsonDict, env: TurnEnv
 ) -> Generator[NodeTask, NodeResult, TurnOutcome]:
@@ -126,17 +141,16 @@ def run_turn(
         inputs.start(state, graph, run_input, env, em)
     if _control(state, command, em):
         return TurnOutcome(state.status, em.events)
-    if command == "pump":
-        waiting.tick(state, graph, env, em)
-    else:
-        inputs.deliver(state, run_input, em)
-    state.status = "running"
+    _take_input(state, graph, run_input, env, em)
     outputs: dict[str, list[JsonDict]] = {}
     hint: JsonDict | None = None
     runs = 0
     metrics = TurnMetrics(started_at=env.now)
     guard = loopguard.config(graph, env)
-    while (thread_id := _next_ready(state, em.now)) is not None:
+    while (
+        state.status != "failed"
+        and (thread_id := _next_ready(state, em.now)) is not None
+    ):
         thread = state.threads[thread_id]
         step = advance.prepare(state, graph, thread, env, em)
         if step is None:

@@ -40,7 +40,7 @@ from threadline.providers.base import (
     ToolSpec,
 )
 from threadline.providers.groups_backchannel import Backchannel, race
-from threadline.tools.limits import CAPACITY
+from threadline.tools.limits import SERVER_LIMITS
 
 __all__ = ["run_main_flow"]
 
@@ -66,7 +66,7 @@ async def _run_one_tool(
             speak(out, text, None, {"message_type": "static", "tool_name": call.name})
             spoken.append(text)
     outcome = await run_tool(ctx.runner, tool, call, ctx.task)
-    if outcome.error_type == CAPACITY:  # a server limit, not the tool's own failure
+    if outcome.error_type in SERVER_LIMITS:  # not the tool's own failure
         out.events.append(warning(f"tool {call.name!r}: {outcome.error}"))
     if outcome.success:
         name = str(tool.get("result_runtime_variable_name") or "tool_result")

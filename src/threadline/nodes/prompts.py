@@ -43,6 +43,7 @@ def render_text(text: str, task: NodeTask) -> str:
         runtime=s.runtime,
         threads=s.threads,
         globals_=s.globals_,
+        limits=s.limits,
     )
 
 

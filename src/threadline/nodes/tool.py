@@ -14,8 +14,9 @@ Behaviour:
 
 Errors never stop the run: a tool failure, a missing ``tool_config`` or an
 unsupported tool type is reported through ``<name>_success=False`` / ``<name>_error``
-and ``error_message``; a missing ``tool_config``, and a call that found no free tool
-slot in time (``capacity``), also emit a ``workflow_warning``.
+and ``error_message``; a missing ``tool_config``, and a call stopped by an operator's
+ceiling (no free tool slot in time: ``capacity``; a template past its render limits:
+``template_limit``), also emit a ``workflow_warning``.
 
 Ports used beyond :class:`~threadline.nodes.base.Ports`' declared fields (read with
 ``getattr`` until ``Ports`` declares them): ``http_transport`` (an httpx transport for
@@ -30,7 +31,7 @@ from threadline.engine.steps import NodeResult, NodeTask
 from threadline.engine.templates import render_value
 from threadline.nodes.base import Ports
 from threadline.tools.knowledge import Retriever
-from threadline.tools.limits import CAPACITY
+from threadline.tools.limits import SERVER_LIMITS
 from threadline.tools.runner import ToolRunner, scope_vars
 
 __all__ = [
@@ -100,7 +101,7 @@ async def execute_tool_node(task: NodeTask, ports: Ports) -> NodeResult:
         secret_values=ports.secret_values,
         http_allow_private=ports.http_allow_private,
     )
-    if outcome.error_type == CAPACITY:  # a server limit, not the tool's own failure
+    if outcome.error_type in SERVER_LIMITS:  # not the tool's own failure
         label = config.get("name") or config.get("type")
         result.events.append(
             {

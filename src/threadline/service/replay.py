@@ -13,6 +13,7 @@ every turn after it, is reported as not re-runnable with the reason.
 """
 
 import copy
+import dataclasses
 import json
 import random
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from threadline.engine.emit import event_id
 from threadline.engine.graph import Graph, compile_graph
 from threadline.engine.inputs import InvalidInput, TurnEnv
+from threadline.engine.render_limits import RenderLimits
 from threadline.engine.state import RunState
 from threadline.engine.steps import NodeResult, NodeTask
 from threadline.engine.turn import run_turn
@@ -250,17 +252,17 @@ def _segment(
     builtins: JsonDict,
     globals_: JsonDict,
     secrets: tuple[str, ...],
-    max_node_runs: int,
+    limits: TurnEnv,
     final: dict[str, list[JsonDict]],
 ) -> None:
     run_input = pair.get("run_input") or {}
     events: list[JsonDict] = list((pair.get("run_output") or {}).get("events") or [])
     now = float(events[0].get("timestamp") or 0.0) if events else 0.0
-    env = TurnEnv(
+    env = dataclasses.replace(
+        limits,
         now=now,
         builtins=builtins if state.turn == 0 else {},
         globals_=globals_,
-        max_node_runs=max_node_runs,
     )
     _align(state, events)
     spans = _node_runs(events)
@@ -291,6 +293,7 @@ def replay(
     globals_: JsonDict | None = None,
     secrets: tuple[str, ...] = (),
     max_node_runs: int = 100,
+    render_limits: RenderLimits | None = None,
 ) -> Replayed:
     """Replay every segment; each must emit its recorded events, and the last state
     must match ``final_state`` in what a continuation reads (threads, variables,
@@ -304,6 +307,11 @@ def replay(
     }
     state = RunState(run_id=run_id)
     out = Replayed(states=[])
+    limits = TurnEnv(
+        now=0.0,
+        max_node_runs=max_node_runs,
+        render_limits=render_limits or RenderLimits(),
+    )
     for index, pair in enumerate(pairs):
         try:
             _segment(
@@ -313,7 +321,7 @@ def replay(
                 builtins,
                 globals_ or {},
                 secrets,
-                max_node_runs,
+                limits,
                 final,
             )
         except ReplayMismatch as exc:

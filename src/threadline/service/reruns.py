@@ -105,6 +105,7 @@ async def _replayed(
         globals_=team.values,
         secrets=with_template_forms(team.secret_values, src.snapshot, team.values),
         max_node_runs=runtime.max_node_runs_per_turn,
+        render_limits=runtime.render_limits,
     )
     return done.states, done.failed_at, done.reason
 

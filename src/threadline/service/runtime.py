@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from threadline.engine.render_limits import RenderLimits
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
 from threadline.settings import Settings
@@ -42,6 +43,8 @@ class Runtime:
     """The knowledge-base retriever; None until one is configured."""
     background: set["asyncio.Task[Any]"] = field(default_factory=set)
     """Background work started by requests (evaluation runs); kept referenced."""
+    render_limits: RenderLimits = field(default_factory=RenderLimits)
+    """What one template render may build (``THREADLINE_TEMPLATE_*``)."""
     tool_ceilings: ToolCeilings = field(default_factory=ToolCeilings)
     """The operator's ceilings on one tool call (``THREADLINE_TOOL_*``)."""
     tool_slots: ToolSlots | None = None
@@ -173,6 +176,11 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
         tool_ceilings=tool_ceilings(settings),
+        render_limits=RenderLimits(
+            max_chars=settings.template_max_chars,
+            max_work=settings.template_max_work,
+            max_steps=settings.template_max_steps,
+        ),
     )
     if settings.executor == "dbos":  # turns as DBOS workflows
         from threadline.service import dbos_executor

@@ -46,6 +46,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from threadline.engine.render_limits import RenderLimits
 from threadline.engine.steps import Scope
 from threadline.errors import InvalidField, NotFound
 from threadline.ids import is_object_id
@@ -142,8 +143,10 @@ def _parse_body(body: Any, extra_keys: frozenset[str] = frozenset()) -> JsonDict
     }
 
 
-def _scope(dynamic: JsonDict, runtime: JsonDict) -> Scope:
-    return Scope(dynamic=dynamic, runtime=runtime, threads={"0": runtime})
+def _scope(dynamic: JsonDict, runtime: JsonDict, limits: RenderLimits) -> Scope:
+    return Scope(
+        dynamic=dynamic, runtime=runtime, threads={"0": runtime}, limits=limits
+    )
 
 
 def _preview(tool_config: Mapping[str, Any], args: JsonDict, scope: Scope) -> JsonDict:
@@ -204,7 +207,7 @@ async def run_tool(
     """Run a validated tool config once, honouring the confirm rule, in one of the
     team's tool slots."""
     side_effect = side_effect_of(tool_config)
-    scope = _scope(dynamic or {}, variables or {})
+    scope = _scope(dynamic or {}, variables or {}, runtime.render_limits)
     if needs_confirmation(side_effect) and not confirm:
         return _dry_run(tool_config, side_effect, args, scope)
     runner = ToolRunner(

@@ -139,6 +139,7 @@ async def _turn(
         builtins=dict(raw_env.get("builtins") or {}),
         globals_=team.values,
         max_node_runs=runtime.max_node_runs_per_turn,
+        render_limits=runtime.render_limits,
     )
     gen = run_turn(state, compile_graph(snapshot), body["run_input"], env)
     replayed = 0

@@ -33,6 +33,7 @@ def scope_vars(scope: Scope) -> JsonDict:
         "runtime": scope.runtime,
         "threads": scope.threads,
         "globals_": scope.globals_,
+        "limits": scope.limits,
     }
 
 

@@ -22,10 +22,22 @@ from dataclasses import dataclass
 
 from threadline.tools.outcomes import ToolFailure
 
-__all__ = ["CAPACITY", "ToolCeilings", "ToolSlots", "asked_seconds"]
+__all__ = [
+    "CAPACITY",
+    "SERVER_LIMITS",
+    "TEMPLATE_LIMIT",
+    "ToolCeilings",
+    "ToolSlots",
+    "asked_seconds",
+]
 
 CAPACITY = "capacity"
 """``error_type`` of a call that found no free slot in time."""
+TEMPLATE_LIMIT = "template_limit"
+"""``error_type`` of a call whose templates (code, URL, body) hit a render limit."""
+SERVER_LIMITS = frozenset({CAPACITY, TEMPLATE_LIMIT})
+"""Failures caused by an operator's ceiling rather than the tool itself: a run
+reports them with a ``workflow_warning`` event too."""
 
 
 @dataclass(frozen=True, slots=True)

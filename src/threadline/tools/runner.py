@@ -33,13 +33,18 @@ from typing import Any
 import httpx
 
 from threadline.engine.steps import Scope
-from threadline.engine.templates import make_resolver
+from threadline.engine.templates import RenderLimitExceeded, make_resolver
 from threadline.tools.bindings import bind_arguments, map_result, scope_vars
 from threadline.tools.code_substitution import substitute_code
 from threadline.tools.external_api import run_external_api
 from threadline.tools.inbuilt import INBUILT_TOOLS
 from threadline.tools.knowledge import NO_RETRIEVER_MESSAGE, Retriever
-from threadline.tools.limits import ToolCeilings, ToolSlots, asked_seconds
+from threadline.tools.limits import (
+    TEMPLATE_LIMIT,
+    ToolCeilings,
+    ToolSlots,
+    asked_seconds,
+)
 from threadline.tools.outcomes import JsonDict, ToolFailure, ToolOutcome
 from threadline.tools.sandbox import SandboxLimits, run_inline_python
 
@@ -113,6 +118,8 @@ class ToolRunner:
             return failed(
                 self._explained(str(exc), exc.error_type, asked), exc.error_type
             )
+        except RenderLimitExceeded as exc:
+            return failed(str(exc), TEMPLATE_LIMIT)
         except TimeoutError:
             message = self._explained(
                 f"the tool timed out after {seconds:g} s", "timeout", asked
