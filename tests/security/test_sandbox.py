@@ -8,10 +8,13 @@ they test the kernel layers, not the import allow-list (see ``tests.security.pro
 
 import asyncio
 import os
+import platform
+import signal
 import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.security.probes import (
     FAST,
@@ -20,6 +23,7 @@ from tests.security.probes import (
     open_fds,
     probe,
 )
+from threadline.store import Store
 from threadline.tools.sandbox import SandboxLimits, run_inline_python
 
 # --- reading what belongs to the server ------------------------------------------
@@ -66,10 +70,51 @@ async def test_cannot_read_server_files(tmp_path: Path) -> None:
     assert "s3cret" not in repr(outcomes)
 
 
+async def test_cannot_read_the_database_file(database_url: str, store: Store) -> None:
+    path = make_url(database_url).database
+    if not path or not Path(path).exists():  # PostgreSQL: nothing on this disk
+        pytest.skip("the test database is not a local SQLite file")
+    result = await probe(
+        """
+        def probe(path):
+            os = raw_os()
+            return {"open": attempt(lambda: open(path, "rb").read(100)),
+                    "raw": attempt(os["open"], path, os["O_RDONLY"]),
+                    "wal": attempt(os["open"], path + "-wal", os["O_RDONLY"])}
+        """,
+        path=path,
+    )
+    outcome = ok(result)
+    assert all(r.startswith("failed:") for r in outcome.values()), outcome
+    assert "SQLite format" not in repr(outcome)
+
+
+async def test_cannot_open_files_through_ctypes_and_raw_syscalls() -> None:
+    result = await probe(
+        """
+        def probe():
+            ctypes = raw_os()["sys"].modules["ctypes"]
+            libc = ctypes.CDLL(None, use_errno=True)
+            out = {}
+            fd = libc.open(b"/etc/passwd", 0)
+            out["open"] = (fd, ctypes.get_errno())
+            fd = libc.syscall(257, -100, b"/etc/passwd", 0)  # openat, x86_64
+            out["syscall"] = (fd, ctypes.get_errno())
+            return out
+        """
+    )
+    outcome = ok(result)
+    assert outcome["open"] == [-1, 1]  # EPERM
+    if platform.machine() == "x86_64":
+        assert outcome["syscall"] == [-1, 1]
+
+
 async def test_cannot_see_server_environment_secrets(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("THREADLINE_FAKE_SECRET", "hunter2")
+    monkeypatch.setenv("THREADLINE_OPENAI_API_KEY", "sk-server-key-1234")
+    monkeypatch.setenv("THREADLINE_SECRET_KEY", "fernet-key-5678")
     result = await probe(
         """
         def probe():
@@ -82,8 +127,9 @@ async def test_cannot_see_server_environment_secrets(
         """
     )
     outcome = ok(result)
-    assert "THREADLINE_FAKE_SECRET" not in outcome["environ"]
-    assert "hunter2" not in repr(outcome)
+    assert not any(name.startswith("THREADLINE_") for name in outcome["environ"])
+    for value in ("hunter2", "sk-server-key-1234", "fernet-key-5678"):
+        assert value not in repr(outcome)
     assert outcome["proc"].startswith("failed:")
     assert outcome["self"].startswith("failed:")
 
@@ -189,15 +235,37 @@ async def test_fork_bomb_is_bounded() -> None:
 
 
 async def test_cannot_signal_or_trace_the_server() -> None:
-    result = await probe(
-        """
-        def probe(pid):
-            os = raw_os()
-            return [attempt(os["kill"], pid, 0), attempt(os["kill"], -1, 0)]
-        """,
-        pid=os.getpid(),
+    received: list[int] = []
+    previous = signal.signal(
+        signal.SIGUSR1, lambda signum, frame: received.append(signum)
     )
-    assert all(r.startswith("failed: PermissionError") for r in ok(result))
+    try:
+        result = await probe(
+            """
+            def probe(pid):
+                os = raw_os()
+                ctypes = os["sys"].modules["ctypes"]
+                libc = ctypes.CDLL(None, use_errno=True)
+                usr1 = 10
+                return {
+                    "kill": attempt(os["kill"], pid, usr1),
+                    "everyone": attempt(os["kill"], -1, usr1),
+                    "group": attempt(os["killpg"], os["getpgid"](pid), usr1),
+                    "libc": [libc.kill(pid, usr1), ctypes.get_errno()],
+                    "ptrace": [libc.ptrace(16, pid, 0, 0), ctypes.get_errno()],
+                }
+            """,
+            pid=os.getpid(),
+        )
+        await asyncio.sleep(0.1)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    outcome = ok(result)
+    for key in ("kill", "everyone", "group"):
+        assert outcome[key].startswith("failed: PermissionError"), outcome
+    assert outcome["libc"] == [-1, 1]
+    assert outcome["ptrace"] == [-1, 1]
+    assert received == []
 
 
 # --- CPU and memory ------------------------------------------------------------------
