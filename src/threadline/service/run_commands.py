@@ -27,6 +27,7 @@ from threadline.service import workflows as wf
 from threadline.service.caller import Caller
 from threadline.service.global_variables import TeamGlobals, for_run_in
 from threadline.service.runtime import Runtime
+from threadline.service.secrets import redact
 from threadline.store import Command, Document, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -174,6 +175,8 @@ async def accept(
     name = run_input.get("command") or "start"
     async with store.begin() as tx:
         await tx.lock(f"run:{run_id}")
+        team = await for_run_in(tx, store, caller.team_id)
+        run_input = without_secrets(run_input, team)
         run = await tx.documents("workflow_runs").get(caller.team_id, run_id)
         if run is None:
             raise NotFound(f"workflow run {run_id!r} not found")
@@ -217,11 +220,23 @@ async def accept(
                 command,
                 replace(run, status="running", updated_at=at),
                 start=True,
-                team=await for_run_in(tx, store, caller.team_id),
+                team=team,
             )
     if accepted.command.interrupt and run_id in runtime.drivers:
         runtime.interrupts.add(run_id)
     return accepted
+
+
+def without_secrets(run_input: JsonDict, team: TeamGlobals) -> JsonDict:
+    """``run_input`` with the team's secret values redacted, as events are.
+
+    A secret's value typed into a message or a variable is stored nowhere (the
+    command, the turn's ``run_input``) and the workflow sees ``[REDACTED]``.
+    """
+    if not team.secret_values:
+        return run_input
+    clean: JsonDict = redact(run_input, team.secret_values)
+    return clean
 
 
 async def find_by_key(store: Store, team_id: str, key: str) -> Command | None:

@@ -31,11 +31,10 @@ from threadline.service import (
 from threadline.service import graph as graphs
 from threadline.service import workflows as wf
 from threadline.service.caller import Caller
-from threadline.service.global_variables import TeamGlobals, for_run, for_run_in
+from threadline.service.global_variables import TeamGlobals, for_run_in
 from threadline.service.llm_config_refs import resolve_llm_refs
 from threadline.service.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime
-from threadline.service.secrets import redact
 from threadline.store import Command, Document, Duplicate, Store
 
 JsonDict = dict[str, Any]
@@ -77,6 +76,8 @@ async def _new_run(
     is free (else 429; the server's default team limit is in ``runtime``, see
     ``service.admission``)."""
     async with store.begin() as tx:
+        team = await for_run_in(tx, store, caller.team_id)
+        run_input = run_commands.without_secrets(run_input, team)
         workflow = await wf.get_doc(tx, caller, workflow_id)
         number = _pick_version(workflow, query_version, raw_input)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
@@ -151,24 +152,7 @@ async def _new_run(
             },
         )
         await tx.commands().insert(command)
-        team = await for_run_in(tx, store, caller.team_id)
     return doc, command, team
-
-
-async def _without_secrets(
-    store: Store, caller: Caller, run_input: JsonDict, raw_input: JsonDict
-) -> tuple[JsonDict, JsonDict]:
-    """The input with the team's secret values redacted, as events are.
-
-    A secret's value typed into a message or a variable is never stored (the
-    command, the turn's ``run_input``) and the workflow sees ``[REDACTED]``.
-    """
-    hidden = (await for_run(store, caller.team_id)).secret_values
-    if not hidden:
-        return run_input, raw_input
-    clean: JsonDict = redact(run_input, hidden)
-    raw: JsonDict = redact(raw_input, hidden)
-    return clean, raw
 
 
 def ports_for(
@@ -237,7 +221,6 @@ async def run_one_turn(
     run_input = parse_input(raw_input, field)
     if pump:
         run_input["command"] = "pump"
-    run_input, raw_input = await _without_secrets(store, caller, run_input, raw_input)
     command = run_input.get("command") or "start"
     fingerprint = (
         run_commands.request_hash(workflow_id, run_id, run_input, query_version)
