@@ -119,3 +119,9 @@ def test_redact_covers_the_forms_the_server_writes():
         assert "REDACTED" in text and "55" not in text
     # Short secrets keep their case: "Abc1" must not hide "abc1" in ordinary text.
     assert secrets.redact("abc1 Abc1", ["Abc1"]) == "abc1 [REDACTED]"
+
+
+def test_a_template_over_the_render_limits_is_skipped_not_raised():
+    graph = {"msg": "{{global.token | replace: 's', 'ssss'}}"}  # 4 x 600k chars
+    huge = "s" * 600_000
+    assert secrets.with_template_forms((huge,), graph, {"token": huge}) == (huge,)

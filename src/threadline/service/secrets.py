@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from cryptography.fernet import Fernet, InvalidToken
 
 from threadline.engine.placeholders import Kind
+from threadline.engine.render_limits import RenderLimitExceeded
 from threadline.engine.state import RunState
 from threadline.engine.templates import find_placeholders, resolve_placeholder
 from threadline.engine.turn import TurnOutcome
@@ -232,7 +233,10 @@ def with_template_forms(
             bare = dataclasses.replace(found, filters=())
             if resolve_placeholder(bare, globals_=globals_) not in hidden:
                 continue
-            value = resolve_placeholder(found, globals_=globals_)
+            try:
+                value = resolve_placeholder(found, globals_=globals_)
+            except RenderLimitExceeded:
+                continue  # the node's own render fails the same way: nothing shown
             if isinstance(value, str) and len(value) >= shortest:
                 derived.add(value)
     return (*secret_values, *sorted(derived - hidden))
