@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, ge=2, le=200)
     """Deepest nesting of a JSON request body or WebSocket frame (422
     ``json_too_deep`` beyond); at most 200, under the serializer's own limit."""
+    max_graph_nodes: int = Field(default=2_000, ge=1)
+    """Most nodes in one workflow version (422 ``graph_too_large`` beyond)."""
+    max_graph_edges: int = Field(default=10_000, ge=1)
+    """Most edges in one workflow version (422 ``graph_too_large`` beyond)."""
+    max_graph_entity_bytes: int = Field(default=200_000, ge=1)
+    """Largest single node or edge config, as compact UTF-8 JSON (422
+    ``graph_too_large`` beyond)."""
     max_variable_depth: int = Field(default=32, ge=1, le=200)
     """Deepest nesting of a global variable's value (422 ``variable_too_deep``)."""
     max_variable_bytes: int = Field(default=100_000, ge=1)

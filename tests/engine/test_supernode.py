@@ -432,3 +432,19 @@ def test_expanded_graph_runs_child_then_parent() -> None:
     _, tasks = th.drive(RunState(run_id="r"), graph, {}, th.static_responder)
     ran = [t.node["logical_id"] for t in tasks]
     assert ran == ["A", "SUPER__X", "SUPER__Y", "B"]
+
+
+def test_an_expansion_that_multiplies_past_the_node_limit_stops_with_an_error() -> None:
+    # Each level holds ten super nodes of the level below: 10**4 nodes at depth 4.
+    def level(depth: int) -> J:
+        if depth == 0:
+            return child_xy()
+        sns = [
+            super_node(f"S{i}", encapsulated_workflow_config=level(depth - 1))
+            for i in range(10)
+        ]
+        return hydrated([node("A", is_start=True), *sns], [])
+
+    with pytest.raises(ExpansionError, match="more than 500 nodes"):
+        expand_super_nodes(level(4), {}, max_nodes=500)
+    assert len(expand_super_nodes(level(2), {}).hydrated["node_configs"]) == 211

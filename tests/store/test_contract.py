@@ -371,3 +371,30 @@ async def test_the_sealer_sees_every_body_written_and_none_read(store: Store):
         assert (await tx.documents("nodes").find(team, Query()))[1] == 1
     assert got is not None and got.body == {"v": 2, "sealed": True}
     assert written == ["nodes", "nodes", "nodes"]
+
+
+async def test_insert_many_writes_every_document_in_order(store: Store):
+    team = new_object_id()
+    written = [doc(team, minutes=i, name=f"n{i}") for i in range(2_100)]
+    async with store.begin() as tx:
+        await tx.documents("nodes").insert_many(written)
+        await tx.documents("nodes").insert_many([])
+    async with store.begin() as tx:
+        found, total = await tx.documents("nodes").find(team, Query(newest_first=False))
+    assert total == 2_100 and found == written
+    sealed: list[str] = []
+
+    def sealer(kind: str, body: dict[str, object]) -> dict[str, object]:
+        sealed.append(kind)
+        return {**body, "sealed": True}
+
+    store.set_sealer(sealer)
+    try:
+        async with store.begin() as tx:
+            await tx.documents("edges").insert_many([doc(team), doc(team)])
+    finally:
+        store.set_sealer(None)
+    async with store.begin() as tx:
+        edges, _ = await tx.documents("edges").find(team, Query())
+    assert sealed == ["edges", "edges"]
+    assert all(e.body["sealed"] is True for e in edges)

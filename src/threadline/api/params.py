@@ -10,6 +10,9 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import Field
 
+from threadline.service.graph import GraphLimits
+from threadline.settings import Settings
+
 INT32_MAX = 2**31 - 1
 """Largest value of an ``INTEGER`` column on PostgreSQL (version, turn, seq)."""
 
@@ -24,3 +27,12 @@ Page = Annotated[int, Query(ge=1, le=INT32_MAX)]
 Skip = Annotated[int, Query(ge=0, le=INT32_MAX)]
 VersionItem = Annotated[int, Field(ge=0, le=INT32_MAX)]
 """A version number inside a list or a body model."""
+
+
+def graph_limits(settings: Settings) -> GraphLimits:
+    """The operator's ceilings on one version's graph."""
+    return GraphLimits(
+        max_nodes=settings.max_graph_nodes,
+        max_edges=settings.max_graph_edges,
+        max_entity_bytes=settings.max_graph_entity_bytes,
+    )

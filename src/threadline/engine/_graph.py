@@ -68,6 +68,9 @@ class Graph:
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _leaving: dict[Any, list[dict[str, Any]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
     def from_hydrated(cls, hydrated: Any) -> Graph:
@@ -84,13 +87,17 @@ class Graph:
 
     def outgoing(self, node_id: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Enabled edges leaving ``node_id``, optionally of one ``type``."""
-        return [
-            e
-            for e in self.edges
-            if e.get("source_node_logical_id") == node_id
-            and not e.get("disabled")
-            and (kind is None or e.get("type") == kind)
-        ]
+        if self._leaving is None:
+            # Indexed once: rules ask for every node's edges (linear, not E per ask).
+            leaving: dict[Any, list[dict[str, Any]]] = {}
+            for edge in self.edges:
+                if not edge.get("disabled"):
+                    source = edge.get("source_node_logical_id")
+                    if isinstance(source, str):
+                        leaving.setdefault(source, []).append(edge)
+            self._leaving = leaving
+        edges = self._leaving.get(node_id, [])
+        return edges if kind is None else [e for e in edges if e.get("type") == kind]
 
     def reachable(self, roots: Iterable[str], skip: Iterable[int] = ()) -> set[str]:
         """Node ids reachable from ``roots`` over enabled edges, except edges whose

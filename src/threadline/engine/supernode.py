@@ -11,7 +11,8 @@ Order of work for each super node ``S`` (recursively, innermost children first):
 
 1. ``S`` disabled: it is not expanded; it becomes a disabled ``no_op`` with the same
    id and edges, which the engine skips like any disabled node (report warning).
-2. Depth and cycle checks: at most ``max_depth`` (5) levels; a child whose
+2. Depth, size and cycle checks: at most ``max_depth`` (5) levels and
+   ``max_nodes`` (10,000) nodes once inlined; a child whose
    ``super_workflow_id`` is already being expanded (the root's ``workflow_id``
    included) is a cycle. Both are checked before the child is looked up.
 3. ``S.field_values`` are checked and applied to a copy of the child through the
@@ -54,6 +55,9 @@ from threadline.engine.supernode_splice import (
 JsonDict = dict[str, Any]
 
 MAX_DEPTH = 5
+MAX_NODES = 10_000
+"""Most nodes a config may have once its super nodes are inlined: nesting
+multiplies sizes, so the expansion stops as soon as it is over."""
 SUPER_NODE = "super_node"
 
 __all__ = [
@@ -90,6 +94,9 @@ class ExpansionResult:
 class _Ctx:
     children: Mapping[str, JsonDict]
     max_depth: int
+    max_nodes: int = MAX_NODES
+    over: bool = False
+    """Some expansion went over ``max_nodes``: expand nothing more."""
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     entries: list[JsonDict] = field(default_factory=list)
@@ -182,6 +189,12 @@ def _expand_one(
     if injection.problems or len(ctx.problems) > before:
         return {}
     done = splice(graph, sn, child, injection, child_origins)
+    if len(_nodes(graph)) > ctx.max_nodes:
+        ctx.over = True
+        ctx.problems.append(
+            f"{say}the expanded workflow has more than {ctx.max_nodes} nodes"
+        )
+        return {}
     ctx.problems.extend(say + p for p in done.problems)
     ctx.warnings.extend(say + w for w in done.warnings)
     ctx.entries.append(
@@ -204,6 +217,8 @@ def _expand(
     """Expand every super node of ``graph`` in place; return the new ids' origins."""
     origins: dict[str, str] = {}
     for sn in [n for n in _nodes(graph) if n.get("type") == SUPER_NODE]:
+        if ctx.over:
+            break
         if sn.get("disabled"):
             _disable(graph, sn)
             ctx.warnings.append(
@@ -221,9 +236,10 @@ def expand_super_nodes(
     *,
     workflow_id: str | None = None,
     max_depth: int = MAX_DEPTH,
+    max_nodes: int = MAX_NODES,
 ) -> ExpansionResult:
     """Inline every super node of ``hydrated`` (see the module docstring)."""
-    ctx = _Ctx(children=children, max_depth=max_depth)
+    ctx = _Ctx(children=children, max_depth=max_depth, max_nodes=max_nodes)
     graph = deepcopy(hydrated)
     chain = (workflow_id,) if workflow_id else ()
     origins = _expand(graph, ctx, "", chain, 1)

@@ -1,5 +1,6 @@
 """Clone, export and import whole workflows with a chosen set of versions."""
 
+import asyncio
 from typing import Any
 
 from threadline.errors import InvalidField
@@ -145,6 +146,7 @@ async def import_bundle(
     body: JsonDict,
     *,
     ceilings: ToolCeilings = ToolCeilings(),
+    limits: graphs.GraphLimits | None = None,
 ) -> JsonDict:
     """Create a new workflow from an exported bundle."""
     bundle = body.get("bundle")
@@ -159,8 +161,11 @@ async def import_bundle(
             item.get("version_number"), int
         ):
             raise InvalidField(f"bundle.versions.{i}: needs an integer version_number")
-        graph = graphs.parse_hydrated(
-            item.get("config") or {}, f"bundle.versions.{i}.config"
+        graph = await asyncio.to_thread(
+            graphs.parse_hydrated,
+            item.get("config") or {},
+            f"bundle.versions.{i}.config",
+            limits,
         )
         parsed[item["version_number"]] = (str(item.get("version_name") or ""), graph)
     numbers = _pick(

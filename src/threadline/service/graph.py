@@ -5,12 +5,13 @@ version; the version's ``workflow_config.nodes``/``edges`` id lists are derived 
 them on read, so there is one source of truth.
 """
 
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from threadline.engine.validate import validate_workflow
-from threadline.errors import GraphInvalid
+from threadline.errors import GraphInvalid, InvalidField
 from threadline.ids import new_object_id
 from threadline.service import wire
 from threadline.service.caller import Caller
@@ -46,8 +47,54 @@ class Graph:
         return {**self.workflow_config, "nodes": self.node_ids, "edges": self.edge_ids}
 
 
-def parse_hydrated(raw: JsonDict, prefix: str = "") -> Graph:
+@dataclass(frozen=True, slots=True)
+class GraphLimits:
+    """Ceilings on one version's graph (``THREADLINE_MAX_GRAPH_*``)."""
+
+    max_nodes: int = 2_000
+    max_edges: int = 10_000
+    max_entity_bytes: int = 200_000
+    """Largest node or edge config, as compact UTF-8 JSON."""
+
+
+def _too_large(field: str, message: str) -> InvalidField:
+    return InvalidField(
+        f"{field}: {message}",
+        code="graph_too_large",
+        details=[{"field": field, "message": message, "type": "graph_too_large"}],
+    )
+
+
+def check_size(raw: JsonDict, limits: GraphLimits, prefix: str = "") -> None:
+    """Refuse a hydrated payload over ``limits`` (422 ``graph_too_large``).
+
+    Checked before anything else reads the graph, so a huge one costs no more
+    than counting it.
+    """
+    dot = f"{prefix}." if prefix else ""
+    for key, most in (
+        ("node_configs", limits.max_nodes),
+        ("edge_configs", limits.max_edges),
+    ):
+        entries = raw.get(key)
+        if not isinstance(entries, list):
+            continue
+        if len(entries) > most:
+            raise _too_large(f"{dot}{key}", f"{len(entries)} entries, at most {most}")
+        for index, entry in enumerate(entries):
+            text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+            size = len(text.encode("utf-8"))
+            if size > limits.max_entity_bytes:
+                where = f"{dot}{key}.{index}"
+                most_bytes = limits.max_entity_bytes
+                raise _too_large(where, f"{size} bytes of JSON, at most {most_bytes}")
+
+
+def parse_hydrated(
+    raw: JsonDict, prefix: str = "", limits: GraphLimits | None = None
+) -> Graph:
     """Validate a hydrated payload field by field (422 on the first bad field)."""
+    check_size(raw, limits or GraphLimits(), prefix)
     dot = f"{prefix}." if prefix else ""
     config = wire.workflow_config(
         raw.get("workflow_config") or {}, f"{dot}workflow_config"
@@ -151,13 +198,9 @@ async def store_parts(
     for kind, configs in (("nodes", graph.node_configs), ("edges", graph.edge_configs)):
         docs = tx.documents(kind)
         await docs.delete_where(caller.team_id, tag)
-        bodies, ids = [], []
-        for config in configs:
-            doc = part_document(caller, {**config, **tag}, now)
-            await docs.insert(doc)
-            bodies.append(doc.body)
-            ids.append(doc.id)
-        result[kind] = (bodies, ids)
+        parts = [part_document(caller, {**config, **tag}, now) for config in configs]
+        await docs.insert_many(parts)
+        result[kind] = ([d.body for d in parts], [d.id for d in parts])
     return replace(
         graph,
         node_configs=result["nodes"][0],

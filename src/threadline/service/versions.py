@@ -1,5 +1,6 @@
 """Workflow versions: snapshot, list, rename, replace config, delete, activate."""
 
+import asyncio
 from dataclasses import replace
 from typing import Any
 
@@ -127,6 +128,7 @@ async def replace_config(
     body: JsonDict,
     *,
     ceilings: ToolCeilings = ToolCeilings(),
+    limits: graphs.GraphLimits | None = None,
 ) -> JsonDict:
     """Replace a version's config; a hydrated config also replaces its graph."""
     raw = body.get("config")
@@ -135,6 +137,8 @@ async def replace_config(
             "config: must be a WorkflowConfig or a hydrated config object"
         )
     check_tools(raw, ceilings, "config")
+    if wire.is_hydrated(raw):
+        graphs.check_size(raw, limits or graphs.GraphLimits(), "config")
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
@@ -143,8 +147,10 @@ async def replace_config(
             raw = restore_secrets(
                 raw, current.hydrated(), field="config", keep_missing=False
             )
-            graph = graphs.parse_hydrated(raw, "config")
-            graphs.check(graph)
+            graph = await asyncio.to_thread(
+                graphs.parse_hydrated, raw, "config", limits
+            )
+            await asyncio.to_thread(graphs.check, graph)
         else:
             config = {k: v for k, v in raw.items() if k not in ("nodes", "edges")}
             graph = replace(

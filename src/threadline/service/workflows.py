@@ -1,5 +1,6 @@
 """Workflows: create (plain or hydrated), read, list, update, delete, favourites."""
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -104,7 +105,9 @@ def _named(graph: graphs.Graph, name: Any, description: Any) -> graphs.Graph:
 
 
 def parse_create(
-    body: JsonDict, ceilings: ToolCeilings = ToolCeilings()
+    body: JsonDict,
+    ceilings: ToolCeilings = ToolCeilings(),
+    limits: graphs.GraphLimits | None = None,
 ) -> tuple[str, str | None, graphs.Graph, list[JsonDict]]:
     """Read a create body (plain ``{name, config}`` or hydrated); validate it,
     its tools within the server's ceilings."""
@@ -117,7 +120,7 @@ def parse_create(
         raise InvalidField("name: a workflow needs a non-empty 'name'")
     description = body.get("description", inner.get("description"))
     if hydrated:
-        graph = graphs.parse_hydrated(source or {})
+        graph = graphs.parse_hydrated(source or {}, limits=limits)
         warnings = graphs.check(graph) if graph.node_configs else []
     else:
         config = body.get("config") or {}
@@ -166,14 +169,18 @@ async def create(
     body: JsonDict,
     *,
     ceilings: ToolCeilings = ToolCeilings(),
+    limits: graphs.GraphLimits | None = None,
 ) -> JsonDict:
     """Create a workflow with version 0 (active); hydrated bodies bring their graph."""
-    name, description, graph, warnings = parse_create(body, ceilings)
+    # Parsing and validating a big graph is CPU work: off the event loop.
+    parsed = await asyncio.to_thread(parse_create, body, ceilings, limits)
+    name, description, graph, warnings = parsed
     async with store.begin() as tx:
         doc = await insert_workflow(tx, caller, name=name, description=description)
-        await insert_version(tx, caller, doc.id, 0, INITIAL_VERSION_NAME, graph)
+        graph = await insert_version(tx, caller, doc.id, 0, INITIAL_VERSION_NAME, graph)
         await hooks.on_workflow(tx, caller, "workflow_created", doc.id, name)
-        result = await render(tx, caller, doc, hydrate=bool(graph.node_configs))
+        hydrate = bool(graph.node_configs)
+        result = await render(tx, caller, doc, hydrate=hydrate, graph=graph)
     result["warnings"] = warnings
     return result
 
@@ -185,16 +192,22 @@ async def render(
     *,
     hydrate: bool,
     version_number: int | None = None,
+    graph: graphs.Graph | None = None,
 ) -> JsonDict:
-    """Render a workflow document with its active (or given) version's config."""
+    """Render a workflow document with its active (or given) version's config.
+
+    ``graph``: that version's graph when the caller has it (just written), so it
+    is not read back.
+    """
     body = doc.body
     number = (
         body.get("active_version_number", 0)
         if version_number is None
         else version_number
     )
-    version = await get_version_doc(tx, caller, doc.id, number)
-    graph = await graphs.load(tx, caller.team_id, version)
+    if graph is None:
+        version = await get_version_doc(tx, caller, doc.id, number)
+        graph = await graphs.load(tx, caller.team_id, version)
     graph = _named(graph, body.get("name"), body.get("description"))
     versions, _ = await tx.documents("workflow_versions").find(
         caller.team_id, Query(equals={"workflow_id": doc.id}, newest_first=False)

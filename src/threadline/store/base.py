@@ -1,6 +1,6 @@
 """The store's record types and the ``Store`` protocol every implementation meets."""
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,6 +99,10 @@ class Documents(Protocol):
     """CRUD on one document collection, always scoped to a team."""
 
     async def insert(self, doc: Document) -> None: ...
+    async def insert_many(self, docs: Sequence[Document]) -> None:
+        """Insert every document in one statement (a graph's nodes or edges)."""
+        ...
+
     async def get(self, team_id: str, doc_id: str) -> Document | None: ...
     async def find(self, team_id: str, query: Query) -> tuple[list[Document], int]: ...
     async def replace(

@@ -1,9 +1,11 @@
 """Shared route pieces: id path parameters and response helpers."""
 
+import asyncio
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Path, Request
+from fastapi import Path, Request, Response
 
 from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
@@ -14,6 +16,7 @@ WorkflowId = Annotated[
 ]
 ObjectIdPath = Annotated[str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex id")]
 JsonBody = dict[str, Any]
+JSON_TYPE = "application/json"
 
 
 def execution_url(request: Request, settings: Settings, workflow_id: str) -> str:
@@ -33,6 +36,21 @@ def workflow_envelope(request: Request, settings: Settings, doc: JsonBody) -> Js
     if warnings is not None:
         out["warnings"] = warnings
     return out
+
+
+def _encode(body: JsonBody) -> bytes:
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str
+    ).encode("utf-8")
+
+
+async def json_off_loop(body: JsonBody) -> Response:
+    """``body`` as a JSON response, encoded on a worker thread.
+
+    A hydrated workflow of thousands of nodes is megabytes of JSON: encoding it
+    on the event loop would stall every other request meanwhile.
+    """
+    return Response(await asyncio.to_thread(_encode, body), media_type=JSON_TYPE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from threadline.api.deps import (
     SettingsDep,
     StoreDep,
 )
-from threadline.api.params import VersionNumber
+from threadline.api.params import VersionNumber, graph_limits
 from threadline.api.routes.common import (
     JsonBody,
     WorkflowId,
@@ -96,10 +96,17 @@ async def replace_version_config(
     workflow_id: WorkflowId,
     version_number: VersionNumber,
     body: Annotated[JsonBody, Body()],
+    settings: SettingsDep,
 ) -> JsonBody:
     """Replace a version's config: ``{config: WorkflowConfig | hydrated}``."""
     return await versions.replace_config(
-        store, caller, workflow_id, version_number, body, ceilings=ceilings
+        store,
+        caller,
+        workflow_id,
+        version_number,
+        body,
+        ceilings=ceilings,
+        limits=graph_limits(settings),
     )
 
 

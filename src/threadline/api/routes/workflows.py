@@ -12,15 +12,20 @@ from threadline.api.deps import (
     SettingsDep,
     StoreDep,
 )
-from threadline.api.params import INT32_MAX, VersionItem, VersionQuery
-from threadline.api.routes.common import JsonBody, WorkflowId, workflow_envelope
+from threadline.api.params import INT32_MAX, VersionItem, VersionQuery, graph_limits
+from threadline.api.routes.common import (
+    JsonBody,
+    WorkflowId,
+    json_off_loop,
+    workflow_envelope,
+)
 from threadline.service import bundles, run_commands, workflows
 from threadline.service.envelopes import page
 
 router = APIRouter(tags=["workflows"])
 
 
-@router.post("/workflows")
+@router.post("/workflows", response_model=JsonBody)
 async def create_workflow(
     request: Request,
     store: StoreDep,
@@ -28,10 +33,11 @@ async def create_workflow(
     settings: SettingsDep,
     ceilings: CeilingsDep,
     body: Annotated[JsonBody, Body()],
-) -> JsonBody:
+) -> Response:
     """Create a workflow: ``{name, description, config}`` or a hydrated config."""
-    doc = await workflows.create(store, caller, body, ceilings=ceilings)
-    return workflow_envelope(request, settings, doc)
+    limits = graph_limits(settings)
+    doc = await workflows.create(store, caller, body, ceilings=ceilings, limits=limits)
+    return await json_off_loop(workflow_envelope(request, settings, doc))
 
 
 @router.get("/workflows")
@@ -53,7 +59,9 @@ async def import_bundle(
     body: Annotated[JsonBody, Body()],
 ) -> JsonBody:
     """Create a workflow from an exported bundle."""
-    doc = await bundles.import_bundle(store, caller, body, ceilings=ceilings)
+    doc = await bundles.import_bundle(
+        store, caller, body, ceilings=ceilings, limits=graph_limits(settings)
+    )
     return workflow_envelope(request, settings, doc)
 
 
