@@ -106,6 +106,9 @@ async def test_workflows_versions_and_imports_over_the_ceiling_are_refused(
         "/v1/workflows", json=_workflow_with(sleeper(0, HUGE))
     )
     assert_over_limit(response, "node_configs.1.tools_config.tools.0.timeout_seconds")
+    as_text: dict[str, Any] = {**sleeper(0), "timeout_seconds": str(HUGE)}
+    response = await team.client.post("/v1/workflows", json=_workflow_with(as_text))
+    assert_over_limit(response, "node_configs.1.tools_config.tools.0.timeout_seconds")
     created = await team.client.post(
         "/v1/workflows", json=_workflow_with(sleeper(0, 5))
     )

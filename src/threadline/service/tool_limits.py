@@ -38,21 +38,35 @@ def _tools_in(raw: Any, prefix: str) -> list[tuple[str, dict[str, Any]]]:
     return sorted(found, key=lambda item: item[0])
 
 
+def _number(value: Any) -> float | None:
+    """``timeout_seconds`` as the wire validation will read it: a number, or a
+    numeric string (pydantic's lax mode turns ``"1000"`` into 1000)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def check_tools(raw: Any, ceilings: ToolCeilings, prefix: str = "") -> None:
     """Raise ``InvalidField`` (``over_limit``) for the first tool in ``raw`` whose
     ``timeout_seconds`` the server will not grant."""
     for path, tool in _tools_in(raw, prefix):
-        asked = tool.get("timeout_seconds")
-        if asked is None or isinstance(asked, bool):
-            continue
-        if not isinstance(asked, int | float):
-            continue  # not a number: the wire validation reports it
+        asked = _number(tool.get("timeout_seconds"))
+        if asked is None:
+            continue  # unset, or not a number: the wire validation reports it
         field = f"{path}.timeout_seconds" if path else "timeout_seconds"
         if asked < 1:
             message = "must be at least 1 (leave it unset for the platform default)"
         elif asked > ceilings.max_seconds:
+            shown = int(asked) if asked.is_integer() else asked
             message = (
-                f"{asked} s is over the server's ceiling of "
+                f"{shown} s is over the server's ceiling of "
                 f"{ceilings.max_seconds} s (THREADLINE_TOOL_MAX_SECONDS)"
             )
         else:
