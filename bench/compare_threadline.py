@@ -2,7 +2,7 @@
 
 - ``memory``: linear ``no_op`` x1/x5/x20, the turn generator driving the real
   executors with no store (``bench.executors.one_turn``), a fresh run each time;
-- ``sqlite``: the same graphs through ``service.runs.run_one_turn`` on a SQLite
+- ``sqlite``: the same graphs through ``service.running.runs.run_one_turn`` on a SQLite
   file (WAL, ``synchronous=NORMAL``), a new run per call (``bench.service_sqlite``);
 - ``conversation``: greet (``say_static``) -> classify (``worker_llm`` waiting for
   the user, instant model) -> conditional edges on ``[[intent]]`` -> answer
@@ -35,7 +35,7 @@ from bench.workloads import (
     user_says,
 )
 from threadline.nodes.base import Ports
-from threadline.service.runs import run_one_turn
+from threadline.service.running.runs import run_one_turn
 
 
 def _edge(source: str, destination: str, **extra: Any) -> JsonDict:

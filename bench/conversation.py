@@ -29,7 +29,7 @@ from bench.service_sqlite import (
 )
 from bench.workloads import START, JsonDict, conversation, user_says
 from threadline.service.caller import Caller
-from threadline.service.runs import run_one_turn
+from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.store import Store
 

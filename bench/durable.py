@@ -2,7 +2,7 @@
 
 **Two worker processes against one.** The same total conversations (100, then
 20; each sending 8 user turns of the support chat, 2 model calls a turn,
-``SlowLLM`` at 50 ms a call) driven through ``service.runs.run_one_turn`` by (a)
+``SlowLLM`` at 50 ms a call) driven through ``service.running.runs.run_one_turn`` by (a)
 one process and (b) two processes sharing one PostgreSQL database, each driving
 half. The workers are ``bench.throughput_threadline`` with ``--go-file``: each
 starts its conversations (not timed), then all begin their timed phases together;

@@ -1,7 +1,7 @@
 """Scenario 2: the turn generator driving the real node executors, in memory.
 
 Tasks are executed by ``nodes.registry.executor_for`` with ``Ports`` holding the
-instant model, the way ``service.runs`` drives a turn, but with no store: no
+instant model, the way ``service.running.runs`` drives a turn, but with no store: no
 loading, claiming or persisting.
 """
 
@@ -31,7 +31,7 @@ SAY_LLM_NODES = 5
 
 
 async def execute(task: NodeTask, ports: Ports) -> NodeResult:
-    """Run one task as ``service.runs._execute_node`` does."""
+    """Run one task as ``service.running.runs._execute_node`` does."""
     try:
         result = await executor_for(task.node.get("type", ""))(task, ports)
     except Exception as exc:

@@ -1,6 +1,6 @@
 """Scenario 3: the full service path on SQLite, one new run per measured turn.
 
-``service.runs.run_one_turn`` validates the input, creates the run (loading the
+``service.running.runs.run_one_turn`` validates the input, creates the run (loading the
 workflow, its version and its nodes and edges, snapshotting the hydrated config),
 claims it, drives the engine with the real executors and persists the run record
 and state: several transactions on a SQLite file (WAL, synchronous=NORMAL).
@@ -12,9 +12,9 @@ from pathlib import Path
 from bench.common import Case, Options, make_case, measure_async
 from bench.workloads import LINEAR_SIZES, START, InstantLLM, JsonDict, linear_no_op
 from threadline.ids import new_object_id
-from threadline.service import workflows
 from threadline.service.caller import Caller
-from threadline.service.runs import run_one_turn
+from threadline.service.definitions import workflows
+from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.store import Store, open_store
 

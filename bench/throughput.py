@@ -2,7 +2,7 @@
 
 Throughput: 1, 50, 100 and 500 concurrent conversations of the support chat
 (``bench.compare_threadline.support_chat``: 2 model calls a turn), each sending
-a few user turns through ``service.runs.run_one_turn``, with a model that takes
+a few user turns through ``service.running.runs.run_one_turn``, with a model that takes
 50 ms a call (``SlowLLM``, an in-process ``asyncio.sleep``), on a SQLite file and
 on PostgreSQL. Reports turns per second, p50/p99 turn latency, peak RSS and its
 growth during the timed phase. Each case runs in its own process

@@ -7,7 +7,7 @@
 
 The support chat of ``bench.compare_threadline`` (greet -> classify, waiting for
 the user -> expression edges -> answer -> classify; 2 model calls a turn) driven
-through ``service.runs.run_one_turn`` with ``SlowLLM`` (an ``asyncio.sleep`` of
+through ``service.running.runs.run_one_turn`` with ``SlowLLM`` (an ``asyncio.sleep`` of
 ``--latency-ms`` per call, in-process). Each case runs in its own process so peak
 RSS belongs to that case alone. Prints (or writes) a JSON document.
 
@@ -29,7 +29,7 @@ from bench.compare_threadline import support_chat, user_turn
 from bench.load import JsonDict, drive, emit, waiting_memory
 from bench.service_sqlite import bench_caller, create_workflow
 from bench.workloads import START, SlowLLM
-from threadline.service.runs import run_one_turn
+from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.store import open_store
 

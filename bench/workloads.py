@@ -1,8 +1,8 @@
 """Workflows, inputs and the instant model the scenarios share.
 
 Workflow bodies are hydrated create bodies (``POST /v1/workflows``); the in-memory
-scenarios validate them the same way the service does (``service.graph``) so the
-engine sees the same defaulted node configs as on the full path.
+scenarios validate them the same way the service does (``service.definitions.graph``) so
+the engine sees the same defaulted node configs as on the full path.
 """
 
 import asyncio
@@ -11,7 +11,7 @@ from typing import Any
 
 from threadline.engine.graph import Graph, compile_graph
 from threadline.providers.base import ChatRequest, ChatResponse, Usage
-from threadline.service import graph as graphs
+from threadline.service.definitions import graph as graphs
 
 JsonDict = dict[str, Any]
 

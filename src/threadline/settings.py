@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     unlimited."""
     executor: Literal["journal", "dbos"] = "journal"
     """Durable executor of turns: ``journal`` (our step journal, the default) or
-    ``dbos`` (DBOS Transact workflows, ``service.dbos_executor``)."""
+    ``dbos`` (DBOS Transact workflows, ``service.running.dbos_executor``)."""
     dbos_system_database_url: str | None = None
     """DBOS's system database (``executor=dbos``); default: a SQLite file next to
     a SQLite main database, or the main PostgreSQL database itself."""

@@ -11,8 +11,8 @@ from cryptography.fernet import Fernet
 from threadline.api.app import bootstrap, create_app
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
-from threadline.service import auth
 from threadline.service.runtime import Runtime
+from threadline.service.team import auth
 from threadline.settings import Settings
 from threadline.store import Store
 

@@ -4,7 +4,7 @@ import httpx
 from pydantic import SecretStr
 
 from tests.api.conftest import Team
-from threadline.service import auth
+from threadline.service.team import auth
 from threadline.settings import Settings
 from threadline.store import Store
 

@@ -10,9 +10,9 @@ from tests.api.conftest import Team
 from tests.api.test_execute import START, execute, new_workflow, says, spoken
 from tests.factories import edge, say_node, static_node
 from threadline.providers.fake import ScriptedLLM
-from threadline.service import recovery, runs
-from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
+from threadline.service.running import recovery, runs
 from threadline.service.runtime import Runtime
 from threadline.store import Store
 

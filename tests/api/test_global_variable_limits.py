@@ -15,9 +15,9 @@ from tests.api.conftest import Team, make_team
 from tests.factories import static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.ids import new_object_id
-from threadline.service import global_variables as service
-from threadline.service import workflows as wf
+from threadline.service.definitions import workflows as wf
 from threadline.service.runtime import Runtime
+from threadline.service.team import global_variables as service
 from threadline.settings import Settings
 from threadline.store import Document, Store
 

@@ -14,10 +14,10 @@ from tests.api.conftest import Team, make_team
 from tests.factories import edge, static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.errors import ConfigError
-from threadline.service import global_variables as service
-from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
 from threadline.service.runtime import Runtime
+from threadline.service.team import global_variables as service
 from threadline.settings import Settings
 from threadline.store import Store
 

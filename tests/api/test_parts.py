@@ -4,7 +4,7 @@ import json
 
 from tests.api.conftest import SECRET_KEY, Team
 from tests.factories import say_node
-from threadline.service.sealing import open_value
+from threadline.service.team.sealing import open_value
 
 
 async def new_workflow(team: Team) -> str:
@@ -244,7 +244,7 @@ async def test_api_keys_in_node_configs_are_masked_and_kept_when_sent_back(
     assert patched.status_code == 200, patched.text
     async with store.begin() as tx:
         doc = await tx.documents("nodes").get(team.team_id, nid)
-    # Kept, and sealed at rest (service.sealing): encrypted, not in clear.
+    # Kept, and sealed at rest (service.team.sealing): encrypted, not in clear.
     assert doc is not None and secret not in json.dumps(doc.body)
     stored = doc.body["llms_config"]["api_key"]
     assert open_value(stored, SECRET_KEY) == secret

@@ -17,8 +17,9 @@ from tests.factories import edge, say_node, static_node
 from threadline.api.app import create_app
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM, tool_call
-from threadline.service import rerun_tokens, reruns
 from threadline.service.caller import Caller
+from threadline.service.running import reruns
+from threadline.service.running.reruns import tokens as rerun_tokens
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Document, Query, Store

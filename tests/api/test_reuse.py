@@ -9,8 +9,9 @@ import pytest
 from tests.api.conftest import Team
 from tests.factories import edge, static_node
 from threadline.api.app import create_app
-from threadline.service import auth, reuse
+from threadline.service.reuse import access as reuse
 from threadline.service.runtime import Runtime
+from threadline.service.team import auth
 from threadline.settings import Settings
 from threadline.store import Store
 

@@ -8,8 +8,8 @@ import httpx
 
 from tests.api.conftest import Team
 from tests.api.test_concurrency import new_workflow, started
+from threadline.service.automation.scheduler import fire_due
 from threadline.service.runtime import Runtime
-from threadline.service.scheduler import fire_due
 from threadline.store import Store
 
 BASE = "/v1/workflow-schedules"

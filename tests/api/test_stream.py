@@ -30,9 +30,9 @@ from threadline.engine.turn import TurnOutcome
 from threadline.ids import new_object_id
 from threadline.providers.base import ChatRequest, ChatResponse
 from threadline.providers.fake import ScriptedLLM, tool_call
-from threadline.service import broadcast
+from threadline.service.running import broadcast
+from threadline.service.running.streaming import wait_detached
 from threadline.service.runtime import Runtime
-from threadline.service.streaming import wait_detached
 from threadline.settings import Settings
 from threadline.store import Document, Store
 

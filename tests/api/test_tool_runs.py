@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import Team
+from threadline.service.definitions.tool_runs import side_effect_of
 from threadline.service.runtime import Runtime
-from threadline.service.tool_runs import side_effect_of
 
 RESULT_KEYS = {
     "success",

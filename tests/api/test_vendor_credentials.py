@@ -28,10 +28,10 @@ from threadline.providers.groups import GroupLLM
 from threadline.providers.keys import ServerKeys
 from threadline.providers.pai import Backoff
 from threadline.providers.router import ConfigurableLLM
-from threadline.service import vendor_credentials as service
-from threadline.service import workflows as wf
 from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
 from threadline.service.runtime import Runtime
+from threadline.service.team import vendor_credentials as service
 from threadline.settings import Settings
 from threadline.store import Store
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.api.conftest import Team
-from threadline.service import webhook_delivery as wd
 from threadline.service import webhooks as wh
+from threadline.service.automation import webhook_delivery as wd
 from threadline.store import Store
 
 BASE = "/v1/workflow-webhooks"

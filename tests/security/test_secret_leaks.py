@@ -31,7 +31,7 @@ from tests.security.conftest import (
     serve,
 )
 from threadline.providers.fake_server import FakeOpenAIServer
-from threadline.service import webhook_delivery as wd
+from threadline.service.automation import webhook_delivery as wd
 from threadline.store import Query, Store
 from threadline.store.schema import DOCUMENT_KINDS
 

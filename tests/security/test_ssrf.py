@@ -31,11 +31,11 @@ from tests.factories import edge, static_node
 from tests.security.conftest import START, Served, fresh_team, serve, shared_service
 from threadline.providers.fake_server import FakeOpenAIServer
 from threadline.providers.router import ConfigurableLLM
-from threadline.service import llm_configs, vendor_credentials
-from threadline.service import webhook_delivery as wd
-from threadline.service import workflows as wf
+from threadline.service.automation import webhook_delivery as wd
 from threadline.service.caller import Caller
-from threadline.service.llm_endpoints import EndpointRules
+from threadline.service.definitions import workflows as wf
+from threadline.service.team import llm_configs, vendor_credentials
+from threadline.service.team.llm_endpoints import EndpointRules
 from threadline.store import Store
 from threadline.tools import http as http_mod
 from threadline.tools.http_call import HttpPolicy

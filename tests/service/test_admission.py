@@ -9,8 +9,8 @@ from sqlalchemy import create_engine
 
 from threadline.errors import TooManyRequests
 from threadline.ids import new_object_id
-from threadline.service import admission
 from threadline.service.caller import Caller
+from threadline.service.team import admission
 from threadline.store import Document, Store, migrations, open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from threadline.service.costs import price, with_costs
+from threadline.service.running.costs import price, with_costs
 
 
 def usage(*entries: tuple[str, str, int, int]) -> dict[str, object]:

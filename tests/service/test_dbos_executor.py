@@ -20,9 +20,10 @@ from tests.factories import edge, say_node, static_node
 from threadline.engine.turn import TurnOutcome
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM, tool_call
-from threadline.service import dbos_executor, processes, recovery, runs
-from threadline.service import workflows as wf
+from threadline.service import processes
 from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
+from threadline.service.running import dbos_executor, recovery, runs
 from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
 from threadline.store import Document, Store

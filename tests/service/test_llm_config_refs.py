@@ -10,10 +10,11 @@ from sqlalchemy import create_engine, inspect
 
 from threadline.errors import BadRequest, InvalidField, NotFound
 from threadline.ids import new_object_id
-from threadline.service import llm_configs, masking
 from threadline.service.caller import Caller
-from threadline.service.llm_config_refs import resolve_llm_refs
-from threadline.service.masking import mask_secrets
+from threadline.service.definitions import masking
+from threadline.service.definitions.masking import mask_secrets
+from threadline.service.team import llm_configs
+from threadline.service.team.llm_config_refs import resolve_llm_refs
 from threadline.store import Store, open_store
 from threadline.store.migrations import LATEST_VERSION, current_version
 

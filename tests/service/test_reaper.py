@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from threadline.ids import new_object_id
-from threadline.service.reaper import reap
+from threadline.service.running.reaper import reap
 from threadline.store import Document, Store
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -10,11 +10,12 @@ import pytest
 from tests.factories import edge, say_node, static_node
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
-from threadline.service import runs, schedules
-from threadline.service import workflows as wf
+from threadline.service.automation import schedules
+from threadline.service.automation.scheduler import TAG, fire_due
 from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
+from threadline.service.running import runs
 from threadline.service.runtime import Runtime
-from threadline.service.scheduler import TAG, fire_due
 from threadline.store import Document, Query, Store
 
 T0 = datetime(2025, 3, 7, 12, 0, tzinfo=UTC)

@@ -6,8 +6,12 @@ import pytest
 from cryptography.fernet import Fernet
 
 from threadline.errors import SecretKeyMissing
-from threadline.service.masking import mask_secrets, mask_value, restore_secrets
-from threadline.service.sealing import Sealer, is_sealed, open_tree, open_value
+from threadline.service.definitions.masking import (
+    mask_secrets,
+    mask_value,
+    restore_secrets,
+)
+from threadline.service.team.sealing import Sealer, is_sealed, open_tree, open_value
 
 KEY = Fernet.generate_key().decode()
 LONG = "sk-live-abcdefgh-1234"

@@ -6,7 +6,7 @@ from cryptography.fernet import Fernet
 from threadline.engine.state import RunState
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import ConfigError, SecretKeyMissing
-from threadline.service import secrets
+from threadline.service.team import secrets
 
 KEY = Fernet.generate_key().decode()
 SECRET = "p@ss word/1"

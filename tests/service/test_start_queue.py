@@ -10,11 +10,13 @@ import pytest
 from tests.factories import edge, say_node, static_node
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
-from threadline.service import admission, runs, schedules
-from threadline.service import workflows as wf
+from threadline.service.automation import schedules
+from threadline.service.automation.start_queue import dispatch
 from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
+from threadline.service.running import runs
 from threadline.service.runtime import Runtime
-from threadline.service.start_queue import dispatch
+from threadline.service.team import admission
 from threadline.store import Document, Store
 
 T0 = datetime(2025, 3, 7, 12, 0, tzinfo=UTC)

@@ -6,11 +6,11 @@ import pytest
 
 from threadline.errors import BadRequest, GraphInvalid, NotFound
 from threadline.ids import new_object_id
-from threadline.service import graph as graphs
-from threadline.service import versions
-from threadline.service import workflows as wf
 from threadline.service.caller import Caller
-from threadline.service.supernodes import expand, expand_for_run, resolve_children
+from threadline.service.definitions import graph as graphs
+from threadline.service.definitions import versions
+from threadline.service.definitions import workflows as wf
+from threadline.service.reuse.supernodes import expand, expand_for_run, resolve_children
 from threadline.store import Store
 
 J = dict[str, Any]

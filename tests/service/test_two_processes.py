@@ -9,9 +9,9 @@ from tests.factories import hydrated_workflow
 from threadline.errors import TooManyRequests
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
-from threadline.service import workflows
 from threadline.service.caller import Caller
-from threadline.service.runs import run_one_turn
+from threadline.service.definitions import workflows
+from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.store import Store
 
@@ -25,7 +25,7 @@ import asyncio, json, os, sys, time
 from threadline.errors import TooManyRequests
 from threadline.providers.fake import ScriptedLLM
 from threadline.service.caller import Caller
-from threadline.service.runs import run_one_turn
+from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.store import open_store
 

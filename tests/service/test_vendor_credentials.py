@@ -5,7 +5,7 @@ from typing import Any, cast
 import pytest
 
 from threadline.providers.keys import TeamKeys
-from threadline.service import vendor_credentials as vc
+from threadline.service.team import vendor_credentials as vc
 from threadline.store import Store
 
 KEY = "athena-team-key-9911"

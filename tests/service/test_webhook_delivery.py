@@ -12,8 +12,8 @@ import pytest
 
 from threadline.errors import NotFound
 from threadline.ids import new_object_id
-from threadline.service import webhook_delivery as wd
 from threadline.service import webhooks as wh
+from threadline.service.automation import webhook_delivery as wd
 from threadline.service.caller import Caller
 from threadline.store import Query, Store, open_store
 

@@ -34,9 +34,10 @@ from threadline.api.routes import (
     webhooks,
     workflows,
 )
-from threadline.service import auth, processes
-from threadline.service.global_variables import check_startup
+from threadline.service import processes
 from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.team import auth
+from threadline.service.team.global_variables import check_startup
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 

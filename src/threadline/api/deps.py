@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Query, Request
 
 from threadline.api.params import Page
-from threadline.service import auth
 from threadline.service.caller import Caller
-from threadline.service.llm_endpoints import EndpointRules, check_configs
 from threadline.service.runtime import Runtime
+from threadline.service.team import auth
+from threadline.service.team.llm_endpoints import EndpointRules, check_configs
 from threadline.settings import Settings
 from threadline.store import Query as StoreQuery
 from threadline.store import Store

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import Field
 
-from threadline.service.graph import GraphLimits
+from threadline.service.definitions.graph import GraphLimits
 from threadline.settings import Settings
 
 INT32_MAX = 2**31 - 1

@@ -16,7 +16,7 @@ instead and prints its id, so the run can be inspected over the API afterwards. 
 workflow id always runs in the configured database, and its run is recorded there
 like one started through ``POST /v1/workflows/{id}/execute``.
 
-The conversation drives :func:`threadline.service.runs.run_one_turn` in process,
+The conversation drives :func:`threadline.service.running.runs.run_one_turn` in process,
 with the runtime built from the settings (so ``THREADLINE_LLM_OVERRIDE_URL`` and
 ``THREADLINE_HTTP_ALLOW_PRIVATE`` apply). The first turn is ``start`` with no
 messages (``--dynamic KEY=VALUE`` pairs become its ``dynamic_variables``, as
@@ -53,9 +53,10 @@ import typer
 
 from threadline.errors import ThreadlineError
 from threadline.ids import is_object_id
-from threadline.service import runs, workflows
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
+from threadline.service.definitions import workflows
+from threadline.service.running import runs
 from threadline.service.runtime import Runtime, runtime_from_settings
 from threadline.settings import Settings
 from threadline.store import Store, open_store

@@ -10,7 +10,7 @@ import typer
 
 from threadline.cli.chat import chat
 from threadline.errors import ThreadlineError
-from threadline.service import auth
+from threadline.service.team import auth
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 

@@ -1,6 +1,7 @@
 """The periodic work every Threadline process runs, ``serve`` and ``worker`` alike.
 
-- heartbeat and recovery of turns orphaned by dead processes (``service.recovery``);
+- heartbeat and recovery of turns orphaned by dead processes
+  (``service.running.recovery``);
 - the stale-run reaper, held by one process at a time through the ``reaper`` lease;
 - the scheduler (exactly-once claims) and outbound webhook deliveries.
 
@@ -12,9 +13,10 @@ import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
-from threadline.service import reaper, recovery, runs, webhook_delivery
+from threadline.service.automation import webhook_delivery
+from threadline.service.automation.scheduler import schedule_forever
+from threadline.service.running import reaper, recovery, runs
 from threadline.service.runtime import Runtime
-from threadline.service.scheduler import schedule_forever
 from threadline.settings import Settings
 from threadline.store import Store
 
@@ -59,7 +61,7 @@ def start(
     """Start the periodic work of a ``kind`` (``serve`` or ``worker``) process."""
     policy = webhook_delivery.DeliveryPolicy(allow_private=settings.http_allow_private)
     if settings.executor == "dbos":  # launched on this loop: it runs turns here
-        from threadline.service import dbos_executor
+        from threadline.service.running import dbos_executor
 
         dbos_executor.start(store, runtime)
     return [
@@ -92,8 +94,9 @@ async def stop(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await runtime.drain(timeout=10.0)
-    if runtime.launcher is not None:  # the DBOS executor (service.dbos_executor)
-        from threadline.service import dbos_executor
+    # the DBOS executor (service.running.dbos_executor)
+    if runtime.launcher is not None:
+        from threadline.service.running import dbos_executor
 
         await dbos_executor.shutdown(runtime)
     with contextlib.suppress(Exception):

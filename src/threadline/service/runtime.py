@@ -51,9 +51,10 @@ class Runtime:
     """Tool calls in flight in this process, per team; built from
     ``tool_ceilings`` when not given."""
     team_max_concurrent_runs: int | None = None
-    """The server default for a team's active runs (``service.admission``)."""
+    """The server default for a team's active runs (``service.team.admission``)."""
     worker_id: str = field(default_factory=lambda: f"w-{secrets.token_hex(8)}")
-    """This process among the workers sharing the database (``service.recovery``)."""
+    """This process among the workers sharing the database
+    (``service.running.recovery``)."""
     worker_dead_seconds: float = 30.0
     """A worker silent this long is dead; its turns are resumed elsewhere."""
     command_wait_seconds: float = 300.0
@@ -71,7 +72,7 @@ class Runtime:
     step_runner: Any = None
     """Executes one node as a step of another durable executor (``async (task,
     ports, runtime) -> NodeResult``); None: our own step journal
-    (``service.turn_driver``)."""
+    (``service.running.turn_driver``)."""
     launcher: Any = None
     """Starts the turn of an accepted command in another durable executor
     (``async (store, runtime, command, first) -> None``); None: a runtime task."""
@@ -91,7 +92,7 @@ class Runtime:
         """Let background work finish (up to ``timeout``), then cancel the rest.
 
         A cancelled turn stays ``running`` in the database and is resumed by
-        another process (``service.recovery``).
+        another process (``service.running.recovery``).
         """
         pending = set(self.background)
         if pending:
@@ -183,7 +184,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         ),
     )
     if settings.executor == "dbos":  # turns as DBOS workflows
-        from threadline.service import dbos_executor
+        from threadline.service.running import dbos_executor
 
         dbos_executor.install(runtime, settings)
     return runtime

@@ -91,7 +91,7 @@ class Command:
 
 Sealer = Callable[[str, JsonDict], JsonDict]
 """``(kind, body) -> body`` applied to every document body before it is written
-(the service encrypts the secrets inside, ``service.sealing``); it may raise to
+(the service encrypts the secrets inside, ``service.team.sealing``); it may raise to
 refuse the write."""
 
 

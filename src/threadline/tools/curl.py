@@ -5,7 +5,7 @@ Headers in :data:`SENSITIVE_HEADERS` are always redacted, a URL password is
 hidden, and every given secret value is replaced by ``[REDACTED]`` wherever it
 appears, in every form the server itself writes it (:func:`secret_variants`). The
 same redaction is applied to the error texts of :func:`threadline.tools.http.send`
-and, through ``service.secrets``, to every event and stored state of a turn.
+and, through ``service.team.secrets``, to every event and stored state of a turn.
 """
 
 import json

@@ -1,9 +1,9 @@
 """The operator's ceilings on tool calls, and the slots that bound how many run at once.
 
 A tenant asks for a ``timeout_seconds`` within :class:`ToolCeilings`; asking for more
-is refused when the config is saved (``service.tool_limits``), and a config saved
-before the operator lowered a ceiling is clamped to it when it runs, the error naming
-the ceiling.
+is refused when the config is saved (``service.definitions.tool_limits``), and a config
+saved before the operator lowered a ceiling is clamped to it when it runs, the error
+naming the ceiling.
 
 :class:`ToolSlots` counts the tool calls in flight in this process, in total and per
 team. A call past either count waits, in arrival order of wake-ups, up to

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.routes.common import JsonBody, WorkflowId
-from threadline.service import catalogue, variables
+from threadline.service.definitions import catalogue, variables
 
 router = APIRouter(tags=["catalogue"])
 

@@ -3,7 +3,7 @@
 ``PUT /teams/current/credentials/{vendor}`` stores (or replaces) the team's key
 for one vendor, encrypted at rest; ``GET`` lists them or shows one, ``DELETE``
 removes one. Responses never carry a value: ``{"credential": {"vendor",
-"fields": {name: "********"}, ...}}`` (see ``service.vendor_credentials`` for the
+"fields": {name: "********"}, ...}}`` (see ``service.team.vendor_credentials`` for the
 vendors, their fields and the lookup order at call time).
 """
 
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Response
 
 from threadline.api.deps import CallerDep, EndpointRulesDep, SettingsDep, StoreDep
 from threadline.api.routes.common import JsonBody
-from threadline.service import secrets, vendor_credentials
+from threadline.service.team import secrets, vendor_credentials
 
 router = APIRouter(tags=["teams"])
 BASE = "/teams/current/credentials"

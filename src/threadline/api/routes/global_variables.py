@@ -14,9 +14,9 @@ from fastapi import APIRouter, Body, Response
 
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
 from threadline.api.routes.common import JsonBody
-from threadline.service import global_variables, secrets
-from threadline.service.envelopes import page
-from threadline.service.variable_values import ValueLimits
+from threadline.service.definitions.envelopes import page
+from threadline.service.team import global_variables, secrets
+from threadline.service.team.variable_values import ValueLimits
 from threadline.settings import Settings
 from threadline.store import Store
 

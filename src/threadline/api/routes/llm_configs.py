@@ -12,9 +12,9 @@ from fastapi import APIRouter, Body, Request, Response
 
 from threadline.api.deps import CallerDep, PagingDep, StoreDep
 from threadline.api.routes.common import JsonBody
-from threadline.service import llm_config_tests, llm_configs
-from threadline.service.envelopes import page
+from threadline.service.definitions.envelopes import page
 from threadline.service.runtime import Runtime
+from threadline.service.team import llm_config_tests, llm_configs
 
 router = APIRouter(tags=["llm_configs"])
 BASE = "/llm-configs"

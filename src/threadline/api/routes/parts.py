@@ -9,8 +9,8 @@ from threadline.api.deps import CallerDep, CeilingsDep, PagingDep, StoreDep
 from threadline.api.params import VersionQuery
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.ids import OBJECT_ID_PATTERN
-from threadline.service import parts
-from threadline.service.envelopes import page
+from threadline.service.definitions import parts
+from threadline.service.definitions.envelopes import page
 from threadline.store import Query as StoreQuery
 
 router = APIRouter()

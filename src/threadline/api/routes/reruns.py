@@ -8,7 +8,8 @@ from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import TurnIndex
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.errors import InvalidField
-from threadline.service import rerun_tokens, reruns
+from threadline.service.running import reruns
+from threadline.service.running.reruns import tokens as rerun_tokens
 from threadline.service.runtime import Runtime
 
 router = APIRouter(tags=["reruns"])

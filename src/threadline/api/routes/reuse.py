@@ -26,9 +26,9 @@ from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import Page, VersionQuery
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
 from threadline.ids import OBJECT_ID_PATTERN
-from threadline.service import node_libraries, templates
-from threadline.service import super_nodes_api as sn
-from threadline.service.reuse import LevelFilter, LevelQuery
+from threadline.service.reuse import node_libraries, templates
+from threadline.service.reuse import super_nodes_api as sn
+from threadline.service.reuse.access import LevelFilter, LevelQuery
 
 router = APIRouter(tags=["reuse"])
 AnyBody = Annotated[Any, Body()]

@@ -18,9 +18,9 @@ from threadline.api.routes.common import (
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
-from threadline.service import reruns, run_records, runs
 from threadline.service.commands import TERMINAL
-from threadline.service.envelopes import page
+from threadline.service.definitions.envelopes import page
+from threadline.service.running import reruns, run_records, runs
 from threadline.service.runtime import Runtime
 from threadline.store import Document
 from threadline.store import Query as StoreQuery

@@ -4,8 +4,8 @@ Shapes follow the Interactly SDK's ``SchedulesResource``: single objects are
 ``{"schedule": {...}}``, lists a bare JSON array (``status``, ``skip``, ``limit``),
 cancel answers 204. A due schedule waiting for a concurrency slot shows ``waiting:
 {"level", "limit", "position"}`` (an extension; else null). See
-``service.schedules`` and, for firing, ``service.scheduler`` and
-``service.start_queue``.
+``service.automation.schedules`` and, for firing, ``service.automation.scheduler`` and
+``service.automation.start_queue``.
 """
 
 from typing import Annotated, Any
@@ -15,8 +15,8 @@ from fastapi import APIRouter, Body, Query, Response
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import Skip
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
-from threadline.service import schedules
-from threadline.service.schedules import Status
+from threadline.service.automation import schedules
+from threadline.service.automation.schedules import Status
 
 router = APIRouter(tags=["schedules"])
 BASE = "/workflow-schedules"

@@ -75,7 +75,7 @@ SSE ``GET /workflow-runs/{run_id}/stream``
     Re-attach to a run without a body (what ``EventSource`` reconnects with): after
     ``Last-Event-ID`` (``<run_id>:<seq>`` or ``<seq>``) or ``?after_seq=`` (default 0).
 
-Both transports detach the turn from the connection (``service.streaming``): a
+Both transports detach the turn from the connection (``service.running.streaming``): a
 client that leaves mid-turn does not fail or lose it.
 """
 
@@ -111,12 +111,12 @@ from threadline.errors import (
     Unauthenticated,
 )
 from threadline.ids import is_object_id
-from threadline.service import auth, broadcast, rerun_tokens, reruns, runs
-from threadline.service.broadcast import Attachment, Stored
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
-from threadline.service.runtime import Runtime
-from threadline.service.streaming import (
+from threadline.service.running import broadcast, reruns, runs
+from threadline.service.running.broadcast import Attachment, Stored
+from threadline.service.running.reruns import tokens as rerun_tokens
+from threadline.service.running.streaming import (
     Delta,
     Event,
     Failed,
@@ -125,6 +125,8 @@ from threadline.service.streaming import (
     TurnSink,
     stream_turn,
 )
+from threadline.service.runtime import Runtime
+from threadline.service.team import auth
 from threadline.settings import Settings
 from threadline.store import Document, Store
 

@@ -6,8 +6,8 @@ from pydantic import BaseModel, Field
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import INT32_MAX
 from threadline.api.routes.common import JsonBody
-from threadline.service import admission
 from threadline.service.runtime import Runtime
+from threadline.service.team import admission
 
 router = APIRouter(tags=["teams"])
 

@@ -1,7 +1,7 @@
 """Test-execute a tool: ``POST /tools/execute`` (inline) and ``/tools/{id}/execute``.
 
 Thin: the confirm rule, side-effect inference and the response shape live in
-``threadline.service.tool_runs``. A tool failure answers 200 with
+``threadline.service.definitions.tool_runs``. A tool failure answers 200 with
 ``success: false``; only a bad request (422) or an unknown tool (404) is an error.
 """
 
@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Request
 
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.routes.common import JsonBody, ObjectIdPath
-from threadline.service import tool_runs
+from threadline.service.definitions import tool_runs
 from threadline.service.runtime import Runtime
 
 router = APIRouter(tags=["tools"])

@@ -17,8 +17,8 @@ from threadline.api.routes.common import (
     WorkflowId,
     workflow_envelope,
 )
-from threadline.service import diff, versions
-from threadline.service.envelopes import page
+from threadline.service.definitions import diff, versions
+from threadline.service.definitions.envelopes import page
 
 router = APIRouter(tags=["versions"])
 

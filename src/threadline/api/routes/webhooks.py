@@ -18,7 +18,7 @@ from threadline.api.params import Page
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service import webhooks
-from threadline.service.envelopes import page as envelope
+from threadline.service.definitions.envelopes import page as envelope
 from threadline.store import Query as StoreQuery
 
 router = APIRouter(tags=["workflow_webhooks"])

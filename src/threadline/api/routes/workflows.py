@@ -19,8 +19,9 @@ from threadline.api.routes.common import (
     json_off_loop,
     workflow_envelope,
 )
-from threadline.service import bundles, run_commands, workflows
-from threadline.service.envelopes import page
+from threadline.service.definitions import bundles, workflows
+from threadline.service.definitions.envelopes import page
+from threadline.service.running import run_commands
 
 router = APIRouter(tags=["workflows"])
 

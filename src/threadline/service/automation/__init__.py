@@ -1,0 +1,3 @@
+"""Automation started in the background: schedules, the start queue and
+evaluation runs.
+"""

@@ -1,0 +1,1 @@
+"""Reuse: templates, node libraries and super nodes."""

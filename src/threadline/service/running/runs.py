@@ -1,0 +1,288 @@
+"""Executing runs turn by turn: the Execute endpoint's use case.
+
+A run pins its workflow version and snapshots the fully hydrated config at its first
+turn; later turns execute on that snapshot, so editing a version never changes a run
+underneath it. Commands are accepted here (``service.running.run_commands``) and their
+turns executed durably by ``service.running.turn_driver``.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from threadline import config
+from threadline.engine.graph import compile_graph
+from threadline.engine.turn import TurnOutcome
+from threadline.errors import BadRequest, InvalidField
+from threadline.ids import is_object_id, new_logical_id, new_object_id
+from threadline.nodes.base import Ports
+from threadline.service import commands
+from threadline.service.caller import Caller
+from threadline.service.definitions import graph as graphs
+from threadline.service.definitions import wire
+from threadline.service.definitions import workflows as wf
+from threadline.service.reuse import supernodes
+from threadline.service.running import (
+    run_commands,
+    turn_answers,
+    turn_driver,
+    turn_endings,
+)
+from threadline.service.running.run_reader import StoreRunReader
+from threadline.service.runtime import Runtime
+from threadline.service.team import admission
+from threadline.service.team.global_variables import TeamGlobals, for_run_in
+from threadline.service.team.llm_config_refs import resolve_llm_refs
+from threadline.store import Command, Document, Duplicate, Store
+
+JsonDict = dict[str, Any]
+Sink = Callable[[JsonDict], Awaitable[None]]
+
+
+def parse_input(raw: Any, field: str) -> JsonDict:
+    """Validate a ``WorkflowRunInput`` (422 naming the bad field)."""
+    try:
+        model = config.WorkflowRunInput.model_validate(raw)
+    except ValidationError as exc:
+        raise wire.invalid(exc, "run input", field) from exc
+    return config.dump(model)
+
+
+def _pick_version(doc: Document, query_version: int | None, raw_input: JsonDict) -> int:
+    if query_version is not None:
+        return query_version
+    explicit = raw_input.get("version_number")
+    if isinstance(explicit, int):
+        return explicit
+    return int(doc.body.get("active_version_number", 0))
+
+
+async def _new_run(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    workflow_id: str,
+    run_input: JsonDict,
+    raw_input: JsonDict,
+    query_version: int | None,
+    *,
+    field: str,
+    key: str | None,
+    fingerprint: str | None,
+) -> tuple[Document, Command, TeamGlobals]:
+    """Create the run and its first command, running here, if a concurrency slot
+    is free (else 429; the server's default team limit is in ``runtime``, see
+    ``service.team.admission``)."""
+    async with store.begin() as tx:
+        team = await for_run_in(tx, store, caller.team_id)
+        run_input = run_commands.without_secrets(run_input, team)
+        workflow = await wf.get_doc(tx, caller, workflow_id)
+        number = _pick_version(workflow, query_version, raw_input)
+        version = await wf.get_version_doc(tx, caller, workflow_id, number)
+        graph = await graphs.load(tx, caller.team_id, version)
+        snapshot = await supernodes.expand_for_run(
+            tx, caller, graph.hydrated(), workflow_id=workflow_id
+        )
+        snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
+        if compile_graph(snapshot).start is None and not run_input.get(
+            "start_node_logical_id"
+        ):
+            raise BadRequest(
+                f"workflow {workflow_id!r} version {number} has no start node; "
+                "mark one node is_start"
+            )
+        await admission.admit(tx, caller, workflow, runtime.team_max_concurrent_runs)
+        run_id = new_object_id()
+        now = wf.now()
+        record: JsonDict = {
+            "logical_id": new_logical_id("workflow_run"),
+            "workflow_id": workflow_id,
+            "voice_conversation_id": None,
+            "version_number": number,
+            "status": "not_started",
+            "termination_source": None,
+            "input_output_pairs": [],
+            "run_by": run_input.get("run_by"),
+            "comments": [],
+            "llm_token_usage": None,
+            "llm_latency_stats": None,
+            "version_name": version.body.get("version_name"),
+            "workflow_config_fully_hydrated": snapshot,
+            "workflow_run_id": run_id,
+            "miscellaneous": run_input.get("miscellaneous") or {},
+            "source_workflow_run_id": None,
+            "checkpoint_source_turn_index": None,
+            "carried_over_llm_token_usage": None,
+            "carried_over_llm_latency_stats": None,
+            "is_evaluation_run": False,
+            "evaluation_run_info": None,
+        }
+        doc = Document(
+            id=run_id,
+            team_id=caller.team_id,
+            body={"workflow_run": record, "state": None, "turn_count": 0},
+            created_at=now,
+            updated_at=now,
+            created_by=caller.user_id,
+            updated_by=caller.user_id,
+            workflow_id=workflow_id,
+            version_number=number,
+            logical_id=record["logical_id"],
+            name=record["run_by"],
+            status="running",
+            search_text=str(record["run_by"] or "").lower(),
+        )
+        await tx.documents("workflow_runs").insert(doc)
+        command = run_commands.new_command(
+            caller,
+            run_id,
+            0,
+            run_input=run_input,
+            field=field,
+            key=key,
+            fingerprint=fingerprint,
+            running=True,
+            worker_id=runtime.worker_id,
+            extra={
+                "env": turn_endings.turn_env(runtime, 0),
+                "previous": "not_started",
+                "created": True,
+            },
+        )
+        await tx.commands().insert(command)
+    return doc, command, team
+
+
+def ports_for(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    stream: Sink | None = None,
+    secret_values: tuple[str, ...] = (),
+) -> Ports:
+    """The executors' ports for one caller (``stream`` gets live text deltas).
+
+    The LLM and vendors use the team's vendor credentials when a node brings no key
+    (``service.team.vendor_credentials``)."""
+    from threadline.service.team.vendor_credentials import team_ports
+
+    llm, vendors = team_ports(store, caller.team_id, runtime.llm, runtime.vendors)
+    return Ports(
+        secret_values=secret_values,
+        stream=stream,
+        llm=llm,
+        clock=runtime.clock,
+        team_id=caller.team_id,
+        http_allow_private=runtime.http_allow_private,
+        vendors=vendors,
+        runs=StoreRunReader(store, caller.team_id),
+        http_transport=runtime.http_transport,
+        retriever=runtime.retriever,
+        tool_ceilings=runtime.tool_ceilings,
+        tool_slots=runtime.tool_slots,
+    )
+
+
+async def _answer(
+    store: Store,
+    runtime: Runtime,
+    found: Command,
+    fingerprint: str | None,
+) -> tuple[Document, TurnOutcome]:
+    """A retried ``Idempotency-Key``: the first attempt's answer, never a new turn."""
+    run_commands.check_key(found, fingerprint)
+    return await turn_answers.wait_for(store, runtime, found)
+
+
+async def run_one_turn(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    *,
+    workflow_id: str,
+    run_id: str | None,
+    raw_input: JsonDict,
+    query_version: int | None,
+    field: str,
+    pump: bool = False,
+    stream: Sink | None = None,
+    idempotency_key: str | None = None,
+    on_run: Callable[[str], None] | None = None,
+) -> tuple[Document, TurnOutcome]:
+    """Validate and accept one command, and return its turn once it has run.
+
+    The turn runs in a task of its own (``service.running.turn_driver``): durably, after
+    the turns queued before it on the run. ``pump`` advances background work
+    (scheduled threads, waiting edges) without consuming a user turn. With an
+    ``idempotency_key``, a retry of the same request gets the same answer.
+    """
+    run_input = parse_input(raw_input, field)
+    if pump:
+        run_input["command"] = "pump"
+    command = run_input.get("command") or "start"
+    fingerprint = (
+        run_commands.request_hash(workflow_id, run_id, run_input, query_version)
+        if idempotency_key
+        else None
+    )
+    if idempotency_key:
+        found = await run_commands.find_by_key(store, caller.team_id, idempotency_key)
+        if found is not None:
+            return await _answer(store, runtime, found, fingerprint)
+    if run_id is not None and not is_object_id(run_id):
+        raise InvalidField(f"run_id: {run_id!r} is not a 24-hex id")
+    team: TeamGlobals | None
+    try:
+        if run_id is None:
+            commands.check(None, command)
+            doc, cmd, team = await _new_run(
+                store,
+                caller,
+                runtime,
+                workflow_id,
+                run_input,
+                raw_input,
+                query_version,
+                field=field,
+                key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+            start = True
+        else:
+            accepted = await run_commands.accept(
+                store,
+                runtime,
+                caller,
+                workflow_id,
+                run_id,
+                run_input,
+                field,
+                idempotency_key,
+                fingerprint,
+            )
+            doc, cmd, start = accepted.run, accepted.command, accepted.start
+            team = accepted.team
+    except Duplicate:
+        # The same key arrived twice at once: the other request owns the turn.
+        found = await run_commands.find_by_key(
+            store, caller.team_id, idempotency_key or ""
+        )
+        if found is None:
+            raise
+        return await _answer(store, runtime, found, fingerprint)
+    if on_run is not None:  # the run's id is known before its turn ends
+        on_run(doc.id)
+    runtime.waiters[cmd.id] = asyncio.get_running_loop().create_future()
+    if stream is not None:
+        runtime.sinks[cmd.id] = stream
+    if start:
+        first = turn_driver.Prepared(doc, team) if team is not None else None
+        if runtime.launcher is not None:
+            await runtime.launcher(store, runtime, cmd, first)
+        else:
+            runtime.spawn(
+                turn_driver.drive(store, runtime, cmd, ports_for, first=first)
+            )
+    return await turn_answers.wait_for(store, runtime, cmd, local=start)

@@ -1,0 +1,338 @@
+"""Executing a run's commands one turn at a time, durably.
+
+A turn runs in a task of the runtime, never in the request's own task: a client
+that goes away does not cancel it. Each node result is journaled (``run_steps``)
+before the next side effect starts, so a turn resumed after a crash
+(``service.running.recovery``) replays its finished steps from the journal (no second
+LLM call, HTTP request or SMS) and executes only the rest; the pure engine makes the
+replay exact. When the turn ends, one transaction records it, forgets its journal
+and takes the run's next queued command, which the same task then executes: the
+commands of a run run one at a time, in arrival order.
+
+Requests wait for their command through ``wait_for``: a future when the turn runs
+in this process, the command's stored answer otherwise.
+"""
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from threadline.engine.graph import compile_graph
+from threadline.engine.inputs import InvalidInput, TurnEnv
+from threadline.engine.state import RunState
+from threadline.engine.steps import (
+    NodeResult,
+    NodeTask,
+    result_from_json,
+    result_to_json,
+)
+from threadline.engine.turn import TurnOutcome, run_turn
+from threadline.errors import Conflict, InvalidField
+from threadline.nodes.base import Ports
+from threadline.nodes.registry import PURE_TYPES, executor_for
+from threadline.service import webhooks
+from threadline.service.automation import evaluations
+from threadline.service.caller import Caller
+from threadline.service.definitions import workflows as wf
+from threadline.service.running.turn_answers import (
+    Lost,
+    Unavailable,
+    error_answer,
+    resolve,
+)
+from threadline.service.running.turn_endings import (
+    failed,
+    interrupted,
+    record,
+    refuse,
+    reject,
+    turn_env,
+)
+from threadline.service.runtime import Runtime
+from threadline.service.team import secrets
+from threadline.service.team.global_variables import TeamGlobals
+from threadline.service.team.global_variables import for_run as team_globals
+from threadline.service.team.sealing import open_tree
+from threadline.service.team.secrets import redact, redact_turn, with_template_forms
+from threadline.store import Command, Document, Store
+
+JsonDict = dict[str, Any]
+Sink = Callable[[JsonDict], Awaitable[None]]
+PortsFactory = Callable[[Store, Caller, Runtime, Sink | None, tuple[str, ...]], Ports]
+# The longest wait before a node runs (``time_between_retries`` is at most 300 s).
+_MAX_INLINE_DELAY_S = 300.0
+log = logging.getLogger("threadline.turns")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the accepting transaction already read for a command's turn."""
+
+    doc: Document
+    team: TeamGlobals
+
+
+class _Stop(Exception):
+    """A pending command asked the running turn to stop."""
+
+
+# --- executing one node -----------------------------------------------------------
+
+
+async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
+    """Run one node; an executor bug fails the run, not the process."""
+    if task.delay_s > 0:
+        await asyncio.sleep(min(task.delay_s, _MAX_INLINE_DELAY_S))
+    try:
+        result = await executor_for(task.node.get("type", ""))(task, ports)
+    except Exception as exc:
+        result = NodeResult(
+            error=f"node {task.node.get('logical_id')!r} failed: {exc}",
+            stack_trace=traceback.format_exc(),
+        )
+    result.finished_at = runtime.clock()
+    return result
+
+
+def _has_effects(task: NodeTask) -> bool:
+    return task.purpose != "node" or task.node.get("type") not in PURE_TYPES
+
+
+async def _flush(
+    store: Store, runtime: Runtime, command: Command, first: int, bodies: list[JsonDict]
+) -> None:
+    """Write journal entries, as long as this worker still owns the command; stop
+    the turn when a newer command asks for it."""
+    at = wf.now()
+    async with store.begin() as tx:
+        commands = tx.commands()
+        if not await commands.update(
+            command.id, at=at, expected_worker=runtime.worker_id
+        ):
+            raise Lost(command.id)
+        await commands.add_steps(command, first, bodies, at)
+        pending = await commands.of_run(command.run_id, ["pending"])
+    if any(p.interrupt for p in pending):
+        raise _Stop
+
+
+async def _turn(
+    store: Store,
+    runtime: Runtime,
+    command: Command,
+    doc: Document,
+    state: RunState,
+    journal: list[JsonDict],
+    ports_for: PortsFactory,
+    team: TeamGlobals | None,
+) -> tuple[TurnOutcome, bool]:
+    body = command.body
+    caller = Caller(team_id=command.team_id, user_id=str(body.get("user_id") or ""))
+    if team is None:
+        team = await team_globals(store, command.team_id)
+    # Keys inside the snapshot are sealed at rest: opened for this turn only.
+    snapshot = open_tree(
+        doc.body["workflow_run"]["workflow_config_fully_hydrated"],
+        secrets.key_for(store),
+    )
+    hidden = with_template_forms(team.secret_values, snapshot, team.values)
+    ports = ports_for(store, caller, runtime, runtime.sinks.get(command.id), hidden)
+    raw_env = body.get("env") or turn_env(runtime, state.turn)
+    env = TurnEnv(
+        now=float(raw_env["now"]),
+        builtins=dict(raw_env.get("builtins") or {}),
+        globals_=team.values,
+        max_node_runs=runtime.max_node_runs_per_turn,
+        render_limits=runtime.render_limits,
+    )
+    gen = run_turn(state, compile_graph(snapshot), body["run_input"], env)
+    replayed = 0
+    written = len(journal)
+    unwritten: list[JsonDict] = []
+    stepped = 0
+    outcome: TurnOutcome
+    try:
+        task = next(gen)
+        while True:
+            if replayed < len(journal):
+                entry = journal[replayed]
+                replayed += 1
+                if entry.get("node") != task.node.get("logical_id"):
+                    raise RuntimeError(
+                        "the step journal does not match the turn being resumed "
+                        f"(step {replayed}: {entry.get('node')!r} recorded, "
+                        f"{task.node.get('logical_id')!r} now)"
+                    )
+                result = result_from_json(entry["result"])
+            else:
+                if command.run_id in runtime.interrupts:
+                    raise _Stop
+                if runtime.step_runner is not None:
+                    # Another durable executor checkpoints the steps; only fence
+                    # and look for interrupts before each later side effect.
+                    if stepped and _has_effects(task):
+                        await _flush(store, runtime, command, written, [])
+                    result = await runtime.step_runner(task, ports, runtime)
+                    stepped += 1
+                    task = gen.send(result)
+                    continue
+                if unwritten and _has_effects(task):
+                    await _flush(store, runtime, command, written, unwritten)
+                    written += len(unwritten)
+                    unwritten = []
+                result = await execute_node(task, ports, runtime)
+                # Journaled redacted: no secret reaches the database, even for a
+                # moment (the turn's outcome is redacted the same way at its end).
+                unwritten.append(
+                    {
+                        "node": task.node.get("logical_id"),
+                        "result": redact(result_to_json(result), hidden),
+                    }
+                )
+            task = gen.send(result)
+    except StopIteration as stop:
+        outcome = stop.value
+    finally:
+        gen.close()
+    # No secret global reaches a response, an event or the stored run.
+    return redact_turn(state, outcome, ports.secret_values), written > 0
+
+
+# --- the driver ---------------------------------------------------------------------
+
+
+async def _run_command(
+    store: Store,
+    runtime: Runtime,
+    command: Command,
+    ports_for: PortsFactory,
+    resume: bool,
+    first: Prepared | None = None,
+) -> Command | None:
+    """Execute one command's turn; return the run's next command, if any."""
+    journal: list[JsonDict] = []
+    doc: Document | None
+    if first is not None and not resume:
+        doc = first.doc
+    else:
+        async with store.begin() as tx:
+            doc = await tx.documents("workflow_runs").get(
+                command.team_id, command.run_id
+            )
+            journal = await tx.commands().steps(command.id) if resume else []
+    if doc is None or doc.status != "running":
+        # Deleted, or failed by the reaper while this turn was away.
+        gone = Conflict(f"run {command.run_id} is no longer running")
+        async with store.begin() as tx:
+            await tx.commands().update(
+                command.id, at=wf.now(), status="failed", response=error_answer(gone)
+            )
+            await tx.commands().delete_steps(command.id)
+        resolve(runtime, command.id, gone)
+        return None
+    raw = doc.body.get("state")
+    state = RunState.from_json(raw) if raw else RunState(run_id=doc.id)
+    field = str(command.body.get("field") or "run_input")
+    try:
+        outcome, journaled = await _turn(
+            store,
+            runtime,
+            command,
+            doc,
+            state,
+            journal,
+            ports_for,
+            first.team if first is not None else None,
+        )
+    except InvalidInput as exc:
+        return await reject(
+            store, runtime, command, doc, InvalidField(f"{field}: {exc}")
+        )
+    except _Stop:
+        return await interrupted(store, runtime, command, doc, state)
+    except Lost:
+        resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
+        return None
+    except asyncio.CancelledError:
+        # Shutting down: the command stays ``running``; another process resumes it.
+        raise
+    except BaseException as exc:
+        await failed(store, runtime, command, doc, exc)
+        return None
+    try:
+        done, following, refused = await record(
+            store, runtime, command, doc, state, outcome, journaled or resume
+        )
+    except Lost:
+        resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
+        return None
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        await failed(store, runtime, command, doc, exc)
+        return None
+    caller = Caller(
+        team_id=command.team_id, user_id=str(command.body.get("user_id") or "")
+    )
+    await webhooks.on_turn(
+        store,
+        caller,
+        done,
+        created=bool(command.body.get("created")),
+        previous=command.body.get("previous"),
+    )
+    evaluations.schedule(store, caller, runtime, done)
+    resolve(runtime, command.id, (done, outcome))
+    await refuse(runtime, refused)
+    return following
+
+
+async def drive_one(
+    store: Store,
+    runtime: Runtime,
+    command: Command,
+    ports_for: PortsFactory,
+    *,
+    resume: bool = False,
+    first: Prepared | None = None,
+) -> Command | None:
+    """Execute ``command``'s turn; return the run's next command, if any. Its
+    request always gets an answer, even when something fails after the turn."""
+    try:
+        return await _run_command(store, runtime, command, ports_for, resume, first)
+    except Lost:
+        resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
+    except Exception as exc:  # a bug after the turn: never strand a request
+        log.exception("driving command %s failed", command.id)
+        resolve(runtime, command.id, exc)
+    return None
+
+
+async def drive(
+    store: Store,
+    runtime: Runtime,
+    command: Command,
+    ports_for: PortsFactory,
+    *,
+    resume: bool = False,
+    first: Prepared | None = None,
+) -> None:
+    """Execute ``command`` and then every command queued behind it on its run
+    (``first``: what accepting it already read)."""
+    run_id = command.run_id
+    task = asyncio.current_task()
+    if task is not None:
+        runtime.drivers[run_id] = task
+    try:
+        current: Command | None = command
+        while current is not None:
+            current = await drive_one(
+                store, runtime, current, ports_for, resume=resume, first=first
+            )
+            resume, first = False, None
+    finally:
+        if runtime.drivers.get(run_id) is task:
+            runtime.drivers.pop(run_id, None)
