@@ -36,6 +36,7 @@ from bench.workloads import (
 )
 from threadline.nodes.base import Ports
 from threadline.service.running.runs import run_one_turn
+from threadline.service.turns import TurnRequest
 
 
 def _edge(source: str, destination: str, **extra: Any) -> JsonDict:
@@ -154,11 +155,7 @@ async def sqlite_cases(opts: Options) -> list[Case]:
                     store,
                     caller,
                     runtime,
-                    workflow_id=wid,
-                    run_id=None,
-                    raw_input=START,
-                    query_version=None,
-                    field="run_input",
+                    TurnRequest(workflow_id=wid, raw_input=START, field="run_input"),
                 )
                 if outcome.status != "completed":
                     raise AssertionError(outcome.status)
@@ -192,11 +189,9 @@ async def conversation_case(opts: Options) -> Case:
             store,
             caller,
             runtime,
-            workflow_id=wid,
-            run_id=run_id,
-            raw_input=raw,
-            query_version=None,
-            field="run_input",
+            TurnRequest(
+                workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"
+            ),
         )
         if outcome.status != "waiting_for_user_input":
             raise AssertionError(f"turn ended {outcome.status} {outcome.error}")

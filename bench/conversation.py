@@ -31,6 +31,7 @@ from bench.workloads import START, JsonDict, conversation, user_says
 from threadline.service.caller import Caller
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import Store
 
 NAME = "conversation"
@@ -75,11 +76,7 @@ async def _turn(
         store,
         caller,
         runtime,
-        workflow_id=wid,
-        run_id=run_id,
-        raw_input=raw,
-        query_version=None,
-        field="run_input",
+        TurnRequest(workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"),
     )
     return doc.id, outcome.status, doc.body
 

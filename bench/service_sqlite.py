@@ -16,6 +16,7 @@ from threadline.service.caller import Caller
 from threadline.service.definitions import workflows
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import Store, open_store
 
 NAME = "service"
@@ -64,11 +65,7 @@ async def run(opts: Options) -> list[Case]:
                     store,
                     caller,
                     runtime,
-                    workflow_id=wid,
-                    run_id=None,
-                    raw_input=START,
-                    query_version=None,
-                    field="run_input",
+                    TurnRequest(workflow_id=wid, raw_input=START, field="run_input"),
                 )
                 if outcome.status != "completed":
                     raise AssertionError(f"run ended {outcome.status}")

@@ -31,6 +31,7 @@ from bench.service_sqlite import bench_caller, create_workflow
 from bench.workloads import START, SlowLLM
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import open_store
 
 WAITING = "waiting_for_user_input"
@@ -51,11 +52,9 @@ async def measure(args: argparse.Namespace) -> JsonDict:
                 store,
                 caller,
                 runtime,
-                workflow_id=wid,
-                run_id=run_id,
-                raw_input=raw,
-                query_version=None,
-                field="run_input",
+                TurnRequest(
+                    workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"
+                ),
             )
             if outcome.status != WAITING:
                 raise AssertionError(f"turn ended {outcome.status} {outcome.error}")

@@ -9,7 +9,8 @@ import pytest
 from tests.api.conftest import Team
 from tests.api.test_execute import START, chat_workflow
 from tests.factories import static_node
-from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.processes import runtime_from_settings
+from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 
 TEAM_PATH = "/v1/teams/current/concurrency"

@@ -14,6 +14,7 @@ from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.running import recovery, runs
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import Store
 
 
@@ -315,12 +316,13 @@ async def test_a_turn_orphaned_by_a_dead_worker_resumes_without_repeating_steps(
             store,
             caller,
             runtime,
-            workflow_id=wid,
-            run_id=run_id,
-            raw_input=says("hello"),
-            query_version=None,
-            field="run_input",
-            idempotency_key="turn-crash",
+            TurnRequest(
+                workflow_id=wid,
+                run_id=run_id,
+                raw_input=says("hello"),
+                field="run_input",
+                idempotency_key="turn-crash",
+            ),
         )
     )
     await gate.entered.wait()
@@ -339,17 +341,16 @@ async def test_a_turn_orphaned_by_a_dead_worker_resumes_without_repeating_steps(
             store,
             caller,
             survivor,
-            workflow_id=wid,
-            run_id=run_id,
-            raw_input=says("hello"),
-            query_version=None,
-            field="run_input",
-            idempotency_key="turn-crash",
+            TurnRequest(
+                workflow_id=wid,
+                run_id=run_id,
+                raw_input=says("hello"),
+                field="run_input",
+                idempotency_key="turn-crash",
+            ),
         )
     )
-    resumed = await recovery.recover(
-        store, survivor, runs.ports_for, now=later, teams={team.team_id}
-    )
+    resumed = await recovery.recover(store, survivor, now=later, teams={team.team_id})
     assert len(resumed) == 1
     doc, outcome = await retry
     await survivor.drain()
@@ -374,9 +375,7 @@ async def test_a_live_worker_keeps_its_turns(
     )
     await gate.entered.wait()
     other = Runtime(llm=ScriptedLLM())
-    taken = await recovery.recover(
-        store, other, runs.ports_for, now=wf.now(), teams={team.team_id}
-    )
+    taken = await recovery.recover(store, other, now=wf.now(), teams={team.team_id})
     assert taken == []
     gate.release.set()
     assert (await first).status_code == 200

@@ -8,7 +8,7 @@ import httpx
 
 from tests.api.conftest import Team
 from tests.api.test_concurrency import new_workflow, started
-from threadline.service.automation.scheduler import fire_due
+from threadline.service.processes import fire_due
 from threadline.service.runtime import Runtime
 from threadline.store import Store
 

@@ -11,7 +11,7 @@ from threadline.providers.base import LLM, ChatRequest, ChatResponse, JsonDict, 
 from threadline.providers.builders import build_client
 from threadline.providers.keys import ServerKeys, parse_default_llm
 from threadline.providers.router import ConfigurableLLM
-from threadline.service.runtime import runtime_from_settings
+from threadline.service.processes import runtime_from_settings
 from threadline.settings import Settings
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.llm_endpoints import EndpointGuard

@@ -26,7 +26,8 @@ from threadline.providers.fake_server import (
     auto_reply,
     running_openai_server,
 )
-from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.processes import runtime_from_settings
+from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 

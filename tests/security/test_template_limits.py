@@ -21,7 +21,8 @@ from threadline.engine.templates import (
     render,
     render_value,
 )
-from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.processes import runtime_from_settings
+from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.tools.runner import ToolRunner
 

@@ -23,8 +23,10 @@ from threadline.providers.fake import ScriptedLLM, tool_call
 from threadline.service import processes
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
+from threadline.service.processes import runtime_from_settings
 from threadline.service.running import dbos_executor, recovery, runs
-from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.settings import Settings
 from threadline.store import Document, Store
 
@@ -164,12 +166,13 @@ async def turn(
         store,
         caller,
         runtime,
-        workflow_id=wid,
-        run_id=run_id,
-        raw_input=run_input,
-        query_version=None,
-        field="run_input",
-        idempotency_key=key,
+        TurnRequest(
+            workflow_id=wid,
+            run_id=run_id,
+            raw_input=run_input,
+            field="run_input",
+            idempotency_key=key,
+        ),
     )
 
 
@@ -310,10 +313,7 @@ async def test_a_turn_of_a_dead_worker_is_resumed_by_dbos_without_repeating_step
     assert status is not None and status.status == "SUCCESS"
     # Recovering again finds nothing to take.
     assert (
-        await recovery.recover(
-            store, survivor, runs.ports_for, now=later, teams={caller.team_id}
-        )
-        == []
+        await recovery.recover(store, survivor, now=later, teams={caller.team_id}) == []
     )
     dbos_executor.start(store, runtime)
 
@@ -439,9 +439,7 @@ async def test_the_heartbeat_loop_resumes_dead_turns_and_stop_shuts_dbos_down(
     )
     await asyncio.sleep(0.1)
     loop = asyncio.create_task(
-        recovery.live_forever(
-            store, survivor, runs.ports_for, kind="serve", interval=0.05
-        )
+        recovery.live_forever(store, survivor, kind="serve", interval=0.05)
     )
     try:
         done, outcome = await turn(

@@ -11,11 +11,13 @@ from tests.factories import edge, say_node, static_node
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
 from threadline.service.automation import schedules
-from threadline.service.automation.scheduler import TAG, fire_due
+from threadline.service.automation.scheduler import TAG
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
+from threadline.service.processes import fire_due
 from threadline.service.running import runs
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import Document, Query, Store
 
 T0 = datetime(2025, 3, 7, 12, 0, tzinfo=UTC)
@@ -129,11 +131,7 @@ async def test_a_start_refused_by_the_limit_waits_in_due_order(
         store,
         caller,
         runtime,
-        workflow_id=wid,
-        run_id=None,
-        raw_input={"command": "start"},
-        query_version=None,
-        field="run_input",
+        TurnRequest(workflow_id=wid, raw_input={"command": "start"}, field="run_input"),
     )
     first = (await schedule(store, caller, wid, T0 + timedelta(hours=1)))["_id"]
     second = (await schedule(store, caller, wid, T0 + timedelta(hours=2)))["_id"]
@@ -147,11 +145,12 @@ async def test_a_start_refused_by_the_limit_waits_in_due_order(
         store,
         caller,
         runtime,
-        workflow_id=wid,
-        run_id=busy.id,
-        raw_input={"command": "stop"},
-        query_version=None,
-        field="run_input",
+        TurnRequest(
+            workflow_id=wid,
+            run_id=busy.id,
+            raw_input={"command": "stop"},
+            field="run_input",
+        ),
     )
     report = await fire_due(store, runtime, now=now + timedelta(seconds=5))
     assert first in report.fired
@@ -273,16 +272,16 @@ async def test_a_schedule_stuck_in_progress_is_recovered_without_a_second_run(
         store,
         caller,
         runtime,
-        workflow_id=wid,
-        run_id=None,
-        raw_input={
-            "command": "start",
-            "miscellaneous": {
-                TAG: {"schedule_id": started, "scheduled_time": due.isoformat()}
+        TurnRequest(
+            workflow_id=wid,
+            raw_input={
+                "command": "start",
+                "miscellaneous": {
+                    TAG: {"schedule_id": started, "scheduled_time": due.isoformat()}
+                },
             },
-        },
-        query_version=None,
-        field="run_input",
+            field="run_input",
+        ),
     )
     assert doc.status == "in_progress"
     fresh = await fire_due(store, runtime, now=claimed_at + timedelta(minutes=5))

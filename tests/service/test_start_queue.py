@@ -17,6 +17,7 @@ from threadline.service.definitions import workflows as wf
 from threadline.service.running import runs
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission
+from threadline.service.turns import TurnRequest
 from threadline.store import Document, Store
 
 T0 = datetime(2025, 3, 7, 12, 0, tzinfo=UTC)
@@ -72,11 +73,12 @@ async def turn(
         store,
         caller,
         runtime,
-        workflow_id=wid,
-        run_id=run_id,
-        raw_input={"command": "start", **raw},
-        query_version=None,
-        field="run_input",
+        TurnRequest(
+            workflow_id=wid,
+            run_id=run_id,
+            raw_input={"command": "start", **raw},
+            field="run_input",
+        ),
     )
     return done
 
@@ -104,7 +106,9 @@ async def test_two_teams_take_turns_and_each_keeps_its_order(
     a1 = await schedule(store, a, wa, 1)
     b1 = await schedule(store, b, wb, 4)
     b2 = await schedule(store, b, wb, 5)
-    report = await dispatch(store, runtime, now=NOW, teams=[a.team_id, b.team_id])
+    report = await dispatch(
+        store, runtime, runs.run_one_turn, now=NOW, teams=[a.team_id, b.team_id]
+    )
     assert list(report.fired) == [a1, b1, a2, b2, a3]
 
 
@@ -120,7 +124,7 @@ async def test_waiting_starts_say_why_and_go_in_order_as_slots_free(
     s2 = await schedule(store, caller, wid, 2)
     teams = [caller.team_id]
 
-    report = await dispatch(store, runtime, now=NOW, teams=teams)
+    report = await dispatch(store, runtime, runs.run_one_turn, now=NOW, teams=teams)
     assert report.fired == {}
     assert report.waiting == {s1: "team"}  # the others were not even tried
     assert report.skipped == {s2: "team", s3: "team"}
@@ -131,7 +135,7 @@ async def test_waiting_starts_say_why_and_go_in_order_as_slots_free(
 
     # A slot frees: the next pass starts the first in line, and only it.
     await stop(store, caller, runtime, wid, busy.id)
-    report = await dispatch(store, runtime, now=NOW, teams=teams)
+    report = await dispatch(store, runtime, runs.run_one_turn, now=NOW, teams=teams)
     assert list(report.fired) == [s1]
     got = await schedules.get(store, caller, s1)
     assert got["status"] == "completed" and got["waiting"] is None
@@ -145,7 +149,7 @@ async def test_waiting_starts_say_why_and_go_in_order_as_slots_free(
     # A cancelled start never runs; the one behind it moves up.
     await schedules.cancel(store, caller, s2)
     await stop(store, caller, runtime, wid, report.fired[s1])
-    report = await dispatch(store, runtime, now=NOW, teams=teams)
+    report = await dispatch(store, runtime, runs.run_one_turn, now=NOW, teams=teams)
     assert list(report.fired) == [s3]
     assert (await schedules.get(store, caller, s2))["status"] == "cancelled"
     run = await load_run(store, caller, report.fired[s3])
@@ -166,7 +170,9 @@ async def test_a_workflow_limit_holds_only_that_workflow(
     first = await schedule(store, caller, limited, 1)
     second = await schedule(store, caller, limited, 2)
     other = await schedule(store, caller, free, 3)
-    report = await dispatch(store, runtime, now=NOW, teams=[caller.team_id])
+    report = await dispatch(
+        store, runtime, runs.run_one_turn, now=NOW, teams=[caller.team_id]
+    )
     assert list(report.fired) == [other]
     assert await waiting(store, caller, first) == {
         "level": "workflow",
@@ -215,10 +221,14 @@ async def test_an_evaluation_refused_by_the_limit_runs_later(
         == []
     )
 
-    report = await dispatch(store, runtime, now=wf.now(), teams=[caller.team_id])
+    report = await dispatch(
+        store, runtime, runs.run_one_turn, now=wf.now(), teams=[caller.team_id]
+    )
     assert report.fired == {}  # still no slot
     await stop(store, caller, runtime, evaluator, busy.id)
-    report = await dispatch(store, runtime, now=wf.now(), teams=[caller.team_id])
+    report = await dispatch(
+        store, runtime, runs.run_one_turn, now=wf.now(), teams=[caller.team_id]
+    )
     assert len(report.fired) == 1
     info = await evaluation_info(store, caller, done.id)
     assert info["evaluation_workflow_run_id"] == next(iter(report.fired.values()))
@@ -227,5 +237,7 @@ async def test_an_evaluation_refused_by_the_limit_runs_later(
     assert evaluation.body["workflow_run"]["is_evaluation_run"] is True
     assert evaluation.body["workflow_run"]["source_workflow_run_id"] == done.id
     # Started once: a later pass has nothing left to start.
-    again = await dispatch(store, runtime, now=wf.now(), teams=[caller.team_id])
+    again = await dispatch(
+        store, runtime, runs.run_one_turn, now=wf.now(), teams=[caller.team_id]
+    )
     assert again.fired == {} and again.waiting == {}

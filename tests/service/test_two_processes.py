@@ -13,6 +13,7 @@ from threadline.service.caller import Caller
 from threadline.service.definitions import workflows
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import Store
 
 START = {"command": "start", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
@@ -27,6 +28,7 @@ from threadline.providers.fake import ScriptedLLM
 from threadline.service.caller import Caller
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import open_store
 
 url, team, wids, go, team_limit = sys.argv[1:6]
@@ -38,8 +40,8 @@ async def main():
     ids = json.loads(wids)
     async def one(i):
         try:
-            await run_one_turn(store, caller, runtime, workflow_id=ids[i % len(ids)],
-                run_id=None, raw_input=START, query_version=None, field="run_input")
+            request = TurnRequest(ids[i % len(ids)], START, field="run_input")
+            await run_one_turn(store, caller, runtime, request)
             return 1
         except TooManyRequests:
             return 0
@@ -81,16 +83,8 @@ async def _race(
 
     async def one(i: int) -> int:
         try:
-            await run_one_turn(
-                store,
-                caller,
-                runtime,
-                workflow_id=wids[i % len(wids)],
-                run_id=None,
-                raw_input=START,
-                query_version=None,
-                field="run_input",
-            )
+            request = TurnRequest(wids[i % len(wids)], START, field="run_input")
+            await run_one_turn(store, caller, runtime, request)
             return 1
         except TooManyRequests:
             return 0

@@ -35,7 +35,8 @@ from threadline.api.routes import (
     workflows,
 )
 from threadline.service import processes
-from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.processes import runtime_from_settings
+from threadline.service.runtime import Runtime
 from threadline.service.team import auth
 from threadline.service.team.global_variables import check_startup
 from threadline.settings import Settings

@@ -56,8 +56,10 @@ from threadline.ids import is_object_id
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
 from threadline.service.definitions import workflows
+from threadline.service.processes import runtime_from_settings
 from threadline.service.running import runs
-from threadline.service.runtime import Runtime, runtime_from_settings
+from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.settings import Settings
 from threadline.store import Store, open_store
 
@@ -211,11 +213,13 @@ class _Session:
             self.store,
             self.caller,
             self.runtime,
-            workflow_id=self.workflow_id,
-            run_id=self.run_id,
-            raw_input=raw_input,
-            query_version=self.version if self.run_id is None else None,
-            field="run_input",
+            TurnRequest(
+                workflow_id=self.workflow_id,
+                run_id=self.run_id,
+                raw_input=raw_input,
+                query_version=self.version if self.run_id is None else None,
+                field="run_input",
+            ),
         )
         self.run_id = doc.id
         self.status = str(doc.status)

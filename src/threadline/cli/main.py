@@ -72,7 +72,7 @@ def worker() -> None:
 
     from threadline.api.app import bootstrap
     from threadline.service import processes
-    from threadline.service.runtime import runtime_from_settings
+    from threadline.service.processes import runtime_from_settings
     from threadline.store import open_store
 
     settings = Settings()

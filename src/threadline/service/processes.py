@@ -1,27 +1,93 @@
-"""The periodic work every Threadline process runs, ``serve`` and ``worker`` alike.
+"""What every Threadline process sets up and runs, ``serve`` and ``worker`` alike.
 
+- its runtime (``runtime_from_settings``: the LLM router, the executor of turns);
 - heartbeat and recovery of turns orphaned by dead processes
   (``service.running.recovery``);
 - the stale-run reaper, held by one process at a time through the ``reaper`` lease;
-- the scheduler (exactly-once claims) and outbound webhook deliveries.
+- the scheduler and its start queue (exactly-once claims; ``fire_due`` is one
+  pass) and outbound webhook deliveries.
 
-Any process can take any run's next turn, so adding processes adds capacity.
+This module is where the rooms meet: it hands the running room's
+``run_one_turn`` to the background rooms that start runs. Any process can take
+any run's next turn, so adding processes adds capacity.
 """
 
 import asyncio
 import contextlib
 import logging
+import secrets
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
-from threadline.service.automation import webhook_delivery
-from threadline.service.automation.scheduler import schedule_forever
-from threadline.service.running import reaper, recovery, runs
+from threadline.engine.render_limits import RenderLimits
+from threadline.service.automation import scheduler, start_queue, webhook_delivery
+from threadline.service.automation.scheduler import DEFAULT_STUCK_AFTER, PassReport
+from threadline.service.running import reaper, recovery
+from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
+from threadline.tools.http_call import HttpPolicy
+from threadline.tools.limits import ToolCeilings
 
 log = logging.getLogger("threadline.processes")
 REAPER_LEASE = "stale_run_reaper"
+
+
+def tool_ceilings(settings: Settings) -> ToolCeilings:
+    """The ``THREADLINE_TOOL_*`` settings as the runner's ceilings."""
+    return ToolCeilings(
+        max_seconds=settings.tool_max_seconds,
+        memory_mb=settings.tool_memory_mb,
+        max_concurrent=settings.tool_max_concurrent,
+        max_concurrent_per_team=settings.tool_max_concurrent_per_team,
+        queue_seconds=settings.tool_queue_seconds,
+    )
+
+
+def runtime_from_settings(settings: Settings) -> Runtime:
+    """The production runtime: real LLM clients routed by each call's config.
+
+    The server's provider keys, Azure endpoint, AWS region, default model and
+    override endpoint come from ``settings`` (``ServerKeys.from_settings``); tenant
+    LLM URLs connect through the SSRF guard (``THREADLINE_HTTP_ALLOW_PRIVATE``,
+    ``THREADLINE_LLM_ALLOWED_HOSTS``).
+    """
+    from threadline.providers.builders import warm_up
+    from threadline.providers.groups import GroupLLM
+    from threadline.providers.keys import ServerKeys
+    from threadline.providers.router import ConfigurableLLM
+    from threadline.tools.llm_endpoints import EndpointGuard
+
+    warm_up()
+
+    allowed = settings.llm_allowed_host_set()
+    guard = EndpointGuard(
+        HttpPolicy(allow_private=settings.http_allow_private, allowed_hosts=allowed)
+    )
+    llm = ConfigurableLLM(
+        keys=ServerKeys.from_settings(settings, guard=guard), group_factory=GroupLLM
+    )
+    runtime = Runtime(
+        llm=llm,
+        http_allow_private=settings.http_allow_private,
+        llm_allowed_hosts=allowed,
+        team_max_concurrent_runs=settings.team_max_concurrent_runs,
+        worker_id=settings.worker_id or f"w-{secrets.token_hex(8)}",
+        worker_dead_seconds=settings.worker_dead_seconds,
+        command_wait_seconds=settings.command_wait_seconds,
+        tool_ceilings=tool_ceilings(settings),
+        render_limits=RenderLimits(
+            max_chars=settings.template_max_chars,
+            max_work=settings.template_max_work,
+            max_steps=settings.template_max_steps,
+        ),
+    )
+    if settings.executor == "dbos":  # turns as DBOS workflows
+        from threadline.service.running import dbos_executor
+
+        dbos_executor.install(runtime, settings)
+    return runtime
 
 
 async def reap_once(store: Store, runtime: Runtime, settings: Settings) -> list[str]:
@@ -55,6 +121,34 @@ async def reap_forever(store: Store, runtime: Runtime, settings: Settings) -> No
             log.exception("stale-run reaper pass failed")
 
 
+async def fire_due(
+    store: Store,
+    runtime: Runtime,
+    *,
+    now: datetime,
+    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
+    teams: Collection[str] | None = None,
+) -> PassReport:
+    """One scheduler pass: recover stuck starts, then start every due one that can
+    start (``service.automation.start_queue.dispatch``)."""
+    return await start_queue.dispatch(
+        store, runtime, run_one_turn, now=now, stuck_after=stuck_after, teams=teams
+    )
+
+
+async def schedule_forever(store: Store, runtime: Runtime, settings: Settings) -> None:
+    """Run ``fire_due`` at start and then every ``PASS_INTERVAL_S`` seconds."""
+    stuck_after = timedelta(seconds=max(settings.max_turn_seconds, 60))
+    while True:
+        try:
+            await fire_due(
+                store, runtime, now=datetime.now(UTC), stuck_after=stuck_after
+            )
+        except Exception:  # a failed pass is retried on the next tick
+            scheduler.log.exception("scheduler pass failed")
+        await asyncio.sleep(scheduler.PASS_INTERVAL_S)
+
+
 def start(
     store: Store, runtime: Runtime, settings: Settings, *, kind: str
 ) -> list["asyncio.Task[None]"]:
@@ -67,11 +161,7 @@ def start(
     return [
         asyncio.create_task(
             recovery.live_forever(
-                store,
-                runtime,
-                runs.ports_for,
-                kind=kind,
-                interval=settings.heartbeat_seconds,
+                store, runtime, kind=kind, interval=settings.heartbeat_seconds
             )
         ),
         asyncio.create_task(reap_forever(store, runtime, settings)),

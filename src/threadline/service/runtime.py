@@ -18,7 +18,6 @@ from typing import Any
 from threadline.engine.render_limits import RenderLimits
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
-from threadline.settings import Settings
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.limits import ToolCeilings, ToolSlots
 
@@ -132,59 +131,3 @@ def builtin_variables(now: float, rng: random.Random) -> JsonDict:
         "rand_uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "rand_bool": rng.random() < 0.5,
     }
-
-
-def tool_ceilings(settings: Settings) -> ToolCeilings:
-    """The ``THREADLINE_TOOL_*`` settings as the runner's ceilings."""
-    return ToolCeilings(
-        max_seconds=settings.tool_max_seconds,
-        memory_mb=settings.tool_memory_mb,
-        max_concurrent=settings.tool_max_concurrent,
-        max_concurrent_per_team=settings.tool_max_concurrent_per_team,
-        queue_seconds=settings.tool_queue_seconds,
-    )
-
-
-def runtime_from_settings(settings: Settings) -> Runtime:
-    """The production runtime: real LLM clients routed by each call's config.
-
-    The server's provider keys, Azure endpoint, AWS region, default model and
-    override endpoint come from ``settings`` (``ServerKeys.from_settings``); tenant
-    LLM URLs connect through the SSRF guard (``THREADLINE_HTTP_ALLOW_PRIVATE``,
-    ``THREADLINE_LLM_ALLOWED_HOSTS``).
-    """
-    from threadline.providers.builders import warm_up
-    from threadline.providers.groups import GroupLLM
-    from threadline.providers.keys import ServerKeys
-    from threadline.providers.router import ConfigurableLLM
-    from threadline.tools.llm_endpoints import EndpointGuard
-
-    warm_up()
-
-    allowed = settings.llm_allowed_host_set()
-    guard = EndpointGuard(
-        HttpPolicy(allow_private=settings.http_allow_private, allowed_hosts=allowed)
-    )
-    llm = ConfigurableLLM(
-        keys=ServerKeys.from_settings(settings, guard=guard), group_factory=GroupLLM
-    )
-    runtime = Runtime(
-        llm=llm,
-        http_allow_private=settings.http_allow_private,
-        llm_allowed_hosts=allowed,
-        team_max_concurrent_runs=settings.team_max_concurrent_runs,
-        worker_id=settings.worker_id or f"w-{secrets.token_hex(8)}",
-        worker_dead_seconds=settings.worker_dead_seconds,
-        command_wait_seconds=settings.command_wait_seconds,
-        tool_ceilings=tool_ceilings(settings),
-        render_limits=RenderLimits(
-            max_chars=settings.template_max_chars,
-            max_work=settings.template_max_work,
-            max_steps=settings.template_max_steps,
-        ),
-    )
-    if settings.executor == "dbos":  # turns as DBOS workflows
-        from threadline.service.running import dbos_executor
-
-        dbos_executor.install(runtime, settings)
-    return runtime

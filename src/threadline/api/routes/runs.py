@@ -22,6 +22,7 @@ from threadline.service.commands import TERMINAL
 from threadline.service.definitions.envelopes import page
 from threadline.service.running import reruns, run_records, runs
 from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
 from threadline.store import Document
 from threadline.store import Query as StoreQuery
 
@@ -69,12 +70,14 @@ async def execute(
         store,
         caller,
         _runtime(request),
-        workflow_id=workflow_id,
-        run_id=parsed.run_id,
-        raw_input=parsed.raw_input,
-        query_version=version,
-        field=parsed.field,
-        idempotency_key=idempotency_key(request),
+        TurnRequest(
+            workflow_id=workflow_id,
+            run_id=parsed.run_id,
+            raw_input=parsed.raw_input,
+            query_version=version,
+            field=parsed.field,
+            idempotency_key=idempotency_key(request),
+        ),
     )
     if parsed.interactive:
         return turn_summary(doc, outcome)
@@ -94,12 +97,12 @@ async def pump_companions(
         store,
         caller,
         _runtime(request),
-        workflow_id=workflow_id,
-        run_id=run_id,
-        raw_input={"command": "data"},
-        query_version=None,
-        field="",
-        pump=True,
+        TurnRequest(
+            workflow_id=workflow_id,
+            run_id=run_id,
+            raw_input={"command": "data"},
+            pump=True,
+        ),
     )
     return turn_summary(doc, outcome)
 
@@ -119,12 +122,12 @@ async def start_or_resume(
         store,
         caller,
         _runtime(request),
-        workflow_id=workflow_id,
-        run_id=body.get("workflow_run_id"),
-        raw_input=body,
-        query_version=None,
-        field="",
-        idempotency_key=idempotency_key(request),
+        TurnRequest(
+            workflow_id=workflow_id,
+            run_id=body.get("workflow_run_id"),
+            raw_input=body,
+            idempotency_key=idempotency_key(request),
+        ),
     )
     return {"workflow_run": await run_records.load(store, caller, doc.id)}
 

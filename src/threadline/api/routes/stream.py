@@ -127,6 +127,7 @@ from threadline.service.running.streaming import (
 )
 from threadline.service.runtime import Runtime
 from threadline.service.team import auth
+from threadline.service.turns import TurnRequest
 from threadline.settings import Settings
 from threadline.store import Document, Store
 
@@ -303,14 +304,14 @@ class _Session:
                 _store(websocket),
                 caller,
                 _runtime(websocket),
-                workflow_id=workflow_id,
-                run_id=run_id,
-                raw_input={"command": "data"},
-                query_version=None,
-                field="",
-                pump=True,
-                stream=sink,
-                on_run=sink.bind,
+                TurnRequest(
+                    workflow_id=workflow_id,
+                    run_id=run_id,
+                    raw_input={"command": "data"},
+                    pump=True,
+                    stream=sink,
+                    on_run=sink.bind,
+                ),
             )
 
         frames = stream_turn(run, team_id=caller.team_id, run_id=run_id, quiet=_quiet)
@@ -361,13 +362,13 @@ class _Session:
                 _store(websocket),
                 caller,
                 _runtime(websocket),
-                workflow_id=workflow_id,
-                run_id=run_id,
-                raw_input=raw,
-                query_version=None,
-                field="",
-                stream=sink,
-                on_run=sink.bind,
+                TurnRequest(
+                    workflow_id=workflow_id,
+                    run_id=run_id,
+                    raw_input=raw,
+                    stream=sink,
+                    on_run=sink.bind,
+                ),
             )
 
         async for item in stream_turn(run, team_id=caller.team_id, run_id=run_id):
@@ -656,13 +657,15 @@ async def execute_stream(
             store,
             caller,
             runtime,
-            workflow_id=workflow_id,
-            run_id=parsed.run_id,
-            raw_input=parsed.raw_input,
-            query_version=version,
-            field=parsed.field,
-            stream=sink,
-            on_run=sink.bind,
+            TurnRequest(
+                workflow_id=workflow_id,
+                run_id=parsed.run_id,
+                raw_input=parsed.raw_input,
+                query_version=version,
+                field=parsed.field,
+                stream=sink,
+                on_run=sink.bind,
+            ),
         )
 
     frames = stream_turn(run, team_id=caller.team_id, run_id=parsed.run_id)

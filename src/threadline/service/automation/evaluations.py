@@ -31,6 +31,7 @@ from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission
+from threadline.service.turns import StartRun, TurnRequest
 from threadline.store import Document, Store
 
 JsonDict = dict[str, Any]
@@ -53,8 +54,11 @@ def _background(runtime: Runtime, work: Coroutine[Any, Any, Any]) -> None:
     task.add_done_callback(runtime.background.discard)
 
 
-def schedule(store: Store, caller: Caller, runtime: Runtime, doc: Document) -> None:
-    """Start the evaluations ``doc`` asks for, in the background.
+def schedule(
+    store: Store, caller: Caller, runtime: Runtime, start_run: StartRun, doc: Document
+) -> None:
+    """Start the evaluations ``doc`` asks for, in the background (with
+    ``start_run``).
 
     With ``enable_turn_by_turn_evaluation`` the turn just recorded is evaluated
     (its result lands in that turn's ``evaluation``); a completed run is evaluated
@@ -66,10 +70,11 @@ def schedule(store: Store, caller: Caller, runtime: Runtime, doc: Document) -> N
     turns = int(doc.body.get("turn_count") or 0)
     if config.get("enable_turn_by_turn_evaluation") and turns:
         _background(
-            runtime, evaluate_turn(store, caller, runtime, doc, config, turns - 1)
+            runtime,
+            evaluate_turn(store, caller, runtime, start_run, doc, config, turns - 1),
         )
     if doc.status == "completed":
-        _background(runtime, evaluate(store, caller, runtime, doc, config))
+        _background(runtime, evaluate(store, caller, runtime, start_run, doc, config))
 
 
 async def _mark_source(
@@ -120,24 +125,19 @@ async def _start(
     store: Store,
     caller: Caller,
     runtime: Runtime,
+    start_run: StartRun,
     source_id: str,
     config: JsonDict,
     dynamic: JsonDict,
     tag: JsonDict | None = None,
 ) -> Document:
     """Run the evaluator's first turn (raises what the start raises)."""
-    from threadline.service.running.runs import run_one_turn
-
-    done, _ = await run_one_turn(
-        store,
-        caller,
-        runtime,
+    request = TurnRequest(
         workflow_id=str(config["evaluator_workflow_id"]),
-        run_id=None,
         raw_input=_raw_input(source_id, dynamic, tag),
         query_version=config.get("evaluator_workflow_version_number"),
-        field="",
     )
+    done, _ = await start_run(store, caller, runtime, request)
     await _mark_evaluation(store, caller, done.id, source_id)
     return done
 
@@ -153,6 +153,7 @@ async def _run_evaluator(
     store: Store,
     caller: Caller,
     runtime: Runtime,
+    start_run: StartRun,
     source: Document,
     config: JsonDict,
     turn_index: int | None,
@@ -160,7 +161,9 @@ async def _run_evaluator(
     """Start the evaluator workflow: its run, or why not, or how it waits."""
     dynamic = {} if turn_index is None else {"turn_index": turn_index}
     try:
-        done = await _start(store, caller, runtime, source.id, config, dynamic)
+        done = await _start(
+            store, caller, runtime, start_run, source.id, config, dynamic
+        )
     except TooManyRequests as exc:
         refused = _refusal(exc)
         if refused is None:
@@ -248,10 +251,10 @@ async def show_waiting(store: Store, doc: Document, waiting: JsonDict) -> None:
 
 
 async def start_queued(
-    store: Store, runtime: Runtime, doc: Document
+    store: Store, runtime: Runtime, start_run: StartRun, doc: Document
 ) -> tuple[str | None, str | None, tuple[str, int | None] | None]:
-    """Start a claimed ``evaluation_start``: its run id, or its error, or the
-    (level, limit) of the limit that refused it again.
+    """Start a claimed ``evaluation_start`` (with ``start_run``): its run id, or
+    its error, or the (level, limit) of the limit that refused it again.
 
     Started (or failed for good), the source run is updated and the document
     deleted. The run input carries the queue tag, so a start whose process died is
@@ -264,7 +267,9 @@ async def start_queued(
     tag = {"schedule_id": doc.id, "scheduled_time": doc.body["scheduled_time"]}
     source_id = str(doc.body["source_run_id"])
     try:
-        done = await _start(store, caller, runtime, source_id, config, dynamic, tag)
+        done = await _start(
+            store, caller, runtime, start_run, source_id, config, dynamic, tag
+        )
     except TooManyRequests as exc:
         refused = _refusal(exc)
         if refused is not None:
@@ -306,12 +311,17 @@ async def finish_queued(
 
 
 async def evaluate(
-    store: Store, caller: Caller, runtime: Runtime, doc: Document, config: JsonDict
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    start_run: StartRun,
+    doc: Document,
+    config: JsonDict,
 ) -> str | None:
     """Run the evaluator on the completed run ``doc``; return the evaluation's id
     (None when it could not start or waits in the queue)."""
     done, error, waiting = await _run_evaluator(
-        store, caller, runtime, doc, config, None
+        store, caller, runtime, start_run, doc, config, None
     )
     if waiting is not None:
         return None
@@ -335,13 +345,14 @@ async def evaluate_turn(
     store: Store,
     caller: Caller,
     runtime: Runtime,
+    start_run: StartRun,
     doc: Document,
     config: JsonDict,
     index: int,
 ) -> None:
     """Evaluate one turn into ``input_output_pairs[index].evaluation``."""
     done, error, waiting = await _run_evaluator(
-        store, caller, runtime, doc, config, index
+        store, caller, runtime, start_run, doc, config, index
     )
     if waiting is None:
         await _record_turn_result(store, caller, doc.id, index, done, error)

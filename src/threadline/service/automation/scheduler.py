@@ -40,20 +40,17 @@ Starts run one after the other within a pass (each runs its first turn inline); 
 slow first turn delays the rest of the pass.
 """
 
-import asyncio
 import logging
-from collections.abc import Collection
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from threadline.errors import NotFound, ThreadlineError, TooManyRequests
 from threadline.service.automation import schedules as sch
 from threadline.service.caller import Caller
-from threadline.service.running import runs
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission
-from threadline.settings import Settings
+from threadline.service.turns import StartRun, TurnRequest
 from threadline.store import Document, Query, Store
 
 JsonDict = dict[str, Any]
@@ -230,21 +227,24 @@ async def give_back(
 
 
 async def fire(
-    store: Store, runtime: Runtime, doc: Document, now: datetime, report: PassReport
+    store: Store,
+    runtime: Runtime,
+    start_run: StartRun,
+    doc: Document,
+    now: datetime,
+    report: PassReport,
 ) -> Refusal | None:
-    """Start the run of a claimed schedule; return the refusal, if any."""
+    """Start the run of a claimed schedule (with ``start_run``); return the
+    refusal, if any."""
     caller = Caller(team_id=doc.team_id, user_id=doc.created_by or SCHEDULER)
+    request = TurnRequest(
+        workflow_id=doc.workflow_id or "",
+        raw_input=_raw_input(doc),
+        query_version=doc.body.get("version"),
+        field="run_input",
+    )
     try:
-        run, _ = await runs.run_one_turn(
-            store,
-            caller,
-            runtime,
-            workflow_id=doc.workflow_id or "",
-            run_id=None,
-            raw_input=_raw_input(doc),
-            query_version=doc.body.get("version"),
-            field="run_input",
-        )
+        run, _ = await start_run(store, caller, runtime, request)
     except TooManyRequests as exc:
         refused = refusal(exc)
         if refused is None:
@@ -304,33 +304,3 @@ async def recover(
         return
     await give_back(store, doc)
     report.recovered.append(doc.id)
-
-
-async def fire_due(
-    store: Store,
-    runtime: Runtime,
-    *,
-    now: datetime,
-    stuck_after: timedelta = DEFAULT_STUCK_AFTER,
-    teams: Collection[str] | None = None,
-) -> PassReport:
-    """One pass: recover stuck starts, then start every due one that can start
-    (``service.automation.start_queue.dispatch``)."""
-    from threadline.service.automation.start_queue import (
-        dispatch,  # it builds on this one
-    )
-
-    return await dispatch(store, runtime, now=now, stuck_after=stuck_after, teams=teams)
-
-
-async def schedule_forever(store: Store, runtime: Runtime, settings: Settings) -> None:
-    """Run ``fire_due`` at start and then every ``PASS_INTERVAL_S`` seconds."""
-    stuck_after = timedelta(seconds=max(settings.max_turn_seconds, 60))
-    while True:
-        try:
-            await fire_due(
-                store, runtime, now=datetime.now(UTC), stuck_after=stuck_after
-            )
-        except Exception:  # a failed pass is retried on the next tick
-            log.exception("scheduler pass failed")
-        await asyncio.sleep(PASS_INTERVAL_S)

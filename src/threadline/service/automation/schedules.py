@@ -49,7 +49,6 @@ from threadline.ids import is_object_id, new_object_id
 from threadline.service.caller import Caller
 from threadline.service.definitions import wire
 from threadline.service.definitions import workflows as wf
-from threadline.service.running import runs
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -149,7 +148,7 @@ def _future(moment: datetime, now: datetime, field: str) -> datetime:
 
 def _run_input(raw: JsonDict | None) -> JsonDict | None:
     if raw is not None:
-        runs.parse_input(raw, "run_input")  # 422 naming the bad field
+        wire.parse_input(raw, "run_input")  # 422 naming the bad field
     return raw
 
 

@@ -61,6 +61,7 @@ from threadline.service.automation.scheduler import (
     Refusal,
 )
 from threadline.service.runtime import Runtime
+from threadline.service.turns import StartRun
 from threadline.store import Document, Store
 
 JsonDict = dict[str, Any]
@@ -72,12 +73,14 @@ _TICK = timedelta(microseconds=1)
 async def dispatch(
     store: Store,
     runtime: Runtime,
+    start_run: StartRun,
     *,
     now: datetime,
     teams: Collection[str] | None = None,
     stuck_after: timedelta = DEFAULT_STUCK_AFTER,
 ) -> PassReport:
-    """One pass over the queue (``teams``: only these teams' starts)."""
+    """One pass over the queue, starting runs with ``start_run`` (``teams``: only
+    these teams' starts)."""
     now = sch.utc(now)
     report = PassReport()
     await _recover(store, now, stuck_after, teams, report)
@@ -98,7 +101,7 @@ async def dispatch(
         claimed = await scheduler.claim(store, doc, now)
         if claimed is None:  # another process has it, or it was changed
             continue
-        refused = await _start(store, runtime, claimed, now, report)
+        refused = await _start(store, runtime, start_run, claimed, now, report)
         if refused is None:
             continue
         reasons[doc.id] = refused
@@ -112,12 +115,19 @@ async def dispatch(
 
 
 async def _start(
-    store: Store, runtime: Runtime, doc: Document, now: datetime, report: PassReport
+    store: Store,
+    runtime: Runtime,
+    start_run: StartRun,
+    doc: Document,
+    now: datetime,
+    report: PassReport,
 ) -> Refusal | None:
     """Start one claimed start; its refusal, if a limit refused it."""
     if doc.type != sch.EVALUATION_START:
-        return await scheduler.fire(store, runtime, doc, now, report)
-    run_id, error, refused = await evaluations.start_queued(store, runtime, doc)
+        return await scheduler.fire(store, runtime, start_run, doc, now, report)
+    run_id, error, refused = await evaluations.start_queued(
+        store, runtime, start_run, doc
+    )
     if refused is not None:
         level, limit = refused
         await scheduler.give_back(store, doc, (level, limit), now=now)

@@ -94,3 +94,12 @@ def is_hydrated(raw: Any) -> bool:
         isinstance(raw.get("node_configs"), list)
         or isinstance(raw.get("edge_configs"), list)
     )
+
+
+def parse_input(raw: Any, field: str) -> dict[str, Any]:
+    """Validate a ``WorkflowRunInput`` (422 naming the bad field)."""
+    try:
+        model = config.WorkflowRunInput.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid(exc, "run input", field) from exc
+    return config.dump(model)

@@ -243,7 +243,12 @@ async def _drive_one(
         # ``resume`` when nothing was prepared: a turn begun by the journal
         # executor (a mixed deployment) replays its journal first.
         return await turn_driver.drive_one(
-            store, runtime, command, runs.ports_for, resume=first is None, first=first
+            store,
+            runtime,
+            command,
+            runs.run_one_turn,
+            resume=first is None,
+            first=first,
         )
     finally:
         if runtime.drivers.get(run_id) is task:

@@ -19,8 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from threadline.service.definitions import workflows as wf
-from threadline.service.running import turn_driver
-from threadline.service.running.turn_driver import PortsFactory
+from threadline.service.running import runs, turn_driver
 from threadline.service.runtime import Runtime
 from threadline.store import Command, Store
 
@@ -54,7 +53,6 @@ async def _take(store: Store, runtime: Runtime, orphan: Command) -> Command | No
 async def recover(
     store: Store,
     runtime: Runtime,
-    ports_for: PortsFactory,
     *,
     now: datetime | None = None,
     teams: Collection[str] | None = None,
@@ -83,7 +81,9 @@ async def recover(
             orphan.id,
             orphan.worker_id,
         )
-        runtime.spawn(turn_driver.drive(store, runtime, mine, ports_for, resume=True))
+        runtime.spawn(
+            turn_driver.drive(store, runtime, mine, runs.run_one_turn, resume=True)
+        )
         resumed.append(orphan.id)
     return resumed
 
@@ -97,7 +97,6 @@ async def prune(store: Store, keep: timedelta = timedelta(hours=24)) -> int:
 async def live_forever(
     store: Store,
     runtime: Runtime,
-    ports_for: PortsFactory,
     *,
     kind: str,
     interval: float,
@@ -112,7 +111,7 @@ async def live_forever(
 
                 await dbos_executor.recover(store, runtime)
             else:
-                await recover(store, runtime, ports_for)
+                await recover(store, runtime)
             passes += 1
             if passes % 720 == 1:
                 await prune(store)

@@ -28,6 +28,7 @@ from threadline.service.running import turn_endings
 from threadline.service.runtime import Runtime
 from threadline.service.team.global_variables import TeamGlobals, for_run_in
 from threadline.service.team.secrets import redact
+from threadline.service.turns import TurnRequest
 from threadline.store import Command, Document, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -66,6 +67,25 @@ def check_key(found: Command, fingerprint: str | None) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CommandInput:
+    """A validated turn request: what its command is made of."""
+
+    request: TurnRequest
+    run_input: JsonDict
+    """The validated ``WorkflowRunInput`` (``command`` set for a pump)."""
+    fingerprint: str | None = None
+    """What a keyed request asks for (``request_hash``); None without a key."""
+
+    @property
+    def key(self) -> str | None:
+        return self.request.idempotency_key
+
+    @property
+    def field(self) -> str:
+        return self.request.field
+
+
 def policy_of(workflow: Document | None) -> str:
     raw = (workflow.body if workflow else {}).get("multitask_strategy")
     return raw if raw in POLICIES else DEFAULT_POLICY
@@ -75,11 +95,8 @@ def new_command(
     caller: Caller,
     run_id: str,
     seq: int,
+    given: CommandInput,
     *,
-    run_input: JsonDict,
-    field: str,
-    key: str | None,
-    fingerprint: str | None,
     running: bool,
     worker_id: str | None,
     interrupt: bool = False,
@@ -87,8 +104,8 @@ def new_command(
 ) -> Command:
     now = wf.now()
     body: JsonDict = {
-        "run_input": run_input,
-        "field": field,
+        "run_input": given.run_input,
+        "field": given.field,
         "user_id": caller.user_id,
         **(extra or {}),
     }
@@ -102,8 +119,8 @@ def new_command(
         created_at=now,
         updated_at=now,
         worker_id=worker_id if running else None,
-        idempotency_key=key,
-        request_hash=fingerprint,
+        idempotency_key=given.key,
+        request_hash=given.fingerprint,
         interrupt=interrupt,
     )
 
@@ -119,16 +136,9 @@ class Accepted:
 
 
 async def _queue(
-    tx: Transaction,
-    runtime: Runtime,
-    caller: Caller,
-    run: Document,
-    run_input: JsonDict,
-    field: str,
-    key: str | None,
-    fingerprint: str | None,
+    tx: Transaction, caller: Caller, run: Document, given: CommandInput
 ) -> Accepted:
-    name = run_input.get("command") or "start"
+    name = given.run_input.get("command") or "start"
     if name == "pump":
         raise Conflict("a turn of this run is in progress; pump when it has finished")
     if name == "stop":
@@ -147,10 +157,7 @@ async def _queue(
         caller,
         run.id,
         await tx.commands().next_seq(run.id),
-        run_input=run_input,
-        field=field,
-        key=key,
-        fingerprint=fingerprint,
+        given,
         running=False,
         worker_id=None,
         interrupt=policy == "interrupt",
@@ -161,22 +168,15 @@ async def _queue(
 
 
 async def accept(
-    store: Store,
-    runtime: Runtime,
-    caller: Caller,
-    workflow_id: str,
-    run_id: str,
-    run_input: JsonDict,
-    field: str,
-    key: str | None,
-    fingerprint: str | None,
+    store: Store, runtime: Runtime, caller: Caller, run_id: str, given: CommandInput
 ) -> Accepted:
-    """Take ``run_input`` for the run: now, queued, or refused (4xx)."""
-    name = run_input.get("command") or "start"
+    """Take ``given`` for the run ``run_id``: now, queued, or refused (4xx)."""
+    workflow_id = given.request.workflow_id
+    name = given.run_input.get("command") or "start"
     async with store.begin() as tx:
         await tx.lock(f"run:{run_id}")
         team = await for_run_in(tx, store, caller.team_id)
-        run_input = without_secrets(run_input, team)
+        given = replace(given, run_input=without_secrets(given.run_input, team))
         run = await tx.documents("workflow_runs").get(caller.team_id, run_id)
         if run is None:
             raise NotFound(f"workflow run {run_id!r} not found")
@@ -185,19 +185,14 @@ async def accept(
                 f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
             )
         if run.status in _BUSY:
-            accepted = await _queue(
-                tx, runtime, caller, run, run_input, field, key, fingerprint
-            )
+            accepted = await _queue(tx, caller, run, given)
         else:
             machine.check(run.status, name)
             command = new_command(
                 caller,
                 run.id,
                 0,  # nothing is queued on an idle run; queued ones come after
-                run_input=run_input,
-                field=field,
-                key=key,
-                fingerprint=fingerprint,
+                given,
                 running=True,
                 worker_id=runtime.worker_id,
                 extra={

@@ -7,22 +7,18 @@ turns executed durably by ``service.running.turn_driver``.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
-from pydantic import ValidationError
-
-from threadline import config
 from threadline.engine.graph import compile_graph
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import BadRequest, InvalidField
 from threadline.ids import is_object_id, new_logical_id, new_object_id
-from threadline.nodes.base import Ports
 from threadline.service import commands
 from threadline.service.caller import Caller
 from threadline.service.definitions import graph as graphs
-from threadline.service.definitions import wire
 from threadline.service.definitions import workflows as wf
+from threadline.service.definitions.wire import parse_input
 from threadline.service.reuse import supernodes
 from threadline.service.running import (
     run_commands,
@@ -30,24 +26,15 @@ from threadline.service.running import (
     turn_driver,
     turn_endings,
 )
-from threadline.service.running.run_reader import StoreRunReader
+from threadline.service.running.run_commands import CommandInput
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission
 from threadline.service.team.global_variables import TeamGlobals, for_run_in
 from threadline.service.team.llm_config_refs import resolve_llm_refs
+from threadline.service.turns import TurnRequest
 from threadline.store import Command, Document, Duplicate, Store
 
 JsonDict = dict[str, Any]
-Sink = Callable[[JsonDict], Awaitable[None]]
-
-
-def parse_input(raw: Any, field: str) -> JsonDict:
-    """Validate a ``WorkflowRunInput`` (422 naming the bad field)."""
-    try:
-        model = config.WorkflowRunInput.model_validate(raw)
-    except ValidationError as exc:
-        raise wire.invalid(exc, "run input", field) from exc
-    return config.dump(model)
 
 
 def _pick_version(doc: Document, query_version: int | None, raw_input: JsonDict) -> int:
@@ -60,24 +47,17 @@ def _pick_version(doc: Document, query_version: int | None, raw_input: JsonDict)
 
 
 async def _new_run(
-    store: Store,
-    caller: Caller,
-    runtime: Runtime,
-    workflow_id: str,
-    run_input: JsonDict,
-    raw_input: JsonDict,
-    query_version: int | None,
-    *,
-    field: str,
-    key: str | None,
-    fingerprint: str | None,
+    store: Store, caller: Caller, runtime: Runtime, given: CommandInput
 ) -> tuple[Document, Command, TeamGlobals]:
     """Create the run and its first command, running here, if a concurrency slot
     is free (else 429; the server's default team limit is in ``runtime``, see
     ``service.team.admission``)."""
+    workflow_id, query_version = given.request.workflow_id, given.request.query_version
+    raw_input = given.request.raw_input
     async with store.begin() as tx:
         team = await for_run_in(tx, store, caller.team_id)
-        run_input = run_commands.without_secrets(run_input, team)
+        run_input = run_commands.without_secrets(given.run_input, team)
+        given = replace(given, run_input=run_input)
         workflow = await wf.get_doc(tx, caller, workflow_id)
         number = _pick_version(workflow, query_version, raw_input)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
@@ -139,10 +119,7 @@ async def _new_run(
             caller,
             run_id,
             0,
-            run_input=run_input,
-            field=field,
-            key=key,
-            fingerprint=fingerprint,
+            given,
             running=True,
             worker_id=runtime.worker_id,
             extra={
@@ -153,36 +130,6 @@ async def _new_run(
         )
         await tx.commands().insert(command)
     return doc, command, team
-
-
-def ports_for(
-    store: Store,
-    caller: Caller,
-    runtime: Runtime,
-    stream: Sink | None = None,
-    secret_values: tuple[str, ...] = (),
-) -> Ports:
-    """The executors' ports for one caller (``stream`` gets live text deltas).
-
-    The LLM and vendors use the team's vendor credentials when a node brings no key
-    (``service.team.vendor_credentials``)."""
-    from threadline.service.team.vendor_credentials import team_ports
-
-    llm, vendors = team_ports(store, caller.team_id, runtime.llm, runtime.vendors)
-    return Ports(
-        secret_values=secret_values,
-        stream=stream,
-        llm=llm,
-        clock=runtime.clock,
-        team_id=caller.team_id,
-        http_allow_private=runtime.http_allow_private,
-        vendors=vendors,
-        runs=StoreRunReader(store, caller.team_id),
-        http_transport=runtime.http_transport,
-        retriever=runtime.retriever,
-        tool_ceilings=runtime.tool_ceilings,
-        tool_slots=runtime.tool_slots,
-    )
 
 
 async def _answer(
@@ -197,92 +144,60 @@ async def _answer(
 
 
 async def run_one_turn(
-    store: Store,
-    caller: Caller,
-    runtime: Runtime,
-    *,
-    workflow_id: str,
-    run_id: str | None,
-    raw_input: JsonDict,
-    query_version: int | None,
-    field: str,
-    pump: bool = False,
-    stream: Sink | None = None,
-    idempotency_key: str | None = None,
-    on_run: Callable[[str], None] | None = None,
+    store: Store, caller: Caller, runtime: Runtime, request: TurnRequest
 ) -> tuple[Document, TurnOutcome]:
     """Validate and accept one command, and return its turn once it has run.
 
-    The turn runs in a task of its own (``service.running.turn_driver``): durably, after
-    the turns queued before it on the run. ``pump`` advances background work
-    (scheduled threads, waiting edges) without consuming a user turn. With an
-    ``idempotency_key``, a retry of the same request gets the same answer.
+    The turn runs in a task of its own (``service.running.turn_driver``): durably,
+    after the turns queued before it on the run. With an ``idempotency_key``, a
+    retry of the same request gets the same answer.
     """
-    run_input = parse_input(raw_input, field)
-    if pump:
+    run_input = parse_input(request.raw_input, request.field)
+    if request.pump:
         run_input["command"] = "pump"
     command = run_input.get("command") or "start"
+    key, run_id = request.idempotency_key, request.run_id
     fingerprint = (
-        run_commands.request_hash(workflow_id, run_id, run_input, query_version)
-        if idempotency_key
+        run_commands.request_hash(
+            request.workflow_id, run_id, run_input, request.query_version
+        )
+        if key
         else None
     )
-    if idempotency_key:
-        found = await run_commands.find_by_key(store, caller.team_id, idempotency_key)
+    if key:
+        found = await run_commands.find_by_key(store, caller.team_id, key)
         if found is not None:
             return await _answer(store, runtime, found, fingerprint)
     if run_id is not None and not is_object_id(run_id):
         raise InvalidField(f"run_id: {run_id!r} is not a 24-hex id")
+    given = CommandInput(request, run_input, fingerprint)
     team: TeamGlobals | None
     try:
         if run_id is None:
             commands.check(None, command)
-            doc, cmd, team = await _new_run(
-                store,
-                caller,
-                runtime,
-                workflow_id,
-                run_input,
-                raw_input,
-                query_version,
-                field=field,
-                key=idempotency_key,
-                fingerprint=fingerprint,
-            )
+            doc, cmd, team = await _new_run(store, caller, runtime, given)
             start = True
         else:
-            accepted = await run_commands.accept(
-                store,
-                runtime,
-                caller,
-                workflow_id,
-                run_id,
-                run_input,
-                field,
-                idempotency_key,
-                fingerprint,
-            )
+            accepted = await run_commands.accept(store, runtime, caller, run_id, given)
             doc, cmd, start = accepted.run, accepted.command, accepted.start
             team = accepted.team
     except Duplicate:
         # The same key arrived twice at once: the other request owns the turn.
-        found = await run_commands.find_by_key(
-            store, caller.team_id, idempotency_key or ""
-        )
+        found = await run_commands.find_by_key(store, caller.team_id, key or "")
         if found is None:
             raise
         return await _answer(store, runtime, found, fingerprint)
-    if on_run is not None:  # the run's id is known before its turn ends
-        on_run(doc.id)
+    if request.on_run is not None:  # the run's id is known before its turn ends
+        request.on_run(doc.id)
     runtime.waiters[cmd.id] = asyncio.get_running_loop().create_future()
-    if stream is not None:
-        runtime.sinks[cmd.id] = stream
+    if request.stream is not None:
+        runtime.sinks[cmd.id] = request.stream
     if start:
         first = turn_driver.Prepared(doc, team) if team is not None else None
         if runtime.launcher is not None:
             await runtime.launcher(store, runtime, cmd, first)
         else:
             runtime.spawn(
-                turn_driver.drive(store, runtime, cmd, ports_for, first=first)
+                turn_driver.drive(store, runtime, cmd, run_one_turn, first=first)
             )
     return await turn_answers.wait_for(store, runtime, cmd, local=start)

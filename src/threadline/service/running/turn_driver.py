@@ -16,7 +16,6 @@ in this process, the command's stored answer otherwise.
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from threadline.service import webhooks
 from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
+from threadline.service.running.ports import ports_for
 from threadline.service.running.turn_answers import (
     Lost,
     Unavailable,
@@ -57,11 +57,10 @@ from threadline.service.team.global_variables import TeamGlobals
 from threadline.service.team.global_variables import for_run as team_globals
 from threadline.service.team.sealing import open_tree
 from threadline.service.team.secrets import redact, redact_turn, with_template_forms
+from threadline.service.turns import StartRun
 from threadline.store import Command, Document, Store
 
 JsonDict = dict[str, Any]
-Sink = Callable[[JsonDict], Awaitable[None]]
-PortsFactory = Callable[[Store, Caller, Runtime, Sink | None, tuple[str, ...]], Ports]
 # The longest wait before a node runs (``time_between_retries`` is at most 300 s).
 _MAX_INLINE_DELAY_S = 300.0
 log = logging.getLogger("threadline.turns")
@@ -126,7 +125,6 @@ async def _turn(
     doc: Document,
     state: RunState,
     journal: list[JsonDict],
-    ports_for: PortsFactory,
     team: TeamGlobals | None,
 ) -> tuple[TurnOutcome, bool]:
     body = command.body
@@ -208,11 +206,13 @@ async def _run_command(
     store: Store,
     runtime: Runtime,
     command: Command,
-    ports_for: PortsFactory,
+    start_run: StartRun,
     resume: bool,
     first: Prepared | None = None,
 ) -> Command | None:
-    """Execute one command's turn; return the run's next command, if any."""
+    """Execute one command's turn; return the run's next command, if any.
+
+    ``start_run`` starts the evaluation runs a finished turn may ask for."""
     journal: list[JsonDict] = []
     doc: Document | None
     if first is not None and not resume:
@@ -244,7 +244,6 @@ async def _run_command(
             doc,
             state,
             journal,
-            ports_for,
             first.team if first is not None else None,
         )
     except InvalidInput as exc:
@@ -284,7 +283,7 @@ async def _run_command(
         created=bool(command.body.get("created")),
         previous=command.body.get("previous"),
     )
-    evaluations.schedule(store, caller, runtime, done)
+    evaluations.schedule(store, caller, runtime, start_run, done)
     resolve(runtime, command.id, (done, outcome))
     await refuse(runtime, refused)
     return following
@@ -294,7 +293,7 @@ async def drive_one(
     store: Store,
     runtime: Runtime,
     command: Command,
-    ports_for: PortsFactory,
+    start_run: StartRun,
     *,
     resume: bool = False,
     first: Prepared | None = None,
@@ -302,7 +301,7 @@ async def drive_one(
     """Execute ``command``'s turn; return the run's next command, if any. Its
     request always gets an answer, even when something fails after the turn."""
     try:
-        return await _run_command(store, runtime, command, ports_for, resume, first)
+        return await _run_command(store, runtime, command, start_run, resume, first)
     except Lost:
         resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
     except Exception as exc:  # a bug after the turn: never strand a request
@@ -315,13 +314,14 @@ async def drive(
     store: Store,
     runtime: Runtime,
     command: Command,
-    ports_for: PortsFactory,
+    start_run: StartRun,
     *,
     resume: bool = False,
     first: Prepared | None = None,
 ) -> None:
     """Execute ``command`` and then every command queued behind it on its run
-    (``first``: what accepting it already read)."""
+    (``first``: what accepting it already read; ``start_run`` starts the
+    evaluation runs its turns may ask for)."""
     run_id = command.run_id
     task = asyncio.current_task()
     if task is not None:
@@ -330,7 +330,7 @@ async def drive(
         current: Command | None = command
         while current is not None:
             current = await drive_one(
-                store, runtime, current, ports_for, resume=resume, first=first
+                store, runtime, current, start_run, resume=resume, first=first
             )
             resume, first = False, None
     finally:

@@ -29,6 +29,7 @@ from threadline.service.running.reruns.replay import replay
 from threadline.service.runtime import Runtime
 from threadline.service.team.global_variables import for_run as team_globals
 from threadline.service.team.secrets import with_template_forms
+from threadline.service.turns import TurnRequest
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -591,11 +592,12 @@ async def _continue(
         store,
         caller,
         runtime,
-        workflow_id=str(doc.workflow_id),
-        run_id=doc.id,
-        raw_input=_message_input(message),
-        query_version=None,
-        field="message",
+        TurnRequest(
+            workflow_id=str(doc.workflow_id),
+            run_id=doc.id,
+            raw_input=_message_input(message),
+            field="message",
+        ),
     )
     return done
 
