@@ -114,6 +114,7 @@ from threadline.config.nodes import (
     WorkflowRunEvaluatorNodeConfig,
     WorkflowRunFetchNodeConfig,
 )
+from threadline.config.nodes.union import WorkflowConfigFullyHydrated
 from threadline.config.prompt import PromptConfig, SelectionMode
 from threadline.config.run_input import (
     BaseNodeRunInput,
@@ -162,7 +163,6 @@ from threadline.config.workflow import (
     AccessControlLevel,
     WorkflowAccessConfig,
     WorkflowConfig,
-    WorkflowConfigFullyHydrated,
 )
 from threadline.config.workflow_run import (
     ACTIVE_STATUSES,

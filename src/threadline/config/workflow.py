@@ -1,16 +1,14 @@
-"""Workflow-level configuration and the fully hydrated workflow."""
+"""Workflow-level configuration (the fully hydrated workflow is in
+``config.nodes.union``, with the nodes it embeds)."""
 
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from threadline.config.base import WireModel
-from threadline.config.edges import EdgeConfig
 from threadline.config.evaluation import EvaluationConfig, GuardrailStrikesConfig
 from threadline.config.llm import LLMOrGroupConfig, NoLLMConfig
-from threadline.config.nodes.super_node import SuperNodeConfig
-from threadline.config.nodes.union import NodeConfig
 from threadline.config.prompt import PromptConfig
 from threadline.config.tool import MCPServerConfig, ToolsConfig
 from threadline.ids import new_logical_id
@@ -82,22 +80,3 @@ class WorkflowConfig(WireModel):
             if word in _FALSE_WORDS:
                 return False
         return default
-
-
-class WorkflowConfigFullyHydrated(WireModel):
-    """A workflow with its node and edge configs embedded: the unit of upload/export."""
-
-    workflow_config: WorkflowConfig | None = None
-    node_configs: list[NodeConfig] = []
-    edge_configs: list[EdgeConfig] = []
-    dynamic_variables: dict[str, Any] = {}
-    runtime_variables: dict[str, Any] = {}
-    secret_variables: dict[str, SecretStr] = Field(
-        default_factory=dict, exclude=True, repr=False
-    )
-
-
-SuperNodeConfig.model_rebuild(
-    _types_namespace={"WorkflowConfigFullyHydrated": WorkflowConfigFullyHydrated}
-)
-WorkflowConfigFullyHydrated.model_rebuild()

@@ -8,9 +8,9 @@ from pydantic import Field
 from threadline.config.base import WireModel
 from threadline.config.evaluation import EvaluationRunInfo
 from threadline.config.feedback import CommentConfig, RatingConfig
+from threadline.config.nodes.union import WorkflowConfigFullyHydrated
 from threadline.config.run_input import WorkflowRunInput
 from threadline.config.run_output import WorkflowRunOutput
-from threadline.config.workflow import WorkflowConfigFullyHydrated
 from threadline.ids import new_logical_id
 
 

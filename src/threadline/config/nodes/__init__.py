@@ -56,16 +56,14 @@ from threadline.config.nodes.llm import (
     WorkflowRunEvaluatorNodeConfig,
 )
 from threadline.config.nodes.static import SayStaticNodeConfig
-from threadline.config.nodes.super_node import (
-    SuperNodeConfig,
-    SuperNodeReverseEdgeScope,
-)
 from threadline.config.nodes.tool import ToolNodeConfig
 from threadline.config.nodes.union import (
     NODE_MODELS,
     NODE_TYPES,
     NodeConfig,
     NodeTypeInfo,
+    SuperNodeConfig,
+    SuperNodeReverseEdgeScope,
 )
 from threadline.config.nodes.workflows import WorkflowRunFetchNodeConfig
 
