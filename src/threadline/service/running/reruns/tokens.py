@@ -12,25 +12,33 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from threadline.errors import InvalidField, NotFound
+from threadline.errors import BadRequest, InvalidField, NotFound
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
-from threadline.service.running.reruns import (
-    TOKEN_TTL_S,
-    Plan,
-    RerunTokenInvalid,
+from threadline.service.running.reruns.history import (
     displayed,
-    insert_rerun,
-    load_source,
-    new_rerun,
-    projection,
     restored_count,
     threads_view,
 )
+from threadline.service.running.reruns.source import load_source
+from threadline.service.running.reruns.start import (
+    insert_rerun,
+    new_rerun,
+    projection,
+)
+from threadline.service.running.reruns.targets import Plan
 from threadline.service.runtime import Runtime
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
+
+TOKEN_TTL_S = 900
+
+
+class RerunTokenInvalid(BadRequest):
+    """A re-run token that is unknown, expired or minted for another target."""
+
+    code = "rerun_token_invalid"
 
 
 # --------------------------------------------------------------------------- tokens

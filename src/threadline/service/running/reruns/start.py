@@ -1,0 +1,253 @@
+"""Re-runs: preflight (what a re-run would keep and drop) and starting one.
+
+The new run gets the source's config snapshot, copies of the turns up to the
+checkpoint, lineage (``source_workflow_run_id``, ``checkpoint_source_turn_index``)
+and the usage spent up to the checkpoint (``carried_over_llm_*``), and then
+continues like any run.
+"""
+
+import asyncio
+import copy
+from typing import Any
+
+from threadline.engine.graph import compile_graph
+from threadline.engine.usage import latency_stats, token_usage
+from threadline.errors import Conflict, InvalidField
+from threadline.ids import new_logical_id, new_object_id
+from threadline.service.caller import Caller
+from threadline.service.commands import TERMINAL
+from threadline.service.definitions import workflows as wf
+from threadline.service.running import costs, runs
+from threadline.service.running.reruns.history import (
+    apply_history_mode,
+    restored_count,
+    variable_count,
+)
+from threadline.service.running.reruns.source import (
+    Source,
+    check_index,
+    checkpoint,
+    lineage_type,
+    load_source,
+)
+from threadline.service.running.reruns.targets import Plan, plan_for, require_exact
+from threadline.service.runtime import Runtime
+from threadline.service.turns import TurnRequest
+from threadline.store import Document, Store, Transaction
+
+JsonDict = dict[str, Any]
+
+
+async def preflight(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    run_id: str,
+    turn: int,
+    body: JsonDict,
+) -> JsonDict:
+    """``RerunPreflightResponse``: what a re-run would keep and drop (read only)."""
+    src = await load_source(store, caller, run_id)
+    check_index(src, turn)
+    plan = await plan_for(store, caller, src, body)
+    try:
+        state: JsonDict | None = await checkpoint(store, caller, runtime, src, turn)
+        rerunnable, reason = True, None
+    except Conflict as exc:
+        state, rerunnable, reason = None, False, exc.message
+    warnings = list(plan.warnings)
+    resumable, not_resumable = True, None
+    if plan.mode != "EXACT":
+        resumable = False
+        not_resumable = "only EXACT re-runs are executed by this server"
+    elif state is not None and state.get("status") in TERMINAL:
+        warnings.append(
+            f"the source run had ended by turn {turn}; the re-run starts ended too"
+        )
+    carries = {"message_count": 0, "variable_count": 0}
+    if state is not None:
+        projected = copy.deepcopy(state)
+        apply_history_mode(projected, plan.history_mode)
+        carries = {
+            "message_count": restored_count(projected),
+            "variable_count": variable_count(projected),
+        }
+    start = compile_graph(plan.snapshot).start
+    return {
+        "rerunnable": rerunnable,
+        "reason": reason,
+        "resolved_mode": plan.mode,
+        "is_resumable": resumable,
+        "not_resumable_reason": not_resumable,
+        "entry_node_logical_id": plan.entry_node_logical_id,
+        "suggested_entry_nodes": [start] if start else [],
+        "node_matches": plan.node_matches,
+        "unmapped_node_ids": plan.unmapped_node_ids,
+        "unmapped_variable_keys": [],
+        "carries_over": carries,
+        "dropped": {
+            "node_ids": plan.unmapped_node_ids,
+            "variable_keys": [],
+            "state_keys": [],
+        },
+        "warnings": warnings,
+    }
+
+
+async def projection(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    src: Source,
+    turn: int,
+    body: JsonDict,
+) -> tuple[Plan, JsonDict]:
+    check_index(src, turn)
+    plan = await plan_for(store, caller, src, body)
+    require_exact(plan, body)
+    state = await checkpoint(store, caller, runtime, src, turn)
+    apply_history_mode(state, plan.history_mode)
+    return plan, state
+
+
+def new_rerun(
+    caller: Caller,
+    src: Source,
+    turn: int,
+    state: JsonDict,
+    misc: JsonDict | None = None,
+) -> Document:
+    """The re-run's document: lineage, carried-over usage, the checkpoint state."""
+    run_id = new_object_id()
+    usage = state.get("usage") or {}
+    state = {**state, "run_id": run_id, "usage": {}}
+    status = str(state.get("status") or "waiting_for_user_input")
+    record = copy.deepcopy(src.record)
+    record.update(
+        logical_id=new_logical_id("workflow_run"),
+        workflow_run_id=run_id,
+        status=status,
+        termination_source=state.get("termination_source"),
+        input_output_pairs=[],
+        comments=[],
+        llm_token_usage=None,
+        llm_latency_stats=None,
+        source_workflow_run_id=src.doc.id,
+        checkpoint_source_turn_index=turn,
+        carried_over_llm_token_usage=costs.with_costs(token_usage(usage)),
+        carried_over_llm_latency_stats=latency_stats(usage),
+        is_evaluation_run=False,
+        evaluation_run_info=None,
+        loop_detected=state.get("loop_detected"),
+    )
+    record["miscellaneous"] = {**(record.get("miscellaneous") or {}), **(misc or {})}
+    now = wf.now()
+    doc = Document(
+        id=run_id,
+        team_id=caller.team_id,
+        body={"workflow_run": record, "state": state, "turn_count": turn + 1},
+        created_at=now,
+        updated_at=now,
+        created_by=caller.user_id,
+        updated_by=caller.user_id,
+        workflow_id=src.doc.workflow_id,
+        version_number=src.doc.version_number,
+        logical_id=record["logical_id"],
+        type=lineage_type(src.doc.id),
+        name=record.get("run_by"),
+        status=status,
+        search_text=str(record.get("run_by") or "").lower(),
+    )
+    return doc
+
+
+async def insert_rerun(tx: Transaction, src: Source, turn: int, doc: Document) -> None:
+    """Store the re-run and copies of the source's turns 0..``turn``."""
+    await tx.documents("workflow_runs").insert(doc)
+    for index, pair in enumerate(src.pairs[: turn + 1]):
+        copied = {**pair, "evaluation": None, "comments": [], "ratings": []}
+        await tx.turns().append(doc.team_id, doc.id, index, copied, doc.created_at)
+
+
+async def _create(
+    store: Store,
+    caller: Caller,
+    src: Source,
+    turn: int,
+    state: JsonDict,
+) -> Document:
+    """Insert the re-run: lineage, carried-over usage, turns 0..``turn`` copied."""
+    doc = new_rerun(caller, src, turn, state)
+    async with store.begin() as tx:
+        await insert_rerun(tx, src, turn, doc)
+    return doc
+
+
+def _message_input(message: str) -> JsonDict:
+    return {
+        "command": "start",
+        "thread_to_node_inputs": {
+            "0": {
+                "node_run_inputs": [
+                    {"type": "llm", "messages": [{"type": "human", "content": message}]}
+                ]
+            }
+        },
+    }
+
+
+async def _continue(
+    store: Store, caller: Caller, runtime: Runtime, doc: Document, message: str
+) -> Document:
+    done, _ = await runs.run_one_turn(
+        store,
+        caller,
+        runtime,
+        TurnRequest(
+            workflow_id=str(doc.workflow_id),
+            run_id=doc.id,
+            raw_input=_message_input(message),
+            field="message",
+        ),
+    )
+    return done
+
+
+async def execute(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    run_id: str,
+    turn: int,
+    body: JsonDict,
+    *,
+    run_async: bool,
+) -> JsonDict:
+    """Start the re-run; with ``message``, drive its next turn (in the background
+    when ``run_async``). Returns ``RerunStartedResponse``."""
+    message = body.get("message")
+    if message is not None and (not isinstance(message, str) or not message.strip()):
+        raise InvalidField("message: non-blank text, or omit it to park the re-run")
+    src = await load_source(store, caller, run_id)
+    plan, state = await projection(store, caller, runtime, src, turn, body)
+    if message is not None and state.get("status") != "waiting_for_user_input":
+        raise Conflict(
+            f"message: the source run was {state.get('status')!r} after turn {turn};"
+            " nothing waits for a message there",
+            code="rerun_not_waiting",
+        )
+    doc = await _create(store, caller, src, turn, state)
+    if message is not None:
+        if run_async:
+            task = asyncio.create_task(_continue(store, caller, runtime, doc, message))
+            runtime.background.add(task)
+            task.add_done_callback(runtime.background.discard)
+        else:
+            doc = await _continue(store, caller, runtime, doc, message)
+    return {
+        "workflow_run_id": doc.id,
+        "status": doc.status,
+        "resolved_mode": plan.mode,
+        "entry_node_logical_id": plan.entry_node_logical_id,
+        "warnings": plan.warnings,
+    }
