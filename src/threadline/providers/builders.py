@@ -19,7 +19,7 @@ from threadline.providers.keys import (
     resolve_default,
     secret,
 )
-from threadline.providers.pai import PydanticAILLM
+from threadline.providers.pai import CallDefaults, PydanticAILLM
 
 JsonDict = dict[str, Any]
 
@@ -119,10 +119,10 @@ def _wrap(
         user_key=user_key,
         url=url,
         secrets=secrets,
-        backoff=keys.backoff,
-        max_retries=retries,
-        timeout_s=timeout,
         extra={"key_source": "user" if user_key else "fallback", **(extra or {})},
+        defaults=CallDefaults(
+            backoff=keys.backoff, max_retries=retries, timeout_s=timeout
+        ),
     )
 
 

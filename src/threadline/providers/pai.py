@@ -97,6 +97,24 @@ class _CallbackFailed(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class CallDefaults:
+    """How a client's calls go when the request's config says nothing.
+
+    Attributes:
+        native_output: force structured output native (True) or tool-based
+            (False); None: ask the model's profile.
+        backoff: the delays between retries (None: ``Backoff()``).
+        max_retries: retries when the request's config names none.
+        timeout_s: per-attempt timeout when the request's config names none.
+    """
+
+    native_output: bool | None = None
+    backoff: Backoff | None = None
+    max_retries: int = DEFAULT_MAX_RETRIES
+    timeout_s: float | None = None
+
+
 class PydanticAILLM:
     """One provider model behind our ``LLM`` interface.
 
@@ -107,11 +125,8 @@ class PydanticAILLM:
         user_key: the call uses the team's own key (else the server's).
         url: the endpoint, for error messages.
         secrets: values to redact from error messages (keys).
-        native_output: force structured output native (True) or tool-based
-            (False); None: ask the model's profile.
-        max_retries: retries when the request's config names none.
-        timeout_s: per-attempt timeout when the request's config names none.
         extra: copied into every ``ChatResponse.extra`` (e.g. ``key_source``).
+        defaults: retries, timeout, backoff and structured-output mode.
     """
 
     def __init__(
@@ -122,22 +137,21 @@ class PydanticAILLM:
         user_key: bool,
         url: str = "",
         secrets: Sequence[str] = (),
-        native_output: bool | None = None,
-        backoff: Backoff | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        timeout_s: float | None = None,
         extra: JsonDict | None = None,
+        defaults: CallDefaults | None = None,
     ) -> None:
+        given = defaults or CallDefaults()
         self.pai_model = model
         self.model = model.model_name
         self.provider = provider
-        self.max_retries = max(0, max_retries)
-        self.timeout_s = timeout_s
+        self.max_retries = max(0, given.max_retries)
+        self.timeout_s = given.timeout_s
         self.user_key = user_key
         self.url = url
-        self.backoff = backoff or Backoff()
+        self.backoff = given.backoff or Backoff()
         self.extra = dict(extra or {})
         self._secrets = tuple(s for s in secrets if s)
+        native_output = given.native_output
         if native_output is None:
             native_output = bool(model.profile.get("supports_json_schema_output"))
         self.native_output = native_output

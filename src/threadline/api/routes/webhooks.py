@@ -8,10 +8,11 @@ There is no GET of one subscription (the SDK lists). Fixed paths (``events``) co
 before ``/{webhook_id}``.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Depends, Query, Response
 
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import Page
@@ -61,29 +62,35 @@ async def list_(
     return {**envelope("webhooks", items, total), "page": page, "size": size}
 
 
+@dataclass
+class EventFilters:
+    """The query parameters of the events list."""
+
+    subscription_id: HexId = None
+    workflow_id: HexId = None
+    action: str | None = None
+    status: str | None = None
+    page: Page = 1
+    size: Size = 300
+    search: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
 @router.get(f"{BASE}/events", name="list_workflow_webhook_events")
 async def list_events(
-    store: StoreDep,
-    caller: CallerDep,
-    subscription_id: HexId = None,
-    workflow_id: HexId = None,
-    action: str | None = None,
-    status: str | None = None,
-    page: Page = 1,
-    size: Size = 300,
-    search: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    store: StoreDep, caller: CallerDep, filters: Annotated[EventFilters, Depends()]
 ) -> JsonBody:
     """Delivery events, newest first."""
+    f = filters
     items, total = await webhooks.list_events(
         store,
         caller,
-        _query(page, size, search, start, end),
-        subscription_id=subscription_id,
-        workflow_id=workflow_id,
-        action=action,
-        status=status,
+        _query(f.page, f.size, f.search, f.start, f.end),
+        subscription_id=f.subscription_id,
+        workflow_id=f.workflow_id,
+        action=f.action,
+        status=f.status,
     )
     return envelope("events", items, total)
 

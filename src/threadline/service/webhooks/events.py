@@ -13,7 +13,7 @@ The public API is ``service.webhooks``.
 """
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,17 @@ DELIVERING = "delivering"
 EVENT_ID_PREFIX = "evt_"
 
 # ----------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class EventSubject:
+    """What an event is about: a workflow and, for run events, one of its runs."""
+
+    workflow_id: str | None
+    workflow_name: str | None = None
+    run_id: str | None = None
+    run_status: str | None = None
+    payload: JsonDict | None = None
 
 
 def event_id_of(doc_id: str) -> str:
@@ -130,21 +141,20 @@ async def record_event(
     tx: Transaction,
     team_id: str,
     action: str,
+    subject: EventSubject,
     *,
-    workflow_id: str | None,
-    workflow_name: str | None = None,
-    run_id: str | None = None,
-    run_status: str | None = None,
-    payload: JsonDict | None = None,
     key: str | None = None,
     by: str | None = None,
     at: datetime | None = None,
 ) -> list[Document]:
-    """Queue ``action`` for every enabled subscription of the team that wants it.
+    """Queue ``action`` about ``subject`` for every enabled subscription of the
+    team that wants it.
 
     Runs in the caller's transaction. An event is created once per subscription
     and dedupe key (``key``, default :func:`dedupe_key`); returns the new events.
     """
+    workflow_id, workflow_name = subject.workflow_id, subject.workflow_name
+    run_id = subject.run_id
     if action not in ACTIONS:
         raise ValueError(f"unknown webhook action {action!r}")
     subs, _ = await tx.documents(SUBSCRIPTIONS).find(
@@ -172,8 +182,8 @@ async def record_event(
             "workflow_id": workflow_id,
             "workflow_name": workflow_name,
             "workflow_run_id": run_id,
-            "workflow_run_status": run_status,
-            "payload": payload or {},
+            "workflow_run_status": subject.run_status,
+            "payload": subject.payload or {},
             "dedupe_key": key,
             "status": "pending",
             "attempts_count": 0,
@@ -205,12 +215,15 @@ async def record_event(
 
 
 async def emit(
-    store: Store, team_id: str, action: str, **fields: Any
+    store: Store, team_id: str, action: str, *, by: str | None = None, **subject: Any
 ) -> list[Document]:
-    """:func:`record_event` in a transaction of its own; logs and never raises."""
+    """:func:`record_event` in a transaction of its own (``subject``: the fields
+    of an :class:`EventSubject`); logs and never raises."""
     try:
         async with store.begin() as tx:
-            return await record_event(tx, team_id, action, **fields)
+            return await record_event(
+                tx, team_id, action, EventSubject(**subject), by=by
+            )
     except Exception:
         log.exception("could not record webhook event %s", action)
         return []
