@@ -14,10 +14,12 @@ whose ``status`` column holds its access level and whose body is its config
   seed system items with ``seed_system`` (stored under ``SYSTEM_TEAM_ID``).
 
 An item the caller may not read answers 404 (as if absent); one it may read but
-not write answers 403 to PATCH and DELETE.
+not write answers 403 to PATCH and DELETE. ``Shelf`` is the create, read, list,
+update and delete every kind shares.
 """
 
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -207,3 +209,65 @@ async def seed_system(store: Store, kind: str, body: JsonDict) -> str:
     async with store.begin() as tx:
         await tx.documents(kind).insert(doc)
     return doc.id
+
+
+Validate = Callable[[Transaction, Caller, JsonDict], Awaitable[JsonDict]]
+"""Checks an item's body in the caller's transaction; returns it normalised."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shelf:
+    """The access-checked create, read, list, update and delete of one kind.
+
+    Attributes:
+        kind: the collection (``workflow_templates``, ``node_libraries``).
+        what: the kind in error messages (``template``).
+        validate: checks a body (a whole one: a patch is merged first).
+        render: the answer for one item.
+        links_workflow: the body's ``workflow_id`` is indexed (templates).
+    """
+
+    kind: str
+    what: str
+    validate: Validate
+    render: Callable[[Document], JsonDict]
+    links_workflow: bool = False
+
+    def _workflow_id(self, body: JsonDict) -> str | None:
+        return body["workflow_id"] if self.links_workflow else None
+
+    async def create(self, store: Store, caller: Caller, raw: Any) -> JsonDict:
+        async with store.begin() as tx:
+            body = await self.validate(tx, caller, require_object(raw, self.what))
+            doc = new_document(caller, body, workflow_id=self._workflow_id(body))
+            await tx.documents(self.kind).insert(doc)
+        return self.render(doc)
+
+    async def get(self, store: Store, caller: Caller, item_id: str) -> JsonDict:
+        async with store.begin() as tx:
+            return self.render(await readable(tx, self.kind, caller, item_id))
+
+    async def list_(
+        self, store: Store, caller: Caller, level: LevelFilter, query: Query
+    ) -> tuple[list[JsonDict], int]:
+        async with store.begin() as tx:
+            docs, total = await visible(tx, self.kind, caller, level=level, query=query)
+        return [self.render(d) for d in docs], total
+
+    async def update(
+        self, store: Store, caller: Caller, item_id: str, raw: Any
+    ) -> JsonDict:
+        patch = require_object(raw, self.what)
+        async with store.begin() as tx:
+            doc = await writable(tx, self.kind, caller, item_id)
+            body = await self.validate(tx, caller, {**doc.body, **patch})
+            doc = updated_document(
+                doc, caller, body, workflow_id=self._workflow_id(body)
+            )
+            await tx.documents(self.kind).replace(doc)
+        return self.render(doc)
+
+    async def delete(self, store: Store, caller: Caller, item_id: str) -> None:
+        async with store.begin() as tx:
+            doc = await writable(tx, self.kind, caller, item_id)
+            await tx.documents(self.kind).delete(doc.team_id, doc.id)

@@ -74,17 +74,11 @@ async def _validate(tx: Transaction, caller: Caller, raw: JsonDict) -> JsonDict:
     return body
 
 
-async def create(store: Store, caller: Caller, raw: Any) -> JsonDict:
-    async with store.begin() as tx:
-        body = await _validate(tx, caller, reuse.require_object(raw, "node library"))
-        doc = reuse.new_document(caller, body)
-        await tx.documents(KIND).insert(doc)
-    return render(doc)
-
-
-async def get(store: Store, caller: Caller, library_id: str) -> JsonDict:
-    async with store.begin() as tx:
-        return render(await reuse.readable(tx, KIND, caller, library_id))
+_SHELF = reuse.Shelf(KIND, "node library", _validate, render)
+create = _SHELF.create
+get = _SHELF.get
+update = _SHELF.update
+delete = _SHELF.delete
 
 
 async def list_(
@@ -97,27 +91,7 @@ async def list_(
     access_level: reuse.LevelFilter,
 ) -> tuple[list[JsonDict], int]:
     query = Query(search=search or None, page=page, size=size)
-    async with store.begin() as tx:
-        docs, total = await reuse.visible(
-            tx, KIND, caller, level=access_level, query=query
-        )
-    return [render(d) for d in docs], total
-
-
-async def update(store: Store, caller: Caller, library_id: str, raw: Any) -> JsonDict:
-    patch = reuse.require_object(raw, "node library")
-    async with store.begin() as tx:
-        doc = await reuse.writable(tx, KIND, caller, library_id)
-        body = await _validate(tx, caller, {**doc.body, **patch})
-        doc = reuse.updated_document(doc, caller, body)
-        await tx.documents(KIND).replace(doc)
-    return render(doc)
-
-
-async def delete(store: Store, caller: Caller, library_id: str) -> None:
-    async with store.begin() as tx:
-        doc = await reuse.writable(tx, KIND, caller, library_id)
-        await tx.documents(KIND).delete(doc.team_id, doc.id)
+    return await _SHELF.list_(store, caller, access_level, query)
 
 
 def schema() -> JsonDict:

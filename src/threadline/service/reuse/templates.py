@@ -93,17 +93,11 @@ async def _validate(tx: Transaction, caller: Caller, raw: JsonDict) -> JsonDict:
     return body
 
 
-async def create(store: Store, caller: Caller, raw: Any) -> JsonDict:
-    async with store.begin() as tx:
-        body = await _validate(tx, caller, reuse.require_object(raw, "template"))
-        doc = reuse.new_document(caller, body, workflow_id=body["workflow_id"])
-        await tx.documents(KIND).insert(doc)
-    return render(doc)
-
-
-async def get(store: Store, caller: Caller, template_id: str) -> JsonDict:
-    async with store.begin() as tx:
-        return render(await reuse.readable(tx, KIND, caller, template_id))
+_SHELF = reuse.Shelf(KIND, "template", _validate, render, links_workflow=True)
+create = _SHELF.create
+get = _SHELF.get
+update = _SHELF.update
+delete = _SHELF.delete
 
 
 async def list_(
@@ -123,27 +117,7 @@ async def list_(
         if v is not None
     }
     query = Query(equals=equals, search=search or None, page=page, size=size)
-    async with store.begin() as tx:
-        docs, total = await reuse.visible(
-            tx, KIND, caller, level=access_level, query=query
-        )
-    return [render(d) for d in docs], total
-
-
-async def update(store: Store, caller: Caller, template_id: str, raw: Any) -> JsonDict:
-    patch = reuse.require_object(raw, "template")
-    async with store.begin() as tx:
-        doc = await reuse.writable(tx, KIND, caller, template_id)
-        body = await _validate(tx, caller, {**doc.body, **patch})
-        doc = reuse.updated_document(doc, caller, body, workflow_id=body["workflow_id"])
-        await tx.documents(KIND).replace(doc)
-    return render(doc)
-
-
-async def delete(store: Store, caller: Caller, template_id: str) -> None:
-    async with store.begin() as tx:
-        doc = await reuse.writable(tx, KIND, caller, template_id)
-        await tx.documents(KIND).delete(doc.team_id, doc.id)
+    return await _SHELF.list_(store, caller, access_level, query)
 
 
 def schema() -> JsonDict:
