@@ -1,8 +1,9 @@
 """Execute a workflow turn by turn, and read and annotate its runs."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 
 from threadline import config
@@ -242,101 +243,102 @@ async def delete_comment(
     }
 
 
-@router.post("/workflow-runs/{run_id}/events/{event_id}/comments")
-async def comment_event(
-    store: StoreDep,
-    caller: CallerDep,
-    run_id: ObjectIdPath,
-    event_id: str,
-    body: Annotated[JsonBody, Body()],
-) -> JsonBody:
-    """Comment on one event."""
-    return await run_records.comment_on(
-        store, caller, run_id, ("event", event_id), body
-    )
+# Comments and ratings on one event or one turn of a run: the same four routes
+# for each target, registered by _feedback_routes.
+
+Target = tuple[str, Any]
+"""What feedback is about: ``("event", event_id)`` or ``("turn", turn_index)``."""
 
 
-@router.delete("/workflow-runs/{run_id}/events/{event_id}/comments/{comment_id}")
-async def uncomment_event(
-    store: StoreDep,
-    caller: CallerDep,
-    run_id: ObjectIdPath,
-    event_id: str,
-    comment_id: str,
-) -> JsonBody:
-    """Delete an event comment."""
-    return await run_records.comment_on(
-        store, caller, run_id, ("event", event_id), None, comment_id
-    )
+def _event(event_id: str) -> Target:
+    return ("event", event_id)
 
 
-@router.put("/workflow-runs/{run_id}/events/{event_id}/rating")
-async def rate_event(
-    store: StoreDep,
-    caller: CallerDep,
-    run_id: ObjectIdPath,
-    event_id: str,
-    body: Annotated[JsonBody, Body()],
-) -> JsonBody:
-    """Set the caller's rating on an event."""
-    return await run_records.rate(
-        store, caller, run_id, ("event", event_id), body.get("value")
-    )
+def _turn(turn_index: TurnIndex) -> Target:
+    return ("turn", turn_index)
 
 
-@router.delete("/workflow-runs/{run_id}/events/{event_id}/rating")
-async def unrate_event(
-    store: StoreDep, caller: CallerDep, run_id: ObjectIdPath, event_id: str
-) -> JsonBody:
-    """Remove the caller's rating from an event."""
-    return await run_records.rate(store, caller, run_id, ("event", event_id), None)
+def _comment_id(comment_id: str) -> str:
+    # A dependency, so that the path's parameters keep their order (run, target,
+    # comment) in the OpenAPI document.
+    return comment_id
 
 
-@router.put("/workflow-runs/{run_id}/turns/{turn_index}/rating")
-async def rate_turn(
-    store: StoreDep,
-    caller: CallerDep,
-    run_id: ObjectIdPath,
-    turn_index: TurnIndex,
-    body: Annotated[JsonBody, Body()],
-) -> JsonBody:
-    """Set the caller's rating on a whole turn."""
-    return await run_records.rate(
-        store, caller, run_id, ("turn", turn_index), body.get("value")
-    )
+def _feedback_routes(
+    path: str, target: Callable[..., Target], what: str, docs: dict[str, str]
+) -> None:
+    """Register comment, uncomment, rate and unrate under ``path`` (in the order
+    of ``docs``, which gives each route's description)."""
+    At = Annotated[Target, Depends(target)]
+
+    async def comment(
+        store: StoreDep,
+        caller: CallerDep,
+        run_id: ObjectIdPath,
+        at: At,
+        body: Annotated[JsonBody, Body()],
+    ) -> JsonBody:
+        return await run_records.comment_on(store, caller, run_id, at, body)
+
+    async def uncomment(
+        store: StoreDep,
+        caller: CallerDep,
+        run_id: ObjectIdPath,
+        at: At,
+        comment_id: Annotated[str, Depends(_comment_id)],
+    ) -> JsonBody:
+        return await run_records.comment_on(store, caller, run_id, at, None, comment_id)
+
+    async def rate(
+        store: StoreDep,
+        caller: CallerDep,
+        run_id: ObjectIdPath,
+        at: At,
+        body: Annotated[JsonBody, Body()],
+    ) -> JsonBody:
+        return await run_records.rate(store, caller, run_id, at, body.get("value"))
+
+    async def unrate(
+        store: StoreDep, caller: CallerDep, run_id: ObjectIdPath, at: At
+    ) -> JsonBody:
+        return await run_records.rate(store, caller, run_id, at, None)
+
+    routes: dict[str, tuple[Callable[..., Awaitable[JsonBody]], str, str]] = {
+        "comment": (comment, "POST", "/comments"),
+        "uncomment": (uncomment, "DELETE", "/comments/{comment_id}"),
+        "rate": (rate, "PUT", "/rating"),
+        "unrate": (unrate, "DELETE", "/rating"),
+    }
+    for verb, description in docs.items():
+        endpoint, method, tail = routes[verb]
+        router.add_api_route(
+            f"/workflow-runs/{{run_id}}{path}{tail}",
+            endpoint,
+            methods=[method],
+            name=f"{verb}_{what}",
+            description=description,
+        )
 
 
-@router.delete("/workflow-runs/{run_id}/turns/{turn_index}/rating")
-async def unrate_turn(
-    store: StoreDep, caller: CallerDep, run_id: ObjectIdPath, turn_index: TurnIndex
-) -> JsonBody:
-    """Remove the caller's rating from a turn."""
-    return await run_records.rate(store, caller, run_id, ("turn", turn_index), None)
-
-
-@router.post("/workflow-runs/{run_id}/turns/{turn_index}/comments")
-async def comment_turn(
-    store: StoreDep,
-    caller: CallerDep,
-    run_id: ObjectIdPath,
-    turn_index: TurnIndex,
-    body: Annotated[JsonBody, Body()],
-) -> JsonBody:
-    """Comment on a turn."""
-    return await run_records.comment_on(
-        store, caller, run_id, ("turn", turn_index), body
-    )
-
-
-@router.delete("/workflow-runs/{run_id}/turns/{turn_index}/comments/{comment_id}")
-async def uncomment_turn(
-    store: StoreDep,
-    caller: CallerDep,
-    run_id: ObjectIdPath,
-    turn_index: TurnIndex,
-    comment_id: str,
-) -> JsonBody:
-    """Delete a turn comment."""
-    return await run_records.comment_on(
-        store, caller, run_id, ("turn", turn_index), None, comment_id
-    )
+_feedback_routes(
+    "/events/{event_id}",
+    _event,
+    "event",
+    {
+        "comment": "Comment on one event.",
+        "uncomment": "Delete an event comment.",
+        "rate": "Set the caller's rating on an event.",
+        "unrate": "Remove the caller's rating from an event.",
+    },
+)
+_feedback_routes(
+    "/turns/{turn_index}",
+    _turn,
+    "turn",
+    {
+        "rate": "Set the caller's rating on a whole turn.",
+        "unrate": "Remove the caller's rating from a turn.",
+        "comment": "Comment on a turn.",
+        "uncomment": "Delete a turn comment.",
+    },
+)
