@@ -296,7 +296,7 @@ async def test_memory_bomb_is_stopped() -> None:
 
 @pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
 def test_seccomp_program_assembles_for_supported_architectures(machine: str) -> None:
-    from threadline.tools.sandbox_child import build_seccomp_program
+    from threadline.tools.sandbox_child.seccomp import build_seccomp_program
 
     program = build_seccomp_program(machine, pid=1234)
     assert len(program) % 8 == 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from threadline.tools import sandbox_child as child
+from threadline.tools.sandbox_child import user_code as child
 
 
 def run(code: str, function_name: str | None = None, **args: Any) -> Any:
@@ -24,7 +24,7 @@ def failure(
     try:
         run(code, function_name, **args)
     except BaseException as exc:
-        return child._classify(exc)
+        return child.classify(exc)
     raise AssertionError("the code did not fail")
 
 
@@ -71,19 +71,19 @@ def test_allowed_imports_work() -> None:
 
 
 def test_results_are_serialised_or_converted() -> None:
-    data = child._serialise({"s": {1}, "d": dt.date(2024, 1, 2), "o": object}, 10_000)
+    data = child.serialise({"s": {1}, "d": dt.date(2024, 1, 2), "o": object}, 10_000)
     assert data.startswith(
         b'{"ok": true, "result": {"s": [1], "d": "2024-01-02", "o": "<'
     )
     with pytest.raises(child.Failure) as too_big:
-        child._serialise("x" * 100, 50)
+        child.serialise("x" * 100, 50)
     assert too_big.value.error_type == "output_limit"
     circular: list[Any] = []
     circular.append(circular)
     with pytest.raises(child.Failure) as bad:
-        child._serialise(circular, 10_000)
+        child.serialise(circular, 10_000)
     assert bad.value.error_type == "invalid_result"
 
 
 def test_sink_swallows_output() -> None:
-    assert child._Sink().write("abc") == 3
+    assert child.Sink().write("abc") == 3

@@ -1,6 +1,6 @@
 """Run ``inline_python`` tool code isolated from the server.
 
-Each call starts a fresh CPython child (``sys.executable -I -S -B sandbox_child.py``)
+Each call starts a fresh CPython child (``sys.executable -I -S -B sandbox_child/``)
 and talks to it over pipes: the request (code, arguments, limits) goes in as JSON on
 stdin, one JSON line comes back on stdout. Only the standard library and the Linux
 kernel are used: no extra Python package and no apt package (``bubblewrap``,
@@ -58,10 +58,10 @@ Isolation layers, outermost first, and how far each can be trusted:
 6. **Import allow-list** (Python level): user code sees a ``builtins`` whose
    ``__import__`` only admits a fixed list of pure modules (``json``, ``math``,
    ``re``, ``datetime``, ``decimal``, ``statistics``, ...; see
-   ``sandbox_child.ALLOWED_MODULES``), all imported before isolation since nothing can
-   be loaded from disk afterwards. ``import os`` / ``socket`` / ``subprocess`` fail
-   with ``error_type="forbidden"``. This is a usability guard that gives clear
-   errors, **not** a boundary (it is bypassable from pure Python).
+   ``sandbox_child.user_code.ALLOWED_MODULES``), all imported before isolation since
+   nothing can be loaded from disk afterwards. ``import os`` / ``socket`` /
+   ``subprocess`` fail with ``error_type="forbidden"``. This is a usability guard that
+   gives clear errors, **not** a boundary (it is bypassable from pure Python).
 
 Why not ``pydantic-monty`` (stack guide tier 1): it interprets a Python *subset*, so
 ordinary Interactly tool code (classes, many stdlib modules) would not run; the
@@ -95,7 +95,7 @@ from threadline.tools.child_process import ChildProcess
 
 __all__ = ["SandboxLimits", "SandboxResult", "run_inline_python"]
 
-_CHILD = Path(__file__).with_name("sandbox_child.py")
+_CHILD = Path(__file__).with_name("sandbox_child")  # a folder, run as one
 _STDERR_CAP = 8192
 _ENVELOPE = 4096  # room for the JSON wrapper around a result of max_output_bytes
 
