@@ -27,10 +27,11 @@ fmt: $(STAMP) ## Format and auto-fix
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
-lint: $(STAMP) ## Lint: format check, ruff, import contracts
+lint: $(STAMP) ## Lint: format check, ruff, import contracts, module size and cycles
 	$(BIN)/ruff format --check src tests
 	$(BIN)/ruff check src tests
 	$(BIN)/lint-imports
+	$(BIN)/pytest -q tests/test_architecture.py
 
 type: $(STAMP) ## mypy --strict
 	$(BIN)/mypy
