@@ -1,7 +1,8 @@
 """What the service needs to execute runs: the LLM, the clock, randomness, vendors.
 
-Built once from the settings in the entry point; tests pass fakes (a scripted LLM,
-a fixed clock, a seeded random source).
+Built once from the settings in the entry point
+(``service.processes.runtime_from_settings``); tests pass fakes (a scripted LLM, a
+fixed clock, a seeded random source).
 """
 
 import asyncio

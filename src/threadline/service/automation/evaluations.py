@@ -10,6 +10,10 @@ run, the source run's ``evaluation_run_info.evaluation_workflow_run_id`` names i
 evaluated themselves. A failure to evaluate is logged and recorded on the source run
 (``evaluation_run_info.error``); it never changes the source run's status.
 
+The evaluator's run is started with the ``StartRun`` the caller gives (the turn
+driver passes on ``running.runs.run_one_turn``): this room sits below the
+running room and does not import it.
+
 An evaluation start refused by a concurrency limit (the evaluator's workflow limit
 or the team's) is not lost: it waits in the start queue
 (``service.automation.start_queue``) as an ``evaluation_start`` document of the

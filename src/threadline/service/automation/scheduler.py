@@ -1,4 +1,4 @@
-"""Firing due schedules: one pass is ``fire_due(store, runtime, now=...)``.
+"""Firing due schedules (one pass is ``service.processes.fire_due``).
 
 Exactly once, across processes and restarts:
 
@@ -24,7 +24,8 @@ Waiting in the queue: a start refused by a concurrency limit (``TooManyRequests`
 with code ``concurrency_limit``) goes back to ``pending`` with ``waiting`` (level,
 limit) in its body; its place in the queue is kept (``scheduled_time``). Which
 waiting start is tried when, fairly across teams, is
-``service.automation.start_queue``'s job: ``fire_due`` is its pass.
+``service.automation.start_queue``'s job: ``fire_due`` is its pass. A schedule
+starts its run with the ``StartRun`` it is given (``fire``).
 
 Misfires: a schedule due while the service was down fires once on the first pass
 after restart (``schedule_forever`` runs a pass at start). A recurring schedule that
