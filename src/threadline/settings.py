@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     team_max_concurrent_runs: int | None = Field(default=None, ge=0)
     """Default most active runs per team (a team may override it); None or 0:
     unlimited."""
+    simulation_max_conversations: int = Field(default=100, ge=1, le=10_000)
+    """The largest ``number_of_simulations`` a simulation config may ask (422
+    ``over_limit`` when saved): conversations in one simulation group."""
+    simulation_max_turns: int = Field(default=50, ge=1, le=10_000)
+    """The largest ``max_turns`` (turns of each side's run in one simulated
+    conversation) a simulation config may ask; also the default."""
+    simulation_max_concurrent_runs: int = Field(default=10, ge=1, le=1_000)
+    """The largest ``max_concurrent_runs`` (conversations of one group in flight at
+    once, each holding two runs) a simulation config may ask."""
+    simulation_max_seconds: int = Field(default=3600, ge=1)
+    """The largest ``timeout_seconds`` (one simulated conversation, from its first
+    turn) a simulation config may ask."""
     executor: Literal["journal", "dbos"] = "journal"
     """Durable executor of turns: ``journal`` (our step journal, the default) or
     ``dbos`` (DBOS Transact workflows, ``service.running.dbos_executor``)."""

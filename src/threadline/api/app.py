@@ -27,6 +27,7 @@ from threadline.api.routes import (
     reuse,
     runs,
     schedules,
+    simulations,
     stream,
     teams,
     tool_runs,
@@ -67,6 +68,7 @@ def build_router() -> APIRouter:
     router.include_router(global_variables.router)
     router.include_router(webhooks.router)
     router.include_router(reuse.router, dependencies=checked)
+    router.include_router(simulations.router)
     return router
 
 

@@ -45,6 +45,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 7: run_commands, run_steps, workers, leases
     _add_run_turns_body_zlib,  # 8: run_turns.body_zlib (compressed segments)
     _create_missing_tables,  # 9: rerun_tokens
+    _create_missing_tables,  # 10: simulations, simulation_groups, simulation_runs
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -40,6 +40,9 @@ DOCUMENT_KINDS = (
     "workflow_templates",
     "node_libraries",
     "rerun_tokens",
+    "simulations",
+    "simulation_groups",
+    "simulation_runs",
 )
 
 
