@@ -128,6 +128,7 @@ CASES: dict[str, Case] = {
             "workflow-runs/schema",
             "templates/schema",
             "node-libraries/schema",
+            "simulations/schema",
         )
     },
     "GET /health": OWN,
@@ -153,6 +154,7 @@ CASES: dict[str, Case] = {
             "super-nodes",
             "templates",
             "node-libraries",
+            "simulations",
         )
     },
     "PATCH /v1/teams/current/concurrency": Case(
@@ -236,6 +238,13 @@ CASES: dict[str, Case] = {
     "POST /v1/templates": Case(
         "refused", lambda o: {"workflow_id": o.ids["workflow_id"]}
     ),
+    "POST /v1/simulations": Case(
+        "refused",
+        lambda o: {
+            "selected_workflow": {"workflow_id": o.ids["workflow_id"]},
+            "counter_workflow": {"workflow_id": o.ids["workflow_id"]},
+        },
+    ),
     "POST /v1/node-libraries": Case(
         "refused", lambda o: {"name": "stolen", "nodes": [o.ids["node_id"]]}
     ),
@@ -275,6 +284,7 @@ VALID_WRITES: dict[str, JsonDict] = {
     "PATCH /v1/workflow-webhooks/{webhook_id}": {"enabled": False},
     "PATCH /v1/templates/{template_id}": {"name": "B"},
     "PATCH /v1/node-libraries/{library_id}": {"name": "B"},
+    "PATCH /v1/simulations/{simulation_id}": {"description": "B"},
     "PATCH /v1/workflows/{workflow_id}": {"name": "B"},
     "POST /v1/workflows/{workflow_id}/execute": {"run_input": START},
     "POST /v1/workflows/{workflow_id}/execute/stream": {"run_input": START},
@@ -422,6 +432,18 @@ async def _reuse(a: Team, owned: Owned) -> None:
     await _ok(await a.client.post(f"/v1/workflows/{wid}/favorite"))
 
 
+async def _simulation(a: Team, owned: Owned) -> None:
+    wid = owned.ids["workflow_id"]
+    side = {"workflow_id": wid}
+    simulation = await _ok(
+        await a.client.post(
+            "/v1/simulations",
+            json={"selected_workflow": side, "counter_workflow": side},
+        )
+    )
+    owned.ids["simulation_id"] = simulation["simulation"]["id"]
+
+
 async def _webhook(a: Team, owned: Owned) -> None:
     hook = await _ok(
         await a.client.post(
@@ -447,6 +469,7 @@ async def build_owned(a: Team) -> Owned:
     await _runs_and_feedback(a, owned)
     await _team_resources(a, owned)
     await _reuse(a, owned)
+    await _simulation(a, owned)
     await _webhook(a, owned)
     return owned
 
@@ -517,6 +540,7 @@ async def snapshot(a: Team, owned: Owned) -> list[Any]:
         f"/v1/workflow-schedules/{owned.ids['schedule_id']}",
         f"/v1/templates/{owned.ids['template_id']}",
         f"/v1/node-libraries/{owned.ids['library_id']}",
+        f"/v1/simulations/{owned.ids['simulation_id']}",
         f"/v1/super-nodes/{wid}",
         "/v1/workflows",
         "/v1/workflow-runs",
@@ -526,6 +550,7 @@ async def snapshot(a: Team, owned: Owned) -> list[Any]:
         "/v1/teams/current/credentials",
         "/v1/global-variables",
         "/v1/llm-configs",
+        "/v1/simulations",
     ]
     answers = []
     for url in reads:
