@@ -130,11 +130,28 @@ class Case:
         }
 
 
+class Measured(tuple[list[float], list[float]]):
+    """``(samples, round medians)`` plus the process's CPU time per call.
+
+    ``cpu_us_per_call`` is ``time.process_time()`` (every thread of this process:
+    the event loop and aiosqlite's threads) over the measured rounds, divided by
+    the number of measured calls. It unpacks like the plain pair.
+    """
+
+    cpu_us_per_call: float | None = None
+
+
+def _measured(samples: list[float], medians: list[float], cpu_s: float) -> Measured:
+    out = Measured((samples, medians))
+    out.cpu_us_per_call = 1e6 * cpu_s / len(samples) if samples else None
+    return out
+
+
 def _warmup_count(opts: Options) -> int:
     return 5 if opts.quick else 50
 
 
-def measure(body: SyncBody, opts: Options) -> tuple[list[float], list[float]]:
+def measure(body: SyncBody, opts: Options) -> Measured:
     """Warm up, then time ``body`` for ``opts.rounds`` time-boxed rounds.
 
     Returns all samples (µs) and each round's median.
@@ -144,41 +161,45 @@ def measure(body: SyncBody, opts: Options) -> tuple[list[float], list[float]]:
     samples: list[float] = []
     medians: list[float] = []
     clock = time.perf_counter_ns
+    cpu = 0.0
     for _ in range(opts.rounds):
         if opts.collect:
             gc.collect()
         batch: list[float] = []
+        began_cpu = time.process_time()
         deadline = time.perf_counter() + opts.budget()
         while len(batch) < opts.min_samples or time.perf_counter() < deadline:
             start = clock()
             body()
             batch.append((clock() - start) / 1000)
+        cpu += time.process_time() - began_cpu
         samples += batch
         medians.append(statistics.median(batch))
-    return samples, medians
+    return _measured(samples, medians, cpu)
 
 
-async def measure_async(
-    body: AsyncBody, opts: Options
-) -> tuple[list[float], list[float]]:
+async def measure_async(body: AsyncBody, opts: Options) -> Measured:
     """``measure`` for a coroutine function (awaited on the running loop)."""
     for _ in range(_warmup_count(opts)):
         await body()
     samples: list[float] = []
     medians: list[float] = []
     clock = time.perf_counter_ns
+    cpu = 0.0
     for _ in range(opts.rounds):
         if opts.collect:
             gc.collect()
         batch: list[float] = []
+        began_cpu = time.process_time()
         deadline = time.perf_counter() + opts.budget()
         while len(batch) < opts.min_samples or time.perf_counter() < deadline:
             start = clock()
             await body()
             batch.append((clock() - start) / 1000)
+        cpu += time.process_time() - began_cpu
         samples += batch
         medians.append(statistics.median(batch))
-    return samples, medians
+    return _measured(samples, medians, cpu)
 
 
 def make_case(
@@ -189,6 +210,9 @@ def make_case(
     **extra: Any,
 ) -> Case:
     samples, medians = measured
+    cpu = getattr(measured, "cpu_us_per_call", None)
+    if cpu is not None:
+        extra = {"cpu_us_per_call": round(cpu, 1), **extra}
     return Case(scenario, name, nodes, Stats.of(samples), medians, dict(extra))
 
 

@@ -112,6 +112,18 @@ def _storage(result: JsonDict) -> JsonDict:
     return {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in keys}
 
 
+def _cpu(result: JsonDict) -> float | None:
+    """This side's process CPU time per call (µs), when it was measured."""
+    value = result.get("extra", {}).get("cpu_us_per_call")
+    return None if value is None else float(value)
+
+
+def _load_cpu_ms(result: JsonDict) -> float | None:
+    """CPU ms per user turn of a throughput worker (all its threads)."""
+    cpu, done = result.get("process_cpu_s"), result.get("user_turns")
+    return round(1000 * cpu / done, 2) if cpu is not None and done else None
+
+
 def comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
     rows: list[JsonDict] = []
     for measure, lg_async in (("memory", "memory_async"), ("sqlite", "sqlite_async")):
@@ -132,6 +144,9 @@ def comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
                     "langgraph_over_threadline": round(
                         g["per_turn_us"]["p50"] / t["per_turn_us"]["p50"], 2
                     ),
+                    "threadline_cpu_us_per_turn": _cpu(t),
+                    "langgraph_cpu_us_per_turn": _cpu(g),
+                    "langgraph_async_cpu_us_per_turn": _cpu(ga),
                 }
             )
     t = next(r for r in tl if r["scenario"] == "conversation")
@@ -160,6 +175,8 @@ def comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
                 gs["payload_bytes_per_turn"] / 1024, 1
             ),
             "langgraph_rows_per_turn": gs["rows_per_turn"],
+            "threadline_cpu_ms_per_turn": _ms(_cpu(t) or 0.0),
+            "langgraph_cpu_ms_per_turn": _ms(_cpu(g) or 0.0),
         }
     )
     return rows
@@ -191,12 +208,14 @@ def throughput_comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDi
             "threadline_p99_ms": _ms(t["latency_us"]["p99"]),
             "threadline_peak_rss_mib": _mib(t["peak_rss_bytes"]),
             "threadline_rss_growth_mib": _mib(t["peak_rss_growth_bytes"]),
+            "threadline_cpu_ms_per_turn": _load_cpu_ms(t),
         }
         if g is not None:
             row |= {
                 "langgraph_turns_per_s": g["turns_per_s"],
                 "langgraph_p50_ms": _ms(g["latency_us"]["p50"]),
                 "langgraph_p99_ms": _ms(g["latency_us"]["p99"]),
+                "langgraph_cpu_ms_per_turn": _load_cpu_ms(g),
                 "langgraph_peak_rss_mib": _mib(g["peak_rss_bytes"]),
                 "langgraph_rss_growth_mib": _mib(g["peak_rss_growth_bytes"]),
                 "threadline_over_langgraph": round(
@@ -235,7 +254,7 @@ def print_throughput(rows: list[JsonDict]) -> None:
     head = (
         f"{'store':<9} {'conv':>5} {'TL turns/s':>11} {'LG turns/s':>11} "
         f"{'TL/LG':>6} {'TL p50':>8} {'TL p99':>8} {'LG p50':>8} {'LG p99':>8} "
-        f"{'TL peak':>8} {'LG peak':>8}"
+        f"{'TL peak':>8} {'LG peak':>8} {'TL cpu':>9} {'LG cpu':>9}"
     )
     say(head)
     say("-" * len(head))
@@ -257,7 +276,9 @@ def print_throughput(rows: list[JsonDict]) -> None:
             f"{num(r, 'langgraph_p50_ms', '.0f'):>5} ms "
             f"{num(r, 'langgraph_p99_ms', '.0f'):>5} ms "
             f"{num(r, 'threadline_peak_rss_mib', '.0f'):>4} MiB "
-            f"{num(r, 'langgraph_peak_rss_mib', '.0f'):>4} MiB"
+            f"{num(r, 'langgraph_peak_rss_mib', '.0f'):>4} MiB "
+            f"{num(r, 'threadline_cpu_ms_per_turn', '.2f'):>6} ms "
+            f"{num(r, 'langgraph_cpu_ms_per_turn', '.2f'):>6} ms"
         )
     for r in rows:
         if r["measure"] == "waiting_memory":
@@ -272,6 +293,10 @@ def _us(value: float) -> str:
     return f"{value / 1000:,.2f} ms" if value >= 1000 else f"{value:,.1f} µs"
 
 
+def _cpu_text(value: float | None) -> str:
+    return "-" if value is None else _us(value)
+
+
 def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
     say(
         f"\n== Threadline vs LangGraph {versions.get('langgraph')} "
@@ -279,7 +304,8 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
     )
     head = (
         f"{'measure':<10} {'nodes':>5} {'TL turn':>10} {'TL node':>10} "
-        f"{'LG turn':>10} {'LG node':>10} {'LG async node':>14} {'LG/TL':>6}"
+        f"{'LG turn':>10} {'LG node':>10} {'LG async node':>14} {'LG/TL':>6} "
+        f"{'TL cpu':>10} {'LG cpu':>10}"
     )
     say(head)
     say("-" * len(head))
@@ -293,7 +319,9 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
             f"{_us(r['langgraph_turn_p50_us']):>10} "
             f"{_us(r['langgraph_node_p50_us']):>10} "
             f"{_us(r['langgraph_async_node_p50_us']):>14} "
-            f"{r['langgraph_over_threadline']:>5.2f}x"
+            f"{r['langgraph_over_threadline']:>5.2f}x "
+            f"{_cpu_text(r['threadline_cpu_us_per_turn']):>10} "
+            f"{_cpu_text(r['langgraph_cpu_us_per_turn']):>10}"
         )
     c = next(r for r in rows if r["measure"] == "conversation")
     say(
@@ -302,7 +330,7 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
     )
     head = (
         f"{'engine':<11} {'p50':>8} {'p99':>8} {'first10%':>9} {'last10%':>8} "
-        f"{'KB/turn db':>11} {'KB/turn data':>13} {'rows/turn':>10}"
+        f"{'KB/turn db':>11} {'KB/turn data':>13} {'rows/turn':>10} {'cpu':>8}"
     )
     say(head)
     say("-" * len(head))
@@ -312,7 +340,8 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
             f"{c[key + '_first_p50_ms']:>6.2f} ms {c[key + '_last_p50_ms']:>5.2f} ms "
             f"{c[key + '_db_kb_per_turn']:>11.1f} "
             f"{c[key + '_payload_kb_per_turn']:>13.1f} "
-            f"{c[key + '_rows_per_turn']:>10}"
+            f"{c[key + '_rows_per_turn']:>10} "
+            f"{c.get(key + '_cpu_ms_per_turn', 0):>5.2f} ms"
         )
 
 

@@ -217,6 +217,7 @@ async def conversation_case(opts: Options) -> Case:
         if isinstance(llm, InstantLLM) and llm.calls - calls != 20:
             raise AssertionError(f"{llm.calls - calls} model calls for 10 turns")
         probe = StorageProbe(path)
+        began_cpu = time.process_time()
         try:
             for _ in range(opts.rounds):
                 before = probe.snapshot()
@@ -229,6 +230,8 @@ async def conversation_case(opts: Options) -> Case:
                     by_turn[index].append(value)
         finally:
             probe.close()
+        # CPU of the timed turns (the starts and the storage probe included).
+        cpu_s = time.process_time() - began_cpu
     finally:
         await store.close()
         remove_db(path)
@@ -247,6 +250,8 @@ async def conversation_case(opts: Options) -> Case:
         storage_per_run=storage,
         store="SQLite file (WAL, synchronous=NORMAL)",
         note="storage per turn includes the start: (after - before) / (turns + 1)",
+        cpu_us_per_call=round(1e6 * cpu_s / len(latencies), 1),
+        cpu_note="process CPU (all threads) of the measured runs, starts included",
     )
 
 

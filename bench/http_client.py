@@ -36,6 +36,7 @@ async def client_loop(
     deadline: float,
     latencies: list[float],
     errors: list[str],
+    answered: list[int],
 ) -> None:
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     headers = {"Authorization": f"Bearer {key}"}
@@ -48,6 +49,7 @@ async def client_loop(
             began = time.perf_counter_ns()
             response = await client.post(url, json=body)
             elapsed = (time.perf_counter_ns() - began) / 1000
+            answered[0] += 1
             if response.status_code != 200:
                 errors.append(f"{response.status_code} {response.text[:200]}")
                 return None
@@ -75,6 +77,7 @@ async def client_loop(
 async def load(args: argparse.Namespace) -> JsonDict:
     latencies: list[float] = []
     errors: list[str] = []
+    answered = [0]
     began = time.perf_counter()
     deadline = began + args.seconds
     await asyncio.gather(
@@ -87,6 +90,7 @@ async def load(args: argparse.Namespace) -> JsonDict:
                 deadline,
                 latencies,
                 errors,
+                answered,
             )
             for _ in range(args.connections)
         )
@@ -96,6 +100,7 @@ async def load(args: argparse.Namespace) -> JsonDict:
         "connections": args.connections,
         "seconds": round(wall, 2),
         "requests": len(latencies),
+        "requests_all": answered[0],
         "requests_per_s": round(len(latencies) / wall, 1),
         "latency_us": Stats.of(latencies).to_json() if latencies else None,
         "errors": len(errors),

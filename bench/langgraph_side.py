@@ -266,6 +266,7 @@ async def conversation_case(opts: Options, work: Path) -> Case:
         graph = conversation(model).compile(checkpointer=saver)
         await _chat(graph, 10)  # warm-up
         probe = StorageProbe(path)
+        began_cpu = time.process_time()
         try:
             for _ in range(opts.rounds):
                 before = probe.snapshot()
@@ -278,6 +279,7 @@ async def conversation_case(opts: Options, work: Path) -> Case:
                     by_turn[index].append(value)
         finally:
             probe.close()
+        cpu_s = time.process_time() - began_cpu
     remove_db(path)
     per_index = [statistics.median(v) for v in by_turn]
     tenth = max(turns // 10, 1)
@@ -298,6 +300,8 @@ async def conversation_case(opts: Options, work: Path) -> Case:
         storage_per_run=storage,
         checkpointer="AsyncSqliteSaver (file, WAL, default pragmas)",
         note="storage per turn includes the start: (after - before) / (turns + 1)",
+        cpu_us_per_call=round(1e6 * cpu_s / len(latencies), 1),
+        cpu_note="process CPU (all threads) of the measured runs, starts included",
     )
 
 

@@ -4,7 +4,11 @@ import json
 
 import httpx
 
-from threadline.providers.fake_server import auto_reply, running_openai_server
+from threadline.providers.fake_server import (
+    FakeOpenAIServer,
+    auto_reply,
+    running_openai_server,
+)
 
 
 async def test_the_fake_model_echoes_the_user_and_fills_schemas():
@@ -40,3 +44,30 @@ async def test_the_fake_model_echoes_the_user_and_fills_schemas():
     content = json.loads(structured.json()["choices"][0]["message"]["content"])
     assert content == {"name": "sample", "age": 1, "kind": "a", "tags": ["sample"]}
     assert plain.json()["usage"]["total_tokens"] > 0
+
+
+async def _three_requests(server: FakeOpenAIServer) -> list[str]:
+    """Three chat requests on one client; the ``Connection`` header of each answer."""
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as client:
+            said = []
+            for text in ("one", "two", "three"):
+                answer = await client.post(
+                    "/chat/completions",
+                    json={
+                        "model": "m",
+                        "messages": [{"role": "user", "content": text}],
+                    },
+                )
+                assert text in answer.json()["choices"][0]["message"]["content"]
+                said.append(answer.headers["connection"])
+            return said
+    finally:
+        await server.stop()
+
+
+async def test_keep_alive_serves_many_requests_on_one_connection():
+    kept = FakeOpenAIServer(auto_reply(), keep_alive=True)
+    assert await _three_requests(kept) == ["keep-alive"] * 3
+    assert await _three_requests(FakeOpenAIServer(auto_reply())) == ["close"] * 3

@@ -111,7 +111,11 @@ def fake_llm(
 
     async def run() -> None:
         server = FakeOpenAIServer(
-            auto_reply(latency_ms), port=port, record=False, log_path=log
+            auto_reply(latency_ms),
+            port=port,
+            record=False,
+            log_path=log,
+            keep_alive=True,
         )
         await server.start()
         typer.echo(f"fake model at {server.base_url} (THREADLINE_LLM_OVERRIDE_URL)")

@@ -20,7 +20,10 @@ are scripted once, as OpenAI ``chat.completion`` objects (``text_reply``,
 
 A reply whose body is not a ``chat.completion`` is sent as is (a native body).
 Errors are rendered in each provider's error shape. One request per connection
-(``Connection: close``), which is all the SDK clients need.
+(``Connection: close``) unless ``keep_alive=True`` (``threadline fake-llm`` and the
+benchmarks): then a JSON answer keeps the connection open for the client's next
+request, as a real provider does (``Connection: close`` from the client ends it;
+a streamed answer, which carries no length, always closes it).
 
     async with running_openai_server() as server:
         server.queue(text_reply("hi"), tool_calls_reply([("lookup", {"q": 1})]))
@@ -82,12 +85,14 @@ class FakeOpenAIServer:
         port: int = 0,
         record: bool = True,
         log_path: str | None = None,
+        keep_alive: bool = False,
     ) -> None:
         self.replies: deque[Reply] = deque()
         self.reply_fn = reply_fn
         self.requests: list[Recorded] = []
         self.record = record
         self.log_path = log_path
+        self.keep_alive = keep_alive
         """Append one JSON line per request here (``threadline fake-llm --log``)."""
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[Any]] = set()
@@ -148,21 +153,13 @@ class FakeOpenAIServer:
         if task is not None:
             self._handlers.add(task)
         try:
-            request = await self._read(reader)
-            wire = route_wire(request.path) if request.method == "POST" else None
-            request.wire = wire or "openai"
-            if self.record:
-                self.requests.append(request)
-            if self.log_path is not None:
-                log_request(self.log_path, request)
-            if wire is None:
-                reply = error_reply(404, f"no route {request.method} {request.path}")
-            else:
-                reply = self._next(request.body)
-            if reply.delay_s:
-                await asyncio.sleep(reply.delay_s)
-            await self._respond(writer, request, reply)
+            while await self._serve_one(reader, writer):
+                pass
         except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        except asyncio.CancelledError:
+            # ``stop`` cancels open connections (idle keep-alive ones included);
+            # the handler ends quietly instead of asyncio logging the cancel.
             pass
         finally:
             if task is not None:
@@ -171,25 +168,47 @@ class FakeOpenAIServer:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
+    async def _serve_one(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Answer one request; whether the connection stays open for another."""
+        request = await self._read(reader)
+        wire = route_wire(request.path) if request.method == "POST" else None
+        request.wire = wire or "openai"
+        if self.record:
+            self.requests.append(request)
+        if self.log_path is not None:
+            log_request(self.log_path, request)
+        if wire is None:
+            reply = error_reply(404, f"no route {request.method} {request.path}")
+        else:
+            reply = self._next(request.body)
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
+        return await self._respond(writer, request, reply)
+
     async def _respond(
         self, writer: asyncio.StreamWriter, request: Recorded, reply: Reply
-    ) -> None:
+    ) -> bool:
+        """Write the answer; whether the connection stays open (keep-alive)."""
         wire: Wire = request.wire  # type: ignore[assignment]  # set from route_wire
         status, body, headers = render(wire, reply)
         reason = _REASONS.get(status, "Status")
         events = stream_events(wire, request, body) if status < 400 else None
         if events is None:
             payload = json.dumps(body).encode()
+            asked_close = request.headers.get("connection", "").lower() == "close"
+            keep = self.keep_alive and not asked_close
             head = [
                 f"HTTP/1.1 {status} {reason}",
                 "Content-Type: application/json",
                 f"Content-Length: {len(payload)}",
-                "Connection: close",
+                "Connection: keep-alive" if keep else "Connection: close",
                 *(f"{k}: {v}" for k, v in headers.items()),
             ]
             writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
             await writer.drain()
-            return
+            return keep
         head = [
             f"HTTP/1.1 {status} {reason}",
             "Content-Type: text/event-stream",
@@ -202,6 +221,7 @@ class FakeOpenAIServer:
             await writer.drain()
             if reply.chunk_delay_s:
                 await asyncio.sleep(reply.chunk_delay_s)
+        return False
 
 
 def body_hash(body: Any) -> str:
