@@ -133,10 +133,11 @@ def warm_up() -> None:
     (heartbeats included) on the first LLM call.
     """
     import httpx2  # noqa: F401
-    from openai import AsyncOpenAI  # noqa: F401
     from pydantic_ai.models.openai import OpenAIChatModel  # noqa: F401
     from pydantic_ai.profiles.openai import OpenAIModelProfile  # noqa: F401
     from pydantic_ai.providers.openai import OpenAIProvider  # noqa: F401
+
+    from threadline.providers import openai_wire  # noqa: F401
 
 
 def _openai_compatible(
@@ -152,10 +153,11 @@ def _openai_compatible(
     tenant_url: bool = False,
 ) -> PydanticAILLM:
     import httpx2
-    from openai import AsyncOpenAI
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.profiles.openai import OpenAIModelProfile
     from pydantic_ai.providers.openai import OpenAIProvider
+
+    from threadline.providers.openai_wire import FastAsyncOpenAI
 
     timeout, _ = client_limits(config)
     headers = {str(k): str(v) for k, v in (config.get("default_headers") or {}).items()}
@@ -164,7 +166,7 @@ def _openai_compatible(
         http_client = _guarded_client(keys, config, str(base_url))
     elif config.get("verify_ssl") is False:
         http_client = httpx2.AsyncClient(verify=False, timeout=timeout)
-    client = AsyncOpenAI(
+    client = FastAsyncOpenAI(
         api_key=key or "none",
         base_url=base_url,
         organization=config.get("organization") or None,
@@ -258,9 +260,10 @@ def _custom(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
 
 
 def _azure(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
-    from openai import AsyncAzureOpenAI
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.azure import AzureProvider
+
+    from threadline.providers.openai_wire import FastAsyncAzureOpenAI
 
     model = _model_name(config, "azure_openai")
     endpoint = str(config.get("endpoint") or keys.azure_openai_endpoint or "")
@@ -276,7 +279,7 @@ def _azure(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:
     else:
         key, user_key = _key(config, keys, "azure_openai")
     timeout, _ = client_limits(config)
-    client = AsyncAzureOpenAI(
+    client = FastAsyncAzureOpenAI(
         azure_endpoint=endpoint,
         api_version=str(config.get("api_version") or AZURE_API_VERSION),
         api_key=key,
