@@ -73,10 +73,12 @@ async def test_the_sdk_transform_never_walks_the_history(monkeypatch):
 
     monkeypatch.setattr(sdk, "async_maybe_transform", spy)
     history = tuple(ChatMessage("user", f"m{i}") for i in range(40))
+    # Offering a tool takes the SDK path (a plain call skips the SDK altogether).
+    tool = ToolSpec(name="lookup", description="Find.", parameters={"type": "object"})
     async with running_openai_server() as server:
         server.queue(text_reply("ok"))
         answer = await _client(server.base_url).chat(
-            ChatRequest(llm_config={}, messages=history)
+            ChatRequest(llm_config={}, messages=history, tools=(tool,))
         )
     assert answer.content == "ok"
     assert len(server.requests[0].body["messages"]) == 40

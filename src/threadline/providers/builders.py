@@ -137,7 +137,7 @@ def warm_up() -> None:
     from pydantic_ai.profiles.openai import OpenAIModelProfile  # noqa: F401
     from pydantic_ai.providers.openai import OpenAIProvider  # noqa: F401
 
-    from threadline.providers import openai_wire  # noqa: F401
+    from threadline.providers import openai_fast, openai_wire  # noqa: F401
 
 
 def _openai_compatible(
@@ -157,6 +157,7 @@ def _openai_compatible(
     from pydantic_ai.profiles.openai import OpenAIModelProfile
     from pydantic_ai.providers.openai import OpenAIProvider
 
+    from threadline.providers.openai_fast import FastLane
     from threadline.providers.openai_wire import FastAsyncOpenAI
 
     timeout, _ = client_limits(config)
@@ -187,7 +188,7 @@ def _openai_compatible(
         model, provider=OpenAIProvider(openai_client=client), profile=profile
     )
     url = str(client.base_url).rstrip("/") + "/chat/completions"
-    return _wrap(
+    llm = _wrap(
         model_obj,
         config,
         keys,
@@ -197,6 +198,8 @@ def _openai_compatible(
         secrets=(key,),
         extra=extra,
     )
+    llm.fast = FastLane(client, model_obj, url)
+    return llm
 
 
 def _override(config: JsonDict, keys: ServerKeys) -> PydanticAILLM:

@@ -35,7 +35,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic_ai import exceptions as pai_errors
 from pydantic_ai.direct import model_request, model_request_stream
@@ -51,13 +51,22 @@ from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 
 from threadline.errors import AddressRefused
-from threadline.providers.base import ChatRequest, ChatResponse, LLMError, Usage
+from threadline.providers.base import (
+    ChatRequest,
+    ChatResponse,
+    LLMError,
+    ToolCall,
+    Usage,
+)
 from threadline.providers.pai_messages import (
     OUTPUT_TOOL,
     request_parameters,
     response_parts,
     to_model_messages,
 )
+
+if TYPE_CHECKING:
+    from threadline.providers.openai_fast import FastLane
 
 JsonDict = dict[str, Any]
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -155,6 +164,9 @@ class PydanticAILLM:
         if native_output is None:
             native_output = bool(model.profile.get("supports_json_schema_output"))
         self.native_output = native_output
+        self.fast: FastLane | None = None
+        """Plain calls straight to the wire (OpenAI-compatible clients, see
+        ``providers.openai_fast``); set by the builder."""
         # OpenAI's strict mode rejects ordinary schemas (optional fields), so it
         # stays off; Anthropic refuses an explicit ``strict=False``: leave it unset.
         self._strict_output = None if model.system == "anthropic" else False
@@ -169,10 +181,15 @@ class PydanticAILLM:
         config = request.llm_config or {}
         retries = config.get("max_retries")
         max_retries = self.max_retries if retries is None else max(0, int(retries))
-        messages = to_model_messages(request.messages)
-        params = request_parameters(
-            request, native_output=self.native_output, strict=self._strict_output
-        )
+        streaming = bool(config.get("streaming")) and request.on_text is not None
+        lane = self.fast if self.fast and self.fast.takes(request, streaming) else None
+        messages: list[ModelMessage] = []
+        params: ModelRequestParameters | None = None
+        if lane is None:
+            messages = to_model_messages(request.messages)
+            params = request_parameters(
+                request, native_output=self.native_output, strict=self._strict_output
+            )
         settings = model_settings(request)
         if "timeout" not in settings and self.timeout_s:
             settings["timeout"] = self.timeout_s
@@ -187,6 +204,10 @@ class PydanticAILLM:
         while True:
             state.attempts += 1
             try:
+                if lane is not None or params is None:
+                    assert lane is not None
+                    answer = await lane.call(request, cast(JsonDict, settings))
+                    return self._answer(*answer, state)
                 response = await self._attempt(
                     request, messages, settings, params, state
                 )
@@ -240,6 +261,26 @@ class PydanticAILLM:
                 except Exception as exc:  # the caller's error, not the provider's
                     raise _CallbackFailed(exc) from exc
             return stream.get()
+
+    def _answer(
+        self,
+        text: str,
+        calls: tuple[ToolCall, ...],
+        usage: Usage,
+        model: str,
+        state: _Attempt,
+    ) -> ChatResponse:
+        """A fast-lane answer (``providers.openai_fast``) as a ``ChatResponse``."""
+        return ChatResponse(
+            content=text,
+            tool_calls=calls,
+            usage=usage,
+            model=model,
+            provider=self.provider,
+            latency_ms=(time.perf_counter() - state.started) * 1000.0,
+            user_key=self.user_key,
+            extra={**self.extra, "attempts": state.attempts},
+        )
 
     def _map(self, response: ModelResponse, state: _Attempt) -> ChatResponse:
         text, calls, structured = response_parts(response)
