@@ -441,7 +441,9 @@ async def _simulation(a: Team, owned: Owned) -> None:
             json={"selected_workflow": side, "counter_workflow": side},
         )
     )
-    owned.ids["simulation_id"] = simulation["simulation"]["id"]
+    sid = owned.ids["simulation_id"] = simulation["simulation"]["id"]
+    group = await _ok(await a.client.post(f"/v1/simulations/{sid}/run", json={}))
+    owned.ids["group_id"] = group["simulation_group"]["id"]
 
 
 async def _webhook(a: Team, owned: Owned) -> None:
@@ -541,6 +543,9 @@ async def snapshot(a: Team, owned: Owned) -> list[Any]:
         f"/v1/templates/{owned.ids['template_id']}",
         f"/v1/node-libraries/{owned.ids['library_id']}",
         f"/v1/simulations/{owned.ids['simulation_id']}",
+        f"/v1/simulations/{owned.ids['simulation_id']}/runs",
+        f"/v1/simulation-runs/{owned.ids['group_id']}",
+        f"/v1/simulation-runs/{owned.ids['group_id']}/executions",
         f"/v1/super-nodes/{wid}",
         "/v1/workflows",
         "/v1/workflow-runs",

@@ -5,7 +5,8 @@
   (``service.running.recovery``);
 - the stale-run reaper, held by one process at a time through the ``reaper`` lease;
 - the scheduler and its start queue (exactly-once claims; ``fire_due`` is one
-  pass) and outbound webhook deliveries.
+  pass), outbound webhook deliveries, and the drivers of simulation groups
+  (``service.simulations.driver``, leased per group).
 
 This module is where the rooms meet: it hands the running room's
 ``run_one_turn`` to the background rooms that start runs. Any process can take
@@ -25,6 +26,7 @@ from threadline.service.automation.scheduler import DEFAULT_STUCK_AFTER, PassRep
 from threadline.service.running import reaper, recovery
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
+from threadline.service.simulations.driver import Driver
 from threadline.settings import Settings
 from threadline.store import Store
 from threadline.tools.http_call import HttpPolicy
@@ -167,6 +169,7 @@ def start(
         asyncio.create_task(reap_forever(store, runtime, settings)),
         asyncio.create_task(schedule_forever(store, runtime, settings)),
         asyncio.create_task(webhook_delivery.deliver_forever(store, policy)),
+        asyncio.create_task(Driver(store, runtime, run_one_turn).run_forever()),
     ]
 
 

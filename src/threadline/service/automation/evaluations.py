@@ -7,7 +7,9 @@ in the background with the dynamic variable ``{{workflow_run_id}}`` naming the
 source run, marked ``is_evaluation_run`` with ``source_workflow_run_id``. Once it has
 run, the source run's ``evaluation_run_info.evaluation_workflow_run_id`` names it and
 ``GET /v1/workflow-runs/{id}/evaluation-result`` answers. Evaluation runs are never
-evaluated themselves. A failure to evaluate is logged and recorded on the source run
+evaluated themselves, nor are a simulation's runs here: the simulation evaluates
+both sides of a conversation, with the selected workflow's evaluator, when it ends.
+A failure to evaluate is logged and recorded on the source run
 (``evaluation_run_info.error``); it never changes the source run's status.
 
 The evaluator's run is started with the ``StartRun`` the caller gives (the turn
@@ -52,6 +54,16 @@ def evaluation_config(doc: Document) -> JsonDict | None:
     return config if config.get("evaluator_workflow_id") else None
 
 
+def is_simulated(doc: Document) -> bool:
+    """A run one side of a simulated conversation: its simulation evaluates it
+    when the conversation ends (``service.simulations.conversation``)."""
+    run = doc.body.get("workflow_run") or {}
+    misc = run.get("miscellaneous") or {}
+    return run.get("run_by") == "simulation" and isinstance(
+        misc.get("simulation"), dict
+    )
+
+
 def _background(runtime: Runtime, work: Coroutine[Any, Any, Any]) -> None:
     task = asyncio.create_task(work)
     runtime.background.add(task)
@@ -69,7 +81,7 @@ def schedule(
     as a whole.
     """
     config = evaluation_config(doc)
-    if config is None:
+    if config is None or is_simulated(doc):
         return
     turns = int(doc.body.get("turn_count") or 0)
     if config.get("enable_turn_by_turn_evaluation") and turns:
