@@ -307,3 +307,26 @@ async def test_a_restart_mid_simulation_resumes_without_repeating_a_turn(
             assert talked(record) == 3
     listed = await get(team, "/v1/workflow-runs", workflow_id=selected, size=100)
     assert listed["total"] == 5
+
+
+async def test_a_failed_run_fails_its_conversation_and_stop_on_failure_stops_the_rest(
+    team: Team, store: Store, runtime: Runtime, llm: ScriptedLLM
+):
+    # no script: the first model call fails the counter's run
+    selected = await create_workflow(team, talker("Assistant", greets=True))
+    counter = await create_workflow(team, talker("Customer"))
+    sim_id = await simulation(
+        team, selected, counter, max_concurrent_runs=1, stop_on_failure=True
+    )
+    group = await start(team, sim_id)
+    await run_all(store, runtime, team)
+    url = f"/v1/simulation-runs/{group['id']}"
+    runs = (await get(team, f"{url}/executions"))["individual_runs"]
+    assert runs[0]["status"] == "failed"
+    assert runs[0]["end_reason"] == "counter_failed"
+    assert "counter workflow's run failed" in runs[0]["error_message"]
+    assert [r["status"] for r in runs[1:]] == ["cancelled"] * 4
+    done = (await get(team, url))["simulation_group"]
+    assert done["status"] == "failed"
+    sim = (await get(team, f"/v1/simulations/{sim_id}"))["simulation"]
+    assert sim["status"] == "failed"
