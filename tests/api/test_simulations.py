@@ -330,3 +330,34 @@ async def test_a_failed_run_fails_its_conversation_and_stop_on_failure_stops_the
     assert done["status"] == "failed"
     sim = (await get(team, f"/v1/simulations/{sim_id}"))["simulation"]
     assert sim["status"] == "failed"
+
+
+async def test_the_counter_workflow_can_open_and_max_events_ends_a_conversation(
+    team: Team, store: Store, runtime: Runtime, llm: ScriptedLLM
+):
+    echo(llm)
+    selected = await create_workflow(team, talker("Assistant"))
+    counter = await create_workflow(team, talker("Customer", greets=True))
+    opens = await simulation(
+        team, selected, counter, number_of_simulations=1, assistant_starts_first=False
+    )
+    short = await simulation(
+        team,
+        selected,
+        counter,
+        number_of_simulations=1,
+        max_events=1,
+        assistant_starts_first=False,
+    )
+    first, second = await start(team, opens), await start(team, short)
+    await run_all(store, runtime, team)
+    url = "/v1/simulation-runs/{}/executions"
+    opened = (await get(team, url.format(first["id"])))["individual_runs"][0]
+    assert opened["end_reason"] == "max_turns"
+    a = await run_record(team, opened["selected_workflow_run_id"])
+    heard = a["input_output_pairs"][0]["run_input"]["thread_to_node_inputs"]["0"]
+    assert heard["node_run_inputs"][0]["messages"][0]["content"] == "Hello!"
+    cut = (await get(team, url.format(second["id"])))["individual_runs"][0]
+    assert cut["end_reason"] == "max_events"
+    assert cut["turns"] == {"selected": 0, "counter": 1}
+    assert cut["selected_workflow_run_id"] is None
