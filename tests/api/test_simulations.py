@@ -361,3 +361,27 @@ async def test_the_counter_workflow_can_open_and_max_events_ends_a_conversation(
     assert cut["end_reason"] == "max_events"
     assert cut["turns"] == {"selected": 0, "counter": 1}
     assert cut["selected_workflow_run_id"] is None
+
+
+async def test_no_more_than_max_concurrent_runs_conversations_are_in_flight(
+    team: Team, store: Store, runtime: Runtime, llm: ScriptedLLM
+):
+    echo(llm)
+    selected = await create_workflow(team, talker("Assistant", greets=True))
+    counter = await create_workflow(team, talker("Customer"))
+    sim_id = await simulation(team, selected, counter, max_concurrent_runs=2)
+    group = await start(team, sim_id)
+    driver = Driver(
+        store, runtime, run_one_turn, teams=[team.team_id], retry_pause=0.01
+    )
+    await driver.pass_once()
+    url = f"/v1/simulation-runs/{group['id']}"
+    seen = []
+    while (state := (await get(team, url))["simulation_group"])[
+        "status"
+    ] != "completed":
+        seen.append(state["running_runs"])
+        await asyncio.sleep(0)
+    await driver.idle()
+    assert seen and max(seen) <= 2
+    assert state["completed_runs"] == 5
