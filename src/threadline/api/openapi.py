@@ -11,7 +11,10 @@ so the document is rewritten once, when first asked for:
   scheme's, not a parameter;
 - an operation with parameters or a body declares 422, one with path parameters
   404, one with a body 413;
-- the Server-Sent Events endpoints answer ``text/event-stream``.
+- the Server-Sent Events endpoints answer ``text/event-stream``;
+- Threadline's extensions carry ``x-threadline-extension: true`` (operations set
+  it through ``openapi_extra``; the extension models no operation names, such as
+  the budget events, are added to ``components.schemas``).
 
 :func:`allowed_methods` answers the ``Allow`` header of a 405 from the same paths.
 """
@@ -21,6 +24,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from threadline.config.events import BudgetExceededEvent, BudgetWarningEvent
+from threadline.config.run_budget import RunBudget
 
 JsonDict = dict[str, Any]
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -46,6 +53,15 @@ _DESCRIPTIONS = {
     "422": "Invalid parameter or body field",
     "default": "Any other error, in the same envelope",
 }
+EXTENSION = "x-threadline-extension"
+"""Marks what Threadline adds to the Interactly API (operations and schemas)."""
+EXTENSION_MODELS: tuple[type[BaseModel], ...] = (
+    RunBudget,
+    BudgetWarningEvent,
+    BudgetExceededEvent,
+)
+"""Extension models published in ``components.schemas`` although no operation
+names them: the run budget and the events it emits."""
 EVENT_STREAMS = {
     ("/v1/workflow-runs/{run_id}/stream", "get"),
     ("/v1/workflows/{workflow_id}/execute/stream", "post"),
@@ -106,6 +122,11 @@ def build(app: FastAPI) -> JsonDict:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Error"] = ERROR_SCHEMA
+    for model in EXTENSION_MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas[model.__name__] = {**schema, EXTENSION: True}
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():

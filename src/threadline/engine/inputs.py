@@ -1,5 +1,6 @@
 """Applying a turn's ``WorkflowRunInput`` to the run state: start, messages, vars."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ class TurnEnv:
     """The longest cycle (in steps) looked for; 2 is a ping-pong."""
     render_limits: RenderLimits = field(default_factory=RenderLimits)
     """What one template render may build (``engine.render_limits``)."""
+    budget: JsonDict = field(default_factory=dict)
+    """The run's budget limits (``engine.budgets``); empty: none."""
+    price: Callable[[str, str, int, int], float | None] | None = None
+    """USD cost of ``(model, provider, input, output)`` tokens (``max_cost_usd``)."""
 
 
 def _as_message(raw: Any) -> JsonDict:

@@ -87,6 +87,12 @@ class RunState:
     loop_detected: JsonDict | None = None
     """The loop that aborted the run: ``{kind, thread_id, node_logical_ids, counts,
     limit, ...}`` (see ``engine.loopguard``)."""
+    started_at: float | None = None
+    """Clock reading of the run's first turn (``max_seconds``)."""
+    last_active_at: float | None = None
+    """Clock reading at the end of the run's latest turn."""
+    budget_warned: list[str] = field(default_factory=list)
+    """Budgets whose ``budget_warning`` was emitted (once each)."""
 
     def to_json(self) -> JsonDict:
         """Serialise to plain JSON."""

@@ -95,6 +95,9 @@ class NodeResult:
     """Clock reading when the node finished (event timestamps)."""
     end_workflow: bool = False
     """The node ends the whole run (e.g. an escalation with no target)."""
+    budget_exceeded: JsonDict | None = None
+    """A model call of the node was refused by the run budget (``engine.budgets``
+    ``would_pass`` report): the run fails."""
 
 
 def result_to_json(result: NodeResult) -> JsonDict:

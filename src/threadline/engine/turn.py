@@ -12,7 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.engine import advance, inputs, loopguard, usage, waiting
+from threadline.engine import advance, budgets, inputs, loopguard, usage, waiting
 from threadline.engine.emit import Emitter
 from threadline.engine.graph import Graph
 from threadline.engine.inputs import TurnEnv
@@ -129,6 +129,21 @@ def _take_input(
         advance.fail(state, em, f"template limit reached: {exc}")
 
 
+def _refused(
+    state: RunState, em: Emitter, thread_id: str, step: NodeTask, result: NodeResult
+) -> None:
+    """A model call of ``step`` was refused by the budget: the node's earlier calls
+    are counted, nothing else it did is kept, and the run fails."""
+    if result.finished_at is not None:
+        em.now = result.finished_at
+    usage.add_calls(state.usage, result.llm_calls)
+    report = {
+        **(result.budget_exceeded or {}),
+        "node_logical_id": step.node.get("logical_id"),
+    }
+    budgets.exceed(state, em, report, thread_id)
+
+
 def run_turn(
     state: RunState, graph: Graph, run_input: JsonDict, env: TurnEnv
 ) -> Generator[NodeTask, NodeResult, TurnOutcome]:
@@ -140,8 +155,14 @@ def run_turn(
     if state.turn == 1 and not state.threads:
         inputs.start(state, graph, run_input, env, em)
     if _control(state, command, em):
+        state.last_active_at = em.now
         return TurnOutcome(state.status, em.events)
     _take_input(state, graph, run_input, env, em)
+    limits = budgets.limits_of(env.budget)
+    if state.status != "failed":
+        budgets.turn_start(
+            state, em, limits, env.price, counts_as_turn=command != "pump"
+        )
     outputs: dict[str, list[JsonDict]] = {}
     hint: JsonDict | None = None
     runs = 0
@@ -163,8 +184,12 @@ def run_turn(
             break
         result = yield step
         metrics.add(step, result)
+        if result.budget_exceeded is not None:
+            _refused(state, em, thread_id, step, result)
+            break
         carry_on = advance.finish(state, graph, thread, step, result, env, em)
         outputs.setdefault(thread_id, []).append(result.output)
+        budgets.after_step(state, em, limits, env.price)
         if not carry_on:
             break
         loop = loopguard.observe(state, guard, thread_id, step, result)
@@ -172,6 +197,7 @@ def run_turn(
             loopguard.abort(state, em, loop)
             break
     _close(state, em, metrics)
+    state.last_active_at = em.now
     background = state.status == "waiting_for_user_input" and (
         any(t.status == SCHEDULED for t in state.threads.values())
         or waiting.armed(state, graph)

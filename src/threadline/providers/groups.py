@@ -78,6 +78,7 @@ __all__ = [
     "call_records",
     "group_of",
     "is_group",
+    "most_calls",
 ]
 
 JsonDict = dict[str, Any]
@@ -112,6 +113,25 @@ def call_records(response: ChatResponse) -> list[JsonDict]:
     if isinstance(calls, list):
         return [dict(c) for c in calls]
     return [response.call_record()]
+
+
+def most_calls(config: JsonDict | None) -> int:
+    """The most model calls one request with ``config`` can make: 1 for a plain
+    model; for a group, every member it may race (nested groups flattened), plus
+    the backchannel filler's calls. Run budgets count a call by this before it is
+    made, so racing can never pass ``max_llm_calls``."""
+    if not is_group(config):
+        return 1
+    assert config is not None
+    group = config
+    filler = 0
+    if config.get("type") == "llm_group_with_backchannel":
+        group = config.get("main_llm_config") or {}
+        llm = config.get("backchannel_llm_config")
+        if llm and not config.get("backchannel_static_responses"):
+            filler = most_calls(llm)
+    members = group.get("llms") or [] if is_group(group) else [group]
+    return sum(most_calls(m) for m in members if isinstance(m, dict)) + filler
 
 
 def _label(index: int, config: JsonDict) -> str:

@@ -198,9 +198,13 @@ async def list_runs(
 
 
 @router.get("/workflow-runs/{run_id}")
-async def get_run(store: StoreDep, caller: CallerDep, run_id: ObjectIdPath) -> JsonBody:
-    """One run, with every turn."""
-    return {"workflow_run": await run_records.get(store, caller, run_id)}
+async def get_run(
+    request: Request, store: StoreDep, caller: CallerDep, run_id: ObjectIdPath
+) -> JsonBody:
+    """One run, with every turn (and, with a run budget, ``run_budget_usage``)."""
+    runtime: Runtime = request.app.state.runtime
+    found = await run_records.get(store, caller, run_id, runtime.clock())
+    return {"workflow_run": found}
 
 
 @router.delete("/workflow-runs/{run_id}", status_code=204)

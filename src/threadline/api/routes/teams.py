@@ -1,13 +1,16 @@
-"""The caller's team: its concurrency limit (``/teams/current/concurrency``)."""
+"""The caller's team: its concurrency limit (``/teams/current/concurrency``) and
+its default run budget (``/teams/current/run-budget``)."""
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.openapi import EXTENSION
 from threadline.api.params import INT32_MAX
 from threadline.api.routes.common import JsonBody
+from threadline.config.run_budget import RunBudget
 from threadline.service.runtime import Runtime
-from threadline.service.team import admission
+from threadline.service.team import admission, run_budgets
 
 router = APIRouter(tags=["teams"])
 
@@ -44,3 +47,22 @@ async def set_team_concurrency(
         store, caller, body.max_concurrent_runs, _default(request)
     )
     return team.to_json()
+
+
+_EXTENSION = {EXTENSION: True}
+
+
+@router.get("/teams/current/run-budget", openapi_extra=_EXTENSION)
+async def get_team_run_budget(store: StoreDep, caller: CallerDep) -> JsonBody:
+    """The team's default run budget (``docs/budgets.md``; a Threadline extension)."""
+    return await run_budgets.get_team(store, caller)
+
+
+@router.put("/teams/current/run-budget", openapi_extra=_EXTENSION)
+async def set_team_run_budget(
+    store: StoreDep, caller: CallerDep, body: RunBudget
+) -> JsonBody:
+    """Replace the team's default run budget; ``{}`` clears it. Runs started from
+    now on take, per limit, the smallest of this, the workflow's and the start
+    input's ``run_budget``."""
+    return await run_budgets.set_team(store, caller, body.model_dump(exclude_none=True))

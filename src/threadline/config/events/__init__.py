@@ -58,6 +58,8 @@ from threadline.config.events.nodes import (
     WorkflowNavigationEvent,
 )
 from threadline.config.events.workflow import (
+    BudgetExceededEvent,
+    BudgetWarningEvent,
     CompanionStepBoundaryEvent,
     EndThreadEvent,
     EndWorkflowEvent,
@@ -119,6 +121,8 @@ EVENT_MODELS: tuple[type[BaseEvent], ...] = (
     ConditionalEdgeEvent,
     ReverseConditionalEdgeEvent,
     CompanionEdgeEvent,
+    BudgetWarningEvent,
+    BudgetExceededEvent,
 )
 
 if TYPE_CHECKING:
@@ -147,6 +151,8 @@ __all__ = [
     "AssistantResponseEvent",
     "AthenaNodeEvent",
     "BaseEvent",
+    "BudgetExceededEvent",
+    "BudgetWarningEvent",
     "BusyWaitForUserMessageEvent",
     "CompanionEdgeEvent",
     "CompanionStepBoundaryEvent",

@@ -117,3 +117,31 @@ class WorkflowShowStateEvent(BaseEvent):
 
     def _reference_thread(self) -> str | None:
         return self.thread_id or self.origin_thread_id
+
+
+class BudgetWarningEvent(BaseEvent):
+    """A Threadline extension: a run budget reached its soft threshold (once per
+    budget)."""
+
+    type: Literal["budget_warning"] = "budget_warning"
+    budget: str | None = None
+    """``max_tokens``, ``max_cost_usd``, ``max_llm_calls``, ``max_seconds`` or
+    ``max_turns``."""
+    limit: float | None = None
+    used: float | None = None
+    warn_at_fraction: float | None = None
+
+
+class BudgetExceededEvent(BaseEvent):
+    """A Threadline extension: the run would pass a budget, so the call or turn was
+    not made and the run failed (``termination_source: run_budget``)."""
+
+    type: Literal["budget_exceeded"] = "budget_exceeded"
+    budget: str | None = None
+    limit: float | None = None
+    used: float | None = None
+    """What the run had used when it was stopped."""
+    would_use: float | None = None
+    """What it would have used with the refused call or turn."""
+    origin_node_logical_id: str | None = None
+    """The node whose model call was refused (None at a turn boundary)."""

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from threadline import config
+from threadline.config.run_budget import RunBudget
 from threadline.errors import InvalidField
 
 EDGE_TYPES = frozenset(t.value for t in config.EdgeType)
@@ -80,12 +81,34 @@ def tool(raw: Any, prefix: str = "") -> dict[str, Any]:
         raise invalid(exc, "tool config", prefix) from exc
 
 
+def run_budget(raw: Any, prefix: str = "run_budget") -> dict[str, Any] | None:
+    """A validated run budget with only the limits that are set (None: no budget);
+    a bad value is a 422 naming the field (``run_budget.max_tokens``)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidField(f"{prefix}: must be an object or null")
+    try:
+        model = RunBudget.model_validate(raw)
+    except ValidationError as exc:
+        raise invalid(exc, "run budget", prefix) from exc
+    return model.model_dump(exclude_none=True) or None
+
+
+def _with_budget(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    if data.get("run_budget") is None:
+        return data
+    where = f"{prefix}.run_budget" if prefix else "run_budget"
+    return {**data, "run_budget": run_budget(data["run_budget"], where)}
+
+
 def workflow_config(raw: Any, prefix: str = "") -> dict[str, Any]:
     """Validate a workflow-level config (without nodes and edges)."""
     try:
-        return _normalise(config.WorkflowConfig.model_validate(raw))
+        data = _normalise(config.WorkflowConfig.model_validate(raw))
     except ValidationError as exc:
         raise invalid(exc, "workflow config", prefix) from exc
+    return _with_budget(data, prefix)
 
 
 def is_hydrated(raw: Any) -> bool:
@@ -102,4 +125,10 @@ def parse_input(raw: Any, field: str) -> dict[str, Any]:
         model = config.WorkflowRunInput.model_validate(raw)
     except ValidationError as exc:
         raise invalid(exc, "run input", field) from exc
-    return config.dump(model)
+    data = config.dump(model)
+    if data.get("run_budget") is not None and data.get("command") != "start":
+        raise InvalidField(
+            f"{field}.run_budget: only a start command sets a run's budget "
+            f"(this is {data.get('command')!r})"
+        )
+    return _with_budget(data, field)

@@ -16,6 +16,7 @@ from threadline.service.commands import TERMINAL
 from threadline.service.definitions import workflows as wf
 from threadline.service.definitions.envelopes import stored_doc
 from threadline.service.definitions.masking import mask_secrets
+from threadline.service.running import budget_gate
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -56,11 +57,20 @@ async def _get(tx: Transaction, caller: Caller, run_id: str) -> Document:
     return doc
 
 
-async def load(store: Store, caller: Caller, run_id: str) -> JsonDict:
-    """One run of the caller's team, as ``StoredDoc(workflow_run)``."""
+async def load(
+    store: Store, caller: Caller, run_id: str, now: float | None = None
+) -> JsonDict:
+    """One run of the caller's team, as ``StoredDoc(workflow_run)``; with ``now``
+    (a runtime clock reading) and a budget, ``run_budget_usage`` shows each
+    budget's limit, what is used and what remains."""
     async with store.begin() as tx:
         doc = await _get(tx, caller, run_id)
-        return render(doc, await tx.turns().list(caller.team_id, run_id))
+        rendered = render(doc, await tx.turns().list(caller.team_id, run_id))
+    if now is not None:
+        usage = budget_gate.view(doc.body, now)
+        if usage is not None:
+            rendered["workflow_run"]["run_budget_usage"] = usage
+    return rendered
 
 
 async def run_record(store: Store, doc: Document) -> JsonDict:

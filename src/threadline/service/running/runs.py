@@ -28,7 +28,7 @@ from threadline.service.running import (
 )
 from threadline.service.running.run_commands import CommandInput
 from threadline.service.runtime import Runtime
-from threadline.service.team import admission
+from threadline.service.team import admission, run_budgets
 from threadline.service.team.global_variables import TeamGlobals, for_run_in
 from threadline.service.team.llm_config_refs import resolve_llm_refs
 from threadline.service.turns import TurnRequest
@@ -74,6 +74,7 @@ async def _new_run(
                 "mark one node is_start"
             )
         await admission.admit(tx, caller, workflow, runtime.team_max_concurrent_runs)
+        budget = await run_budgets.for_new_run(tx, caller.team_id, snapshot, run_input)
         run_id = new_object_id()
         now = wf.now()
         record: JsonDict = {
@@ -99,6 +100,8 @@ async def _new_run(
             "is_evaluation_run": False,
             "evaluation_run_info": None,
         }
+        if budget:
+            record["run_budget"] = budget
         doc = Document(
             id=run_id,
             team_id=caller.team_id,

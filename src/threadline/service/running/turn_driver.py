@@ -36,6 +36,8 @@ from threadline.service import webhooks
 from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
+from threadline.service.running import budget_gate, costs
+from threadline.service.running.budget_gate import BudgetedLLM
 from threadline.service.running.ports import ports_for
 from threadline.service.running.turn_answers import (
     Lost,
@@ -85,6 +87,9 @@ async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeRe
     """Run one node; an executor bug fails the run, not the process."""
     if task.delay_s > 0:
         await asyncio.sleep(min(task.delay_s, _MAX_INLINE_DELAY_S))
+    gate = ports.llm.gate if isinstance(ports.llm, BudgetedLLM) else None
+    if gate is not None:
+        gate.begin_node()
     try:
         result = await executor_for(task.node.get("type", ""))(task, ports)
     except Exception as exc:
@@ -92,6 +97,8 @@ async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeRe
             error=f"node {task.node.get('logical_id')!r} failed: {exc}",
             stack_trace=traceback.format_exc(),
         )
+    if gate is not None and gate.refused is not None:
+        result.budget_exceeded = dict(gate.refused)
     result.finished_at = runtime.clock()
     return result
 
@@ -138,6 +145,10 @@ async def _turn(
     )
     hidden = with_template_forms(team.secret_values, snapshot, team.values)
     ports = ports_for(store, caller, runtime, runtime.sinks.get(command.id), hidden)
+    limits = budget_gate.limits_of(doc.body)
+    if limits:
+        gate = budget_gate.BudgetGate(limits, state, runtime.clock)
+        ports.llm = BudgetedLLM(ports.llm, gate)
     raw_env = body.get("env") or turn_env(runtime, state.turn)
     env = TurnEnv(
         now=float(raw_env["now"]),
@@ -145,6 +156,8 @@ async def _turn(
         globals_=team.values,
         max_node_runs=runtime.max_node_runs_per_turn,
         render_limits=runtime.render_limits,
+        budget=limits,
+        price=costs.price,
     )
     gen = run_turn(state, compile_graph(snapshot), body["run_input"], env)
     replayed = 0

@@ -120,7 +120,14 @@ def new_rerun(
     """The re-run's document: lineage, carried-over usage, the checkpoint state."""
     run_id = new_object_id()
     usage = state.get("usage") or {}
-    state = {**state, "run_id": run_id, "usage": {}}
+    # Its budget's tokens, cost, calls and clock restart with its own usage.
+    state = {
+        **state,
+        "run_id": run_id,
+        "usage": {},
+        "started_at": None,
+        "budget_warned": [],
+    }
     status = str(state.get("status") or "waiting_for_user_input")
     record = copy.deepcopy(src.record)
     record.update(
