@@ -88,10 +88,11 @@ def model(name: str) -> dict[str, Any]:
     return {"type": "openai_llm", "provider": "openai", "model": name, "max_retries": 0}
 
 
+# Patience long enough that the group waits for both members: both are paid for.
 RACE = {
     "type": "llm_group",
     "operation_mode": "parallel_select_one",
-    "min_patience_time_ms": 0,
+    "min_patience_time_ms": 60_000,
     "llms": [model("gpt-fast"), model("gpt-other")],
 }
 

@@ -337,3 +337,32 @@ async def test_the_team_budget_is_the_teams_own(team: Team, other_team: Team):
     await team.client.put("/v1/teams/current/run-budget", json={"max_turns": 2})
     kept = (await team.client.get("/v1/teams/current/concurrency")).json()
     assert kept["max_concurrent_runs"] == 3  # the two settings share a document
+
+
+async def test_a_cost_budget_warns_of_models_missing_from_the_price_table(
+    team: Team, llm: ScriptedLLM
+):
+    llm.extend("hello there", "and again")
+    local = {"type": "openai_llm", "model": "my-local-model"}
+    nodes = [{**say("node_a"), "llms_config": local}, say("node_b")]
+    created = await team.client.post(
+        "/v1/workflows", json=workflow(nodes, run_budget={"max_cost_usd": 1.0})
+    )
+    assert created.status_code == 200, created.text
+    warned = [
+        w for w in created.json()["warnings"] if w["code"].startswith("run_budget")
+    ]
+    assert [w["code"] for w in warned] == ["run_budget_unpriced_model"]
+    assert "my-local-model" in warned[0]["message"]
+    wid = created.json()["workflow"]["_id"]
+    turn = await run(team, wid, {"run_input": START})
+    # The scripted model answers as "fake-model": its calls cannot be priced.
+    notes = [
+        e["warning_message"]
+        for e in of_type(turn, "workflow_warning")
+        if "max_cost_usd" in e["warning_message"]
+    ]
+    assert len(notes) == 1 and "fake-model" in notes[0]
+    found = await record(team, turn["run_id"])
+    assert found["run_budget_usage"]["budgets"]["max_cost_usd"]["used"] == 0
+    assert found["run_budget_usage"]["warned"] == []

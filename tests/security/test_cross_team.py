@@ -147,6 +147,7 @@ CASES: dict[str, Case] = {
             "workflow-runs",
             "teams/current/concurrency",
             "teams/current/credentials",
+            "teams/current/run-budget",
             "global-variables",
             "global-variables/resolve",
             "workflow-webhooks",
@@ -163,6 +164,7 @@ CASES: dict[str, Case] = {
     "PUT /v1/teams/current/credentials/{vendor}": Case(
         "own", lambda o: {"api_key": "sk-team-b-own-key-123456"}
     ),
+    "PUT /v1/teams/current/run-budget": Case("own", lambda o: {"max_turns": 3}),
     "GET /v1/teams/current/credentials/{vendor}": OWN,
     "DELETE /v1/teams/current/credentials/{vendor}": OWN,
     "POST /v1/global-variables": Case("own", lambda o: {"name": "b_var", "value": 1}),
@@ -553,6 +555,7 @@ async def snapshot(a: Team, owned: Owned) -> list[Any]:
         "/v1/workflow-webhooks/events",
         "/v1/teams/current/concurrency",
         "/v1/teams/current/credentials",
+        "/v1/teams/current/run-budget",
         "/v1/global-variables",
         "/v1/llm-configs",
         "/v1/simulations",

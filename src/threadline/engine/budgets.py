@@ -22,7 +22,9 @@ may carry them over the limit; no call is made after that.
 ``exceed`` fails the run: a ``budget_exceeded`` event naming the budget, its
 limit and what was used, then ``workflow_error``; ``termination_source`` is
 ``run_budget``. ``warn`` emits ``budget_warning`` once per budget when its use
-reaches ``warn_at_fraction`` of the limit (default 0.8).
+reaches ``warn_at_fraction`` of the limit (default 0.8). A ``max_cost_usd`` cannot
+count a model the price table does not know: its calls count as free, and a
+``workflow_warning`` says so once per model.
 """
 
 from collections.abc import Callable
@@ -164,8 +166,41 @@ def exceed(
     em.emit("workflow_error", thread_id, error_message=state.error, stack_trace=None)
 
 
-def warn(state: RunState, em: Emitter, limits: JsonDict, spent: JsonDict) -> None:
+def _unpriced(
+    state: RunState, em: Emitter, limits: JsonDict, price: Price | None
+) -> None:
+    """A ``max_cost_usd`` the run cannot honour for a model the price table does
+    not know: one ``workflow_warning`` per such model (its calls count as free)."""
+    if "max_cost_usd" not in limits or price is None:
+        return
+    for entry in state.usage.values():
+        model = str(entry.get("response_model") or "")
+        provider = str(entry.get("provider") or "")
+        key = f"unpriced:{model}\x1f{provider}"
+        if key in state.budget_warned:
+            continue
+        if price(model, provider, 1, 1) is None:
+            state.budget_warned.append(key)
+            em.emit(
+                "workflow_warning",
+                MAIN_THREAD,
+                warning_message=(
+                    f"run budget max_cost_usd cannot count the calls of model "
+                    f"{model or '(unnamed)'!r} of provider {provider!r}: it is not "
+                    "in the price table, so they count as free"
+                ),
+            )
+
+
+def warn(
+    state: RunState,
+    em: Emitter,
+    limits: JsonDict,
+    spent: JsonDict,
+    price: Price | None = None,
+) -> None:
     """``budget_warning`` for each budget past its soft threshold, once each."""
+    _unpriced(state, em, limits, price)
     fraction = float(limits.get("warn_at_fraction") or DEFAULT_WARN_AT_FRACTION)
     for name in NAMES:
         limit = limits.get(name)
@@ -205,7 +240,7 @@ def turn_start(
     if report is not None:
         exceed(state, em, report)
         return True
-    warn(state, em, limits, spent)
+    warn(state, em, limits, spent, price)
     return False
 
 
@@ -214,4 +249,4 @@ def after_step(
 ) -> None:
     """Warnings after a node (its calls are in the totals now)."""
     if limits:
-        warn(state, em, limits, used(state, em.now, price))
+        warn(state, em, limits, used(state, em.now, price), price)

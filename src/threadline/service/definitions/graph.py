@@ -13,6 +13,7 @@ from typing import Any
 from threadline.engine.validate import validate_workflow
 from threadline.errors import GraphInvalid, InvalidField
 from threadline.ids import new_object_id
+from threadline.providers.prices import price
 from threadline.service.caller import Caller
 from threadline.service.definitions import wire
 from threadline.store import Document, Query, Transaction
@@ -133,7 +134,49 @@ def check(graph: Graph) -> list[JsonDict]:
     if errors:
         summary = "; ".join(p.message for p in errors)
         raise GraphInvalid(f"workflow is invalid: {summary}", details=rendered)
-    return [p for p in rendered if p["severity"] != "error"]
+    return [p for p in rendered if p["severity"] != "error"] + budget_warnings(graph)
+
+
+def _models(value: Any) -> set[str]:
+    """The model names of every LLM config inside ``value``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        model = value.get("model")
+        if (
+            isinstance(model, str)
+            and model
+            and str(value.get("type", "")).endswith("_llm")
+        ):
+            found.add(model)
+        for item in value.values():
+            found |= _models(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _models(item)
+    return found
+
+
+def budget_warnings(graph: Graph) -> list[JsonDict]:
+    """A ``max_cost_usd`` the server cannot honour for a model missing from the
+    price table (its calls would count as free): one warning per model."""
+    budget = graph.workflow_config.get("run_budget")
+    if not isinstance(budget, dict) or budget.get("max_cost_usd") is None:
+        return []
+    models = _models(graph.workflow_config) | _models(graph.node_configs)
+    return [
+        {
+            "code": "run_budget_unpriced_model",
+            "message": (
+                f"run_budget.max_cost_usd cannot count the calls of model {model!r}: "
+                "it is not in the price table, so they count as free"
+            ),
+            "severity": "warning",
+            "node_logical_id": None,
+            "edge_logical_id": None,
+        }
+        for model in sorted(models)
+        if price(model, "", 1, 1) is None
+    ]
 
 
 async def load(tx: Transaction, team_id: str, version: Document) -> Graph:

@@ -130,6 +130,6 @@ def view(doc_body: JsonDict, now: float) -> JsonDict | None:
     return {
         "budgets": report,
         "warn_at_fraction": warn,
-        "warned": list(state.budget_warned),
+        "warned": [w for w in state.budget_warned if w in budgets.NAMES],
         "exceeded": exceeded,
     }

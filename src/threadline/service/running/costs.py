@@ -1,4 +1,5 @@
-"""Cost of LLM usage, from the maintained price table of ``genai-prices``.
+"""Cost of LLM usage, from the maintained price table of ``genai-prices``
+(``providers.prices``).
 
 Costs are shown beside the tokens: each ``breakdown_by_models`` entry gets
 ``cost_usd`` (None when the model is not in the table, e.g. a local or fake model)
@@ -6,34 +7,13 @@ and the total gets ``cost_usd`` (the sum of the known entries) and
 ``cost_complete`` (False when some entry has no price).
 """
 
-from functools import lru_cache
 from typing import Any
 
-import genai_prices
+from threadline.providers.prices import price
+
+__all__ = ["price", "price_events", "with_costs"]
 
 JsonDict = dict[str, Any]
-
-
-@lru_cache(maxsize=256)
-def _unit_price(
-    model: str, provider: str, tokens_in: int, tokens_out: int
-) -> float | None:
-    usage = genai_prices.Usage(input_tokens=tokens_in, output_tokens=tokens_out)
-    try:
-        result = genai_prices.calc_price(usage, model, provider_id=provider or None)
-    except LookupError:
-        try:  # the provider name may not match the table's ids ("fake", "custom")
-            result = genai_prices.calc_price(usage, model)
-        except LookupError:
-            return None
-    return float(result.total_price)
-
-
-def price(model: str, provider: str, tokens_in: int, tokens_out: int) -> float | None:
-    """USD cost of one model's token counts, or None when the model is unknown."""
-    if not model:
-        return None
-    return _unit_price(model, provider, tokens_in, tokens_out)
 
 
 def with_costs(usage: JsonDict | None) -> JsonDict | None:
