@@ -118,7 +118,10 @@ async def test_orphans_are_running_commands_of_silent_workers(store: Store):
         assert alive in await tx.workers().live(T0 + timedelta(minutes=5))
         assert dead not in await tx.workers().live(T0 + timedelta(minutes=5))
         found = await tx.commands().orphans(T0 + timedelta(minutes=5), 1000)
+        assert await tx.workers().seen(dead) == T0
+        assert await tx.workers().seen(alive) == T0 + timedelta(minutes=10)
         await tx.workers().remove(dead)
+        assert await tx.workers().seen(dead) is None
         await tx.workers().remove(alive)
     ids = {c.id for c in found}
     assert lost.id in ids and kept.id not in ids and queued.id not in ids

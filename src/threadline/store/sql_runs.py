@@ -168,6 +168,12 @@ class SqlWorkers:
         stmt = select(w.c.id).where(w.c.heartbeat_at >= since).order_by(w.c.id)
         return list((await self._conn.execute(stmt)).scalars().all())
 
+    async def seen(self, worker_id: str) -> datetime | None:
+        w = schema.workers
+        stmt = select(w.c.heartbeat_at).where(w.c.id == worker_id)
+        value = (await self._conn.execute(stmt)).scalar_one_or_none()
+        return None if value is None else _aware(value)
+
     async def take_lease(
         self, name: str, holder: str, now: datetime, until: datetime
     ) -> bool:

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 
 from threadline import config
-from threadline.api.deps import CallerDep, PagingDep, StoreDep
+from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
+from threadline.api.openapi import EXTENSION
 from threadline.api.params import TurnIndex, TurnQuery, VersionQuery
 from threadline.api.routes.common import (
     JsonBody,
@@ -21,7 +22,7 @@ from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
 from threadline.service.commands import TERMINAL
 from threadline.service.definitions.envelopes import page
-from threadline.service.running import reruns, run_records, runs
+from threadline.service.running import diagnosis, reruns, run_records, runs
 from threadline.service.runtime import Runtime
 from threadline.service.turns import TurnRequest
 from threadline.store import Document
@@ -205,6 +206,33 @@ async def get_run(
     runtime: Runtime = request.app.state.runtime
     found = await run_records.get(store, caller, run_id, runtime.clock())
     return {"workflow_run": found}
+
+
+@router.get(
+    "/workflow-runs/{run_id}/diagnosis",
+    openapi_extra={EXTENSION: True},
+)
+async def diagnose_run(
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    run_id: ObjectIdPath,
+) -> JsonBody:
+    """Why the run is not moving: one ``sentence`` and the fields of its case
+    (``docs/diagnosis.md``; a Threadline extension)."""
+    runtime: Runtime = request.app.state.runtime
+    return await diagnosis.diagnose_run(
+        store,
+        caller,
+        run_id,
+        timing=diagnosis.Timing(
+            max_turn_seconds=settings.max_turn_seconds,
+            worker_dead_seconds=settings.worker_dead_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        ),
+        this_worker=runtime.worker_id if run_id in runtime.drivers else None,
+    )
 
 
 @router.delete("/workflow-runs/{run_id}", status_code=204)

@@ -13,10 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Response
 
 from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.openapi import EXTENSION
 from threadline.api.params import Skip
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
 from threadline.service.automation import schedules
 from threadline.service.automation.schedules import Status
+from threadline.service.running import diagnosis
 
 router = APIRouter(tags=["schedules"])
 BASE = "/workflow-schedules"
@@ -68,6 +70,20 @@ async def get(
 ) -> JsonBody:
     """One schedule."""
     return {"schedule": await schedules.get(store, caller, schedule_id)}
+
+
+@router.get(
+    f"{BASE}/{{schedule_id}}/diagnosis",
+    name="diagnose_workflow_schedule",
+    openapi_extra={EXTENSION: True},
+)
+async def diagnose(
+    store: StoreDep, caller: CallerDep, schedule_id: ObjectIdPath
+) -> JsonBody:
+    """Why the schedule's start has not begun: scheduled, waiting for a
+    concurrency slot (level, limit, position), due, starting or ended (a
+    Threadline extension; ``docs/diagnosis.md``)."""
+    return await diagnosis.diagnose_start(store, caller, schedule_id)
 
 
 @router.patch(f"{BASE}/{{schedule_id}}", name="update_workflow_schedule")
