@@ -1,4 +1,8 @@
-"""Request dependencies: the store, the settings and the authenticated caller."""
+"""Request dependencies: the store, the settings and the authenticated caller.
+
+Dependencies are ``async def`` even when they do no I/O: FastAPI runs a plain
+``def`` dependency in its thread pool, a thread hand-off on every request.
+"""
 
 import json
 from datetime import datetime
@@ -17,13 +21,13 @@ from threadline.store import Store
 from threadline.tools.limits import ToolCeilings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The store opened at start-up."""
     store: Store = request.app.state.store
     return store
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -52,7 +56,7 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def endpoint_rules(request: Request) -> EndpointRules:
+async def endpoint_rules(request: Request) -> EndpointRules:
     """How tenant LLM URLs are checked (the runtime's SSRF policy)."""
     return EndpointRules.of(get_runtime(request))
 
@@ -60,7 +64,7 @@ def endpoint_rules(request: Request) -> EndpointRules:
 EndpointRulesDep = Annotated[EndpointRules, Depends(endpoint_rules)]
 
 
-def get_tool_ceilings(request: Request) -> ToolCeilings:
+async def get_tool_ceilings(request: Request) -> ToolCeilings:
     """The operator's ceilings on tool calls (the runtime's, from the settings)."""
     return get_runtime(request).tool_ceilings
 
@@ -85,7 +89,7 @@ async def check_llm_urls(
     await check_configs(body, rules)
 
 
-def paging(
+async def paging(
     page: Page = 1,
     size: Annotated[int, Query(ge=1, le=1000)] = 100,
     search: str | None = None,

@@ -290,7 +290,7 @@ def _turn(turn_index: TurnIndex) -> Target:
     return ("turn", turn_index)
 
 
-def _comment_id(comment_id: str) -> str:
+async def _comment_id(comment_id: str) -> str:
     # A dependency, so that the path's parameters keep their order (run, target,
     # comment) in the OpenAPI document.
     return comment_id
