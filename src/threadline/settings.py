@@ -79,6 +79,38 @@ class Settings(BaseSettings):
         names = (i.strip().strip("[]").rstrip(".").lower() for i in items)
         return frozenset(n for n in names if n)
 
+    embeddings_model: str | None = None
+    """The embeddings model of knowledge-base vectors (e.g.
+    ``text-embedding-3-small``); None: knowledge bases search by words alone
+    (lexical full-text search) and their search responses say so."""
+    embeddings_url: str | None = None
+    """The OpenAI-compatible endpoint serving ``/embeddings`` (default: OpenAI;
+    ``THREADLINE_LLM_OVERRIDE_URL`` wins when set). The key is the team's
+    ``openai`` credential, else ``THREADLINE_OPENAI_API_KEY``."""
+    kb_max_knowledge_bases: int = Field(default=100, ge=1)
+    """Most knowledge bases per team (409 ``over_limit`` beyond)."""
+    kb_max_documents: int = Field(default=500, ge=1)
+    """Most documents in one knowledge base (409 ``over_limit`` beyond)."""
+    kb_max_document_bytes: int = Field(default=5_000_000, ge=1)
+    """Largest document (uploaded, or fetched from a URL), in bytes (413
+    ``payload_too_large``); uploads are also bounded by
+    ``THREADLINE_MAX_BODY_BYTES``."""
+    kb_max_chunks: int = Field(default=20_000, ge=1)
+    """Most chunks in one knowledge base; a document that would pass it fails
+    ingestion with an error naming this setting."""
+    kb_chunk_chars: int = Field(default=1_000, ge=100)
+    """Characters per chunk."""
+    kb_chunk_overlap_chars: int = Field(default=150, ge=0)
+    """Characters each chunk repeats from the one before (under
+    ``THREADLINE_KB_CHUNK_CHARS``)."""
+    kb_max_query_chars: int = Field(default=2_000, ge=1)
+    """Longest search query (422 ``validation_error`` beyond; a tool call's
+    query is cut to it)."""
+    kb_max_top_k: int = Field(default=20, ge=1)
+    """Most chunks one search returns (422 beyond; ``knowledge_base`` tools get
+    ``THREADLINE_KB_DEFAULT_TOP_K``)."""
+    kb_default_top_k: int = Field(default=5, ge=1)
+    """Chunks a search returns when it asks no ``top_k``, and a tool call gets."""
     secret_key: SecretStr | None = None
     """Fernet key (32 random bytes, URL-safe base64) encrypting secret global
     variables at rest; the service refuses to start with secrets stored and no key."""

@@ -120,7 +120,12 @@ class FakeRetriever:
     searches: list[tuple[str, list[str], int | None]] = field(default_factory=list)
 
     async def search(
-        self, query: str, knowledge_base_ids: Any, *, timeout_ms: int | None = None
+        self,
+        query: str,
+        knowledge_base_ids: Any,
+        *,
+        timeout_ms: int | None = None,
+        team_id: str = "",
     ) -> Any:
         self.searches.append((query, list(knowledge_base_ids), timeout_ms))
         return self.chunks

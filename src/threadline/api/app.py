@@ -21,6 +21,7 @@ from threadline.api.routes import (
     credentials,
     global_variables,
     health,
+    knowledge,
     llm_configs,
     parts,
     reruns,
@@ -69,6 +70,7 @@ def build_router() -> APIRouter:
     router.include_router(webhooks.router)
     router.include_router(reuse.router, dependencies=checked)
     router.include_router(simulations.router)
+    router.include_router(knowledge.router)
     return router
 
 
@@ -119,6 +121,7 @@ def create_app(
     )
     if store is not None:
         app.state.store = store
+        processes.attach(store, app.state.runtime)
     errors.install(app)
     openapi.install(app, PREFIXES)
     access_log.install()

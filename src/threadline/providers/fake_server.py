@@ -16,7 +16,9 @@ are scripted once, as OpenAI ``chat.completion`` objects (``text_reply``,
 - ``POST .../models/<m>:generateContent`` and ``:streamGenerateContent`` (SSE):
   Gemini;
 - ``POST .../model/<id>/converse``: Bedrock Converse (no ``converse-stream``: its
-  binary event-stream framing is not faked).
+  binary event-stream framing is not faked);
+- ``POST .../embeddings``: OpenAI embeddings, deterministic and unscripted
+  (``fake_embedding``: hashed bag of words, so texts sharing words are near).
 
 A reply whose body is not a ``chat.completion`` is sent as is (a native body).
 Errors are rendered in each provider's error shape. One request per connection
@@ -37,6 +39,8 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -66,7 +70,9 @@ __all__ = [
     "auto_reply",
     "body_hash",
     "completion",
+    "embeddings_reply",
     "error_reply",
+    "fake_embedding",
     "log_request",
     "running_openai_server",
     "text_reply",
@@ -179,6 +185,9 @@ class FakeOpenAIServer:
             self.requests.append(request)
         if self.log_path is not None:
             log_request(self.log_path, request)
+        if request.method == "POST" and _is_embeddings(request.path):
+            await _send_json(writer, 200, embeddings_reply(request.body))
+            return False
         if wire is None:
             reply = error_reply(404, f"no route {request.method} {request.path}")
         else:
@@ -222,6 +231,54 @@ class FakeOpenAIServer:
             if reply.chunk_delay_s:
                 await asyncio.sleep(reply.chunk_delay_s)
         return False
+
+
+EMBEDDING_DIMENSIONS = 64
+
+
+def _is_embeddings(path: str) -> bool:
+    return path.split("?", 1)[0].endswith("/embeddings")
+
+
+def fake_embedding(text: str) -> list[float]:
+    """A deterministic unit vector: each lower-case word adds to the dimension its
+    SHA-256 picks (a hashed bag of words)."""
+    vector = [0.0] * EMBEDDING_DIMENSIONS
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[digest[0] % EMBEDDING_DIMENSIONS] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
+
+
+def embeddings_reply(body: Any) -> JsonDict:
+    """The OpenAI ``/embeddings`` answer for ``body`` (``input``: text or list)."""
+    body = body if isinstance(body, dict) else {}
+    inputs = body.get("input")
+    texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    data = [
+        {"object": "embedding", "index": i, "embedding": fake_embedding(str(t))}
+        for i, t in enumerate(texts)
+    ]
+    tokens = sum(len(str(t).split()) for t in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": str(body.get("model") or "fake-embeddings"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+async def _send_json(writer: asyncio.StreamWriter, status: int, body: Any) -> None:
+    payload = json.dumps(body).encode()
+    head = [
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        "Connection: close",
+    ]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+    await writer.drain()
 
 
 def body_hash(body: Any) -> str:

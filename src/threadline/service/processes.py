@@ -5,8 +5,10 @@
   (``service.running.recovery``);
 - the stale-run reaper, held by one process at a time through the ``reaper`` lease;
 - the scheduler and its start queue (exactly-once claims; ``fire_due`` is one
-  pass), outbound webhook deliveries, and the drivers of simulation groups
-  (``service.simulations.driver``, leased per group).
+  pass), outbound webhook deliveries, the drivers of simulation groups
+  (``service.simulations.driver``, leased per group) and knowledge-base ingestion
+  (leased jobs, ``service.knowledge.ingest``);
+- the knowledge-base retriever of ``knowledge_base`` tools (``attach``).
 
 This module is where the rooms meet: it hands the running room's
 ``run_one_turn`` to the background rooms that start runs. Any process can take
@@ -21,8 +23,12 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from threadline.engine.render_limits import RenderLimits
+from threadline.providers.embeddings import OPENAI_BASE_URL, Embeddings
+from threadline.providers.keys import secret
 from threadline.service.automation import scheduler, start_queue, webhook_delivery
 from threadline.service.automation.scheduler import DEFAULT_STUCK_AFTER, PassReport
+from threadline.service.knowledge import ingest
+from threadline.service.knowledge.search import StoreRetriever
 from threadline.service.running import reaper, recovery
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
@@ -30,6 +36,7 @@ from threadline.service.simulations.driver import Driver
 from threadline.settings import Settings
 from threadline.store import Store
 from threadline.tools.http_call import HttpPolicy
+from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings
 
 log = logging.getLogger("threadline.processes")
@@ -45,6 +52,46 @@ def tool_ceilings(settings: Settings) -> ToolCeilings:
         max_concurrent_per_team=settings.tool_max_concurrent_per_team,
         queue_seconds=settings.tool_queue_seconds,
     )
+
+
+def knowledge_limits(settings: Settings) -> KnowledgeLimits:
+    """The ``THREADLINE_KB_*`` settings as the knowledge bases' ceilings."""
+    return KnowledgeLimits(
+        max_knowledge_bases=settings.kb_max_knowledge_bases,
+        max_documents=settings.kb_max_documents,
+        max_document_bytes=settings.kb_max_document_bytes,
+        max_chunks=settings.kb_max_chunks,
+        chunk_chars=settings.kb_chunk_chars,
+        chunk_overlap_chars=min(
+            settings.kb_chunk_overlap_chars, settings.kb_chunk_chars // 2
+        ),
+        max_query_chars=settings.kb_max_query_chars,
+        max_top_k=settings.kb_max_top_k,
+        default_top_k=min(settings.kb_default_top_k, settings.kb_max_top_k),
+    )
+
+
+def embeddings_from_settings(settings: Settings) -> Embeddings | None:
+    """The knowledge bases' embeddings model (None: lexical search only)."""
+    if not settings.embeddings_model:
+        return None
+    if settings.llm_override_url:
+        return Embeddings(
+            model=settings.embeddings_model,
+            base_url=settings.llm_override_url,
+            override=True,
+        )
+    return Embeddings(
+        model=settings.embeddings_model,
+        base_url=settings.embeddings_url or OPENAI_BASE_URL,
+        server_key=secret(settings.openai_api_key),
+    )
+
+
+def attach(store: Store, runtime: Runtime) -> None:
+    """Give the runtime this store's knowledge-base retriever (unless it has one)."""
+    if runtime.retriever is None:
+        runtime.retriever = StoreRetriever(store, runtime)
 
 
 def runtime_from_settings(settings: Settings) -> Runtime:
@@ -84,6 +131,8 @@ def runtime_from_settings(settings: Settings) -> Runtime:
             max_work=settings.template_max_work,
             max_steps=settings.template_max_steps,
         ),
+        embeddings=embeddings_from_settings(settings),
+        knowledge_limits=knowledge_limits(settings),
     )
     if settings.executor == "dbos":  # turns as DBOS workflows
         from threadline.service.running import dbos_executor
@@ -156,6 +205,7 @@ def start(
 ) -> list["asyncio.Task[None]"]:
     """Start the periodic work of a ``kind`` (``serve`` or ``worker``) process."""
     policy = webhook_delivery.DeliveryPolicy(allow_private=settings.http_allow_private)
+    attach(store, runtime)
     if settings.executor == "dbos":  # launched on this loop: it runs turns here
         from threadline.service.running import dbos_executor
 
@@ -170,6 +220,7 @@ def start(
         asyncio.create_task(schedule_forever(store, runtime, settings)),
         asyncio.create_task(webhook_delivery.deliver_forever(store, policy)),
         asyncio.create_task(Driver(store, runtime, run_one_turn).run_forever()),
+        asyncio.create_task(ingest.ingest_forever(store, runtime)),
     ]
 
 

@@ -19,7 +19,9 @@ from typing import Any
 from threadline.engine.render_limits import RenderLimits
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
+from threadline.providers.embeddings import Embeddings
 from threadline.tools.http_call import HttpPolicy
+from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings, ToolSlots
 
 JsonDict = dict[str, Any]
@@ -40,7 +42,13 @@ class Runtime:
     http_transport: Any = None
     """An httpx transport for HTTP nodes and tools (tests); None: the network."""
     retriever: Any = None
-    """The knowledge-base retriever; None until one is configured."""
+    """The knowledge-base retriever (``service.knowledge.search.StoreRetriever``,
+    set by ``service.processes.attach``); None: knowledge_base tools fail."""
+    embeddings: Embeddings | None = None
+    """The embeddings model of knowledge bases (``THREADLINE_EMBEDDINGS_MODEL``);
+    None: they search by words alone."""
+    knowledge_limits: KnowledgeLimits = field(default_factory=KnowledgeLimits)
+    """The operator's ceilings on knowledge bases (``THREADLINE_KB_*``)."""
     background: set["asyncio.Task[Any]"] = field(default_factory=set)
     """Background work started by requests (evaluation runs); kept referenced."""
     render_limits: RenderLimits = field(default_factory=RenderLimits)

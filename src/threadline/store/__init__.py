@@ -5,10 +5,13 @@ Only ``open_store`` names an implementation. Must not import api, service or cli
 
 from threadline.store.base import (
     ApiKey,
+    Chunk,
     Command,
     Document,
     Documents,
     Duplicate,
+    IngestJob,
+    Knowledge,
     Query,
     Sealer,
     Store,
@@ -19,10 +22,13 @@ from threadline.store.sql import SqlStore
 
 __all__ = [
     "ApiKey",
+    "Chunk",
     "Command",
     "Document",
     "Documents",
     "Duplicate",
+    "IngestJob",
+    "Knowledge",
     "Query",
     "Sealer",
     "Store",

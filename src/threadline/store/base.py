@@ -89,6 +89,42 @@ class Command:
     response: JsonDict | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One chunk of a knowledge-base document (``id`` is given by the store)."""
+
+    team_id: str
+    kb_id: str
+    document_id: str
+    position: int
+    text: str
+    source: JsonDict
+    created_at: datetime
+    embedding_model: str | None = None
+    embedding: bytes | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestJob:
+    """The ingestion job of one knowledge-base document (``id`` = the document's).
+
+    ``status``: ``queued`` or ``running`` (held by ``worker_id`` until
+    ``lease_until``); ``attempts`` counts the claims.
+    """
+
+    id: str
+    team_id: str
+    kb_id: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    payload: bytes | None = None
+    worker_id: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+
+
 Sealer = Callable[[str, JsonDict], JsonDict]
 """``(kind, body) -> body`` applied to every document body before it is written
 (the service encrypts the secrets inside, ``service.team.sealing``); it may raise to
@@ -211,6 +247,60 @@ class Workers(Protocol):
         ...
 
 
+class Knowledge(Protocol):
+    """Knowledge-base chunks (with in-database full-text search) and the
+    ingestion jobs; every call but ``claim_job`` is scoped to a team."""
+
+    async def add_chunks(self, chunks: Sequence[Chunk]) -> None: ...
+    async def delete_chunks(
+        self, team_id: str, kb_id: str, document_id: str | None = None
+    ) -> int:
+        """The chunks of one document (or, without one, of the whole KB)."""
+        ...
+
+    async def count_chunks(self, team_id: str, kb_id: str) -> int: ...
+    async def chunks(self, team_id: str, ids: Sequence[int]) -> list[Chunk]: ...
+    async def lexical(
+        self, team_id: str, kb_ids: Sequence[str], terms: Sequence[str], limit: int
+    ) -> list[int]:
+        """Ids of the chunks matching any of ``terms`` (plain words), best first,
+        by the database's full-text ranking (FTS5 bm25, ``ts_rank``)."""
+        ...
+
+    async def nearest(
+        self,
+        team_id: str,
+        kb_ids: Sequence[str],
+        model: str,
+        vector: Sequence[float],
+        limit: int,
+    ) -> list[int]:
+        """Ids of the chunks embedded with ``model`` nearest to ``vector``
+        (cosine), best first."""
+        ...
+
+    def vector_search(self) -> str:
+        """How ``nearest`` searches: ``sqlite-vec``, ``pgvector`` or ``exact``."""
+        ...
+
+    async def add_job(self, job: IngestJob) -> None: ...
+    async def get_job(self, team_id: str, job_id: str) -> IngestJob | None: ...
+    async def claim_job(
+        self, worker_id: str, now: datetime, until: datetime
+    ) -> IngestJob | None:
+        """Take the oldest job that is queued or whose lease ran out (any team):
+        it becomes ``running``, held by ``worker_id`` until ``until``."""
+        ...
+
+    async def delete_job(
+        self, team_id: str, job_id: str, worker_id: str | None = None
+    ) -> bool:
+        """Delete the job (only while ``worker_id`` holds it, when given)."""
+        ...
+
+    async def delete_jobs(self, team_id: str, kb_id: str) -> int: ...
+
+
 class Transaction(Protocol):
     """A unit of work: everything done through it commits or rolls back together."""
 
@@ -218,6 +308,7 @@ class Transaction(Protocol):
     def turns(self) -> Turns: ...
     def commands(self) -> Commands: ...
     def workers(self) -> Workers: ...
+    def knowledge(self) -> Knowledge: ...
     async def add_api_key(self, key: ApiKey) -> None: ...
     async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
     async def list_api_keys(self, team_id: str | None) -> list[ApiKey]: ...

@@ -46,6 +46,47 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+_VEC_ENGINES: set[int] = set()
+"""The SQLite engines whose connections load sqlite-vec (``sqlite_vec_loaded``)."""
+
+
+def _load_sqlite_vec(dbapi_conn: Any) -> bool:
+    """Load sqlite-vec into a new SQLite connection; False where the Python build
+    cannot load extensions (then vectors are scanned exactly, in Python)."""
+    try:
+        import sqlite_vec  # type: ignore[import-untyped]
+
+        dbapi_conn.run_async(lambda c: c.enable_load_extension(True))
+        dbapi_conn.run_async(lambda c: c.load_extension(sqlite_vec.loadable_path()))
+        dbapi_conn.run_async(lambda c: c.enable_load_extension(False))
+    except Exception:  # no extension loading in this build, or no package
+        return False
+    return True
+
+
+def _probe_sqlite_vec() -> bool:
+    """Whether this Python can load sqlite-vec at all (checked once)."""
+    import sqlite3
+
+    try:
+        import sqlite_vec
+
+        probe = sqlite3.connect(":memory:")
+        try:
+            probe.enable_load_extension(True)
+            sqlite_vec.load(probe)
+        finally:
+            probe.close()
+    except Exception:  # no extension loading in this build, or no package
+        return False
+    return True
+
+
+def sqlite_vec_loaded(engine: AsyncEngine) -> bool:
+    """Whether ``engine``'s connections have sqlite-vec (SQLite only)."""
+    return id(engine) in _VEC_ENGINES
+
+
 def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
@@ -65,6 +106,14 @@ def create_engine(url: str) -> AsyncEngine:
         )
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if _probe_sqlite_vec():
+            _VEC_ENGINES.add(id(engine))
+
+            def _vec(dbapi_conn: Any, _record: Any) -> None:
+                if not _load_sqlite_vec(dbapi_conn):
+                    _VEC_ENGINES.discard(id(engine))
+
+            event.listen(engine.sync_engine, "connect", _vec)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

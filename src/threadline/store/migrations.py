@@ -46,6 +46,7 @@ MIGRATIONS: list[Migration] = [
     _add_run_turns_body_zlib,  # 8: run_turns.body_zlib (compressed segments)
     _create_missing_tables,  # 9: rerun_tokens
     _create_missing_tables,  # 10: simulations, simulation_groups, simulation_runs
+    _create_missing_tables,  # 11: knowledge_bases, kb_documents, kb_chunks, kb_jobs
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

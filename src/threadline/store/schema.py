@@ -5,6 +5,7 @@ a few indexed columns the API filters on, and the JSON ``body`` the wire format 
 """
 
 from sqlalchemy import (
+    DDL,
     JSON,
     Boolean,
     Column,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
 )
 
 metadata = MetaData()
@@ -43,6 +45,8 @@ DOCUMENT_KINDS = (
     "simulations",
     "simulation_groups",
     "simulation_runs",
+    "knowledge_bases",
+    "kb_documents",
 )
 
 
@@ -146,6 +150,73 @@ leases = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 """Named leases: one holder at a time across processes (e.g. the reaper)."""
+
+kb_chunks = Table(
+    "kb_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team_id", ID, nullable=False),
+    Column("kb_id", String(200), nullable=False),
+    Column("document_id", ID, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("source", JSON, nullable=False),
+    Column("embedding_model", String(200), nullable=True),
+    Column("embedding", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_kb_chunks_team_kb", "team_id", "kb_id"),
+    Index("ix_kb_chunks_document", "team_id", "document_id", "position"),
+)
+"""The chunks of knowledge-base documents: text, source and position, and the
+embedding (little-endian float32, the layout sqlite-vec reads) with its model.
+
+Lexical search runs in the database: on SQLite the FTS5 table ``kb_chunks_fts``
+(external content, kept in step by triggers); on PostgreSQL the generated
+``tsv`` column and its GIN index. Both are created with the table (below)."""
+
+
+def _ddl(statement: str, dialect: str) -> DDL:
+    """A DDL statement run after ``kb_chunks`` is created, on one dialect."""
+    ddl = DDL(statement)  # type: ignore[no-untyped-call]  # untyped in SQLAlchemy
+    return ddl.execute_if(dialect=dialect)
+
+
+for _statement in (
+    "CREATE VIRTUAL TABLE kb_chunks_fts USING fts5(text, content='kb_chunks', "
+    "content_rowid='id', tokenize='porter unicode61')",
+    "CREATE TRIGGER kb_chunks_fts_insert AFTER INSERT ON kb_chunks BEGIN "
+    "INSERT INTO kb_chunks_fts(rowid, text) VALUES (new.id, new.text); END",
+    "CREATE TRIGGER kb_chunks_fts_delete AFTER DELETE ON kb_chunks BEGIN "
+    "INSERT INTO kb_chunks_fts(kb_chunks_fts, rowid, text) "
+    "VALUES ('delete', old.id, old.text); END",
+):
+    event.listen(kb_chunks, "after_create", _ddl(_statement, "sqlite"))
+for _statement in (
+    "ALTER TABLE kb_chunks ADD COLUMN tsv tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('english', text)) STORED",
+    "CREATE INDEX ix_kb_chunks_tsv ON kb_chunks USING gin (tsv)",
+):
+    event.listen(kb_chunks, "after_create", _ddl(_statement, "postgresql"))
+
+kb_jobs = Table(
+    "kb_jobs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("team_id", ID, nullable=False),
+    Column("kb_id", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("worker_id", String(64), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("payload", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_kb_jobs_status", "status", "lease_until"),
+)
+"""One ingestion job per knowledge-base document (``id`` is the document's),
+written with the document: ``queued`` until a worker claims it (``running``,
+leased until ``lease_until``); deleted when the document is ready or failed. A
+lease that runs out (a crashed worker) makes the job claimable again."""
 
 api_keys = Table(
     "api_keys",

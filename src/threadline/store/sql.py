@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, migrations, schema, statements
 from threadline.store.base import ApiKey, Document, Query, Sealer
+from threadline.store.sql_knowledge import SqlKnowledge
 from threadline.store.sql_runs import SqlCommands, SqlWorkers
 
 JsonDict = dict[str, Any]
@@ -325,9 +326,16 @@ def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:
 class SqlTransaction:
     """A unit of work on one connection inside one database transaction."""
 
-    def __init__(self, conn: AsyncConnection, sealer: Sealer | None = None) -> None:
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        sealer: Sealer | None = None,
+        *,
+        sqlite_vec: bool = False,
+    ) -> None:
         self._conn = conn
         self._sealer = sealer
+        self._sqlite_vec = sqlite_vec
 
     def documents(self, kind: str) -> SqlDocuments:
         return SqlDocuments(self._conn, schema.documents[kind], self._sealer)
@@ -340,6 +348,9 @@ class SqlTransaction:
 
     def workers(self) -> SqlWorkers:
         return SqlWorkers(self._conn)
+
+    def knowledge(self) -> SqlKnowledge:
+        return SqlKnowledge(self._conn, sqlite_vec=self._sqlite_vec)
 
     async def add_api_key(self, key: ApiKey) -> None:
         await self._conn.execute(schema.api_keys.insert().values(**_row(key)))
@@ -403,6 +414,7 @@ class SqlStore:
         # instead of letting SQLite's busy handler sleep and retry.
         self._serial = asyncio.Lock() if self.dialect == "sqlite" else None
         self._sealer: Sealer | None = None
+        self._vec = dialect.sqlite_vec_loaded(engine)
 
     def set_sealer(self, sealer: Sealer | None) -> None:
         """Pass every document body written from now on through ``sealer``."""
@@ -412,13 +424,13 @@ class SqlStore:
     async def begin(self) -> AsyncIterator[SqlTransaction]:
         if self._serial is None or id(self) in _HOLDING.get():
             async with self._engine.begin() as conn:
-                yield SqlTransaction(conn, self._sealer)
+                yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
             return
         async with self._serial:
             held = _HOLDING.set(_HOLDING.get() | {id(self)})
             try:
                 async with self._engine.begin() as conn:
-                    yield SqlTransaction(conn, self._sealer)
+                    yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
             finally:
                 _HOLDING.reset(held)
 

@@ -236,6 +236,7 @@ class ToolRunner:
             query,
             list(config.get("target_knowledge_base_ids") or []),
             timeout_ms=int(seconds * 1000),
+            team_id=self.team_id,
         )
 
 

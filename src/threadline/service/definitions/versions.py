@@ -7,7 +7,7 @@ from typing import Any
 from threadline.errors import Conflict, InvalidField
 from threadline.service.caller import Caller
 from threadline.service.definitions import graph as graphs
-from threadline.service.definitions import wire
+from threadline.service.definitions import knowledge_refs, wire
 from threadline.service.definitions import workflows as wf
 from threadline.service.definitions.envelopes import stored_doc
 from threadline.service.definitions.masking import mask_secrets, restore_secrets
@@ -175,7 +175,11 @@ async def replace_config(
                 version_number=number,
                 now=version.updated_at,
             )
-        return render(version, graph, _active(doc))
+        result = render(version, graph, _active(doc))
+        result["warnings"] = await knowledge_refs.warnings(
+            tx, caller.team_id, graph.node_configs, graph.workflow_config
+        )
+        return result
 
 
 async def delete(store: Store, caller: Caller, workflow_id: str, number: int) -> None:

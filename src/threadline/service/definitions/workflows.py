@@ -10,7 +10,7 @@ from threadline.ids import new_object_id
 from threadline.service import webhooks as hooks
 from threadline.service.caller import Caller
 from threadline.service.definitions import graph as graphs
-from threadline.service.definitions import wire
+from threadline.service.definitions import knowledge_refs, wire
 from threadline.service.definitions.envelopes import stored_doc
 from threadline.service.definitions.masking import mask_secrets
 from threadline.service.definitions.tool_limits import check_tools
@@ -181,6 +181,9 @@ async def create(
         await hooks.on_workflow(tx, caller, "workflow_created", doc.id, name)
         hydrate = bool(graph.node_configs)
         result = await render(tx, caller, doc, hydrate=hydrate, graph=graph)
+        warnings += await knowledge_refs.warnings(
+            tx, caller.team_id, graph.node_configs, graph.workflow_config
+        )
     result["warnings"] = warnings
     return result
 
