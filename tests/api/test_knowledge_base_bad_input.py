@@ -205,11 +205,16 @@ async def test_unknown_ids_are_404_naming_them(team: Team, kb: str):
         ("POST", f"{KB}/missing/search"),
         ("GET", f"{KB}/{kb}/documents/0123456789abcdef01234567"),
         ("DELETE", f"{KB}/{kb}/documents/0123456789abcdef01234567"),
+        ("GET", f"{KB}/{kb}/documents/not-an-id%00"),
+        ("GET", f"{KB}/missing%00"),
     ]:
         got = await team.client.request(method, path, json={"query": "x", "name": "n"})
         assert got.status_code == 404, (method, path)
-        assert ("missing" in got.json()["message"]) or (
-            "0123456789abcdef01234567" in got.json()["message"]
+        message = got.json()["message"]
+        assert (
+            "missing" in message
+            or "0123456789abcdef01234567" in message
+            or ("not-an-id" in message)
         )
 
 

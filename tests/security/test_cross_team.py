@@ -156,8 +156,10 @@ CASES: dict[str, Case] = {
             "templates",
             "node-libraries",
             "simulations",
+            "knowledge-bases",
         )
     },
+    "POST /v1/knowledge-bases": Case("own", lambda o: {"name": "B's own"}),
     "PATCH /v1/teams/current/concurrency": Case(
         "own", lambda o: {"max_concurrent_runs": 1}
     ),
@@ -465,6 +467,18 @@ async def _webhook(a: Team, owned: Owned) -> None:
     owned.webhook_event_id = events["events"][0]["_id"]
 
 
+async def _knowledge(a: Team, owned: Owned) -> None:
+    kb = await _ok(await a.client.post("/v1/knowledge-bases", json={"name": "A"}))
+    kb_id = owned.ids["kb_id"] = kb["knowledge_base"]["id"]
+    doc = await _ok(
+        await a.client.post(
+            f"/v1/knowledge-bases/{kb_id}/documents",
+            json={"type": "text", "content": "Hello from A"},
+        )
+    )
+    owned.ids["document_id"] = doc["document"]["id"]
+
+
 async def build_owned(a: Team) -> Owned:
     owned = Owned()
     created = await _ok(await a.client.post("/v1/workflows", json=_graph("A's")))
@@ -475,6 +489,7 @@ async def build_owned(a: Team) -> Owned:
     await _reuse(a, owned)
     await _simulation(a, owned)
     await _webhook(a, owned)
+    await _knowledge(a, owned)
     return owned
 
 
@@ -491,7 +506,9 @@ async def world(store: Store, settings: Settings) -> AsyncIterator[World]:
         httpx.AsyncClient(transport=transport, base_url="http://b") as cb,
     ):
         a, b = await make_team(store, ca), await make_team(store, cb)
-        yield World(app, a, b, await build_owned(a))
+        owned = await build_owned(a)
+        await runtime.drain()  # A's document is ingested before B calls
+        yield World(app, a, b, owned)
     await runtime.drain()
 
 
@@ -549,6 +566,9 @@ async def snapshot(a: Team, owned: Owned) -> list[Any]:
         f"/v1/simulation-runs/{owned.ids['group_id']}",
         f"/v1/simulation-runs/{owned.ids['group_id']}/executions",
         f"/v1/super-nodes/{wid}",
+        f"/v1/knowledge-bases/{owned.ids['kb_id']}",
+        f"/v1/knowledge-bases/{owned.ids['kb_id']}/documents",
+        "/v1/knowledge-bases",
         "/v1/workflows",
         "/v1/workflow-runs",
         "/v1/workflow-webhooks",

@@ -25,7 +25,7 @@ from threadline.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from threadline.ids import new_object_id
+from threadline.ids import is_object_id, new_object_id
 from threadline.service.caller import Caller
 from threadline.service.definitions.workflows import now
 from threadline.service.knowledge import bases, ingest
@@ -250,7 +250,9 @@ async def _get_doc(
     tx: Transaction, caller: Caller, kb_id: str, doc_id: str
 ) -> Document:
     await bases.get_doc(tx, caller, kb_id)
-    doc = await tx.documents(KIND).get(caller.team_id, doc_id)
+    doc = None
+    if is_object_id(doc_id):
+        doc = await tx.documents(KIND).get(caller.team_id, doc_id)
     if doc is None or doc.logical_id != kb_id:
         raise NotFound(f"document {doc_id!r} not found in knowledge base {kb_id!r}")
     return doc
