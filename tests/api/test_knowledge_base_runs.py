@@ -19,6 +19,7 @@ from tests.fakes.openai_server import (
     tool_calls_reply,
 )
 from tests.fakes.pdf import make_pdf
+from threadline.providers.embeddings import Embeddings
 from threadline.service.processes import runtime_from_settings
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
@@ -261,3 +262,31 @@ async def test_unknown_knowledge_bases_warn_at_save_and_fail_clearly_when_called
     out = got.json()
     assert out["success"] is True
     assert out["result"]["unknown_knowledge_base_ids"] == ["kb_cigna_policies_001"]
+
+
+async def test_embeddings_use_the_teams_openai_credential(
+    team: Team, store: Store, runtime: Runtime, server: FakeOpenAIServer
+):
+    # the operator's own embeddings endpoint (not the override): keys apply
+    runtime.embeddings = Embeddings(
+        model="text-embedding-3-small",
+        base_url=server.base_url,
+        server_key="sk-server-fallback",
+    )
+    put = await team.client.put(
+        "/v1/teams/current/credentials/openai", json={"api_key": "sk-team-own-123456"}
+    )
+    assert put.status_code == 201, put.text
+    await team.client.post(KB, json={"id": "kb_keys", "name": "Keys"})
+    await team.client.post(
+        f"{KB}/kb_keys/documents", json={"type": "text", "content": "keys matter"}
+    )
+    await settle(store, runtime)
+    found = await team.client.post(f"{KB}/kb_keys/search", json={"query": "keys"})
+    assert found.json()["retrieval"]["mode"] == "hybrid"
+    sent = [
+        r.headers["authorization"]
+        for r in server.requests
+        if r.path.endswith("/embeddings")
+    ]
+    assert sent == ["Bearer sk-team-own-123456"] * 2

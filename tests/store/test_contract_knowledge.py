@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from threadline.ids import new_object_id
-from threadline.store import Chunk, IngestJob, Store
+from threadline.store import Chunk, IngestJob, Store, dialect
 from threadline.store.sql_knowledge import pack_vector
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -195,3 +195,14 @@ async def test_a_knowledge_bases_jobs_are_deleted_with_it(store: Store):
         assert await tx.knowledge().delete_jobs(team, "kb") == 1
         assert await tx.knowledge().get_job(team, first.id) is None
         assert await tx.knowledge().get_job(team, second.id) is not None
+
+
+async def test_vectors_are_compared_by_sqlite_vec_where_this_python_can_load_it(
+    store: Store,
+):
+    async with store.begin() as tx:
+        kind = tx.knowledge().vector_search()
+    if store.dialect == "sqlite":
+        assert kind == ("sqlite-vec" if dialect._probe_sqlite_vec() else "exact")
+    else:
+        assert kind == "exact"
