@@ -158,6 +158,16 @@ class Settings(BaseSettings):
     finish before it cancels them (their turns stay ``running`` and are resumed by
     another process); the turns then get 10 s more, so shutdown ends in bounded
     time whatever tools are running."""
+    console_dev_key: bool = True
+    """On a database without any API key (and no bootstrap key), ``threadline
+    serve`` creates one development key for the bootstrap team and prints it once
+    with the console's URL. Turn off (``0``) in production."""
+    console_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """How long a console sign-in lasts (at most 30 days)."""
+    console_session_secret: SecretStr | None = None
+    """Signs console session cookies; default: derived from ``secret_key``, else
+    random per process (sign-ins then end at a restart and are not shared between
+    processes)."""
     log_level: str = "info"
     """Log level of the service."""
     team_max_concurrent_runs: int | None = Field(default=None, ge=0)

@@ -50,3 +50,37 @@ def test_bad_input_is_reported_without_a_traceback(env: Path):
     missing = runner.invoke(app, ["api-key", "revoke", "000000000000000000000000"])
     assert missing.exit_code == 2
     assert "no active API key" in missing.output
+
+
+def test_serve_prints_a_development_key_once_on_an_empty_database(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    runner = CliRunner()
+    first = runner.invoke(app, ["serve", "--port", "8790"])
+    assert first.exit_code == 0, first.output
+    assert "http://127.0.0.1:8790/ui/" in first.output
+    secret = next(w for w in first.output.split() if w.startswith("tl_"))
+    listed = runner.invoke(app, ["api-key", "list"]).output
+    assert "000000000000000000000001" in listed and secret not in listed
+    again = runner.invoke(app, ["serve", "--port", "8790"])
+    assert again.exit_code == 0 and "tl_" not in again.output
+
+
+def test_no_development_key_when_turned_off_or_keys_exist(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
+    runner = CliRunner()
+    monkeypatch.setenv("THREADLINE_CONSOLE_DEV_KEY", "0")
+    assert "tl_" not in runner.invoke(app, ["serve"]).output
+    monkeypatch.delenv("THREADLINE_CONSOLE_DEV_KEY")
+    monkeypatch.setenv("THREADLINE_BOOTSTRAP_API_KEY", "tl_given")
+    assert "First run" not in runner.invoke(app, ["serve"]).output
+    monkeypatch.delenv("THREADLINE_BOOTSTRAP_API_KEY")
+    runner.invoke(app, ["api-key", "create", "--team-id", "a" * 24, "--user-id", "u"])
+    assert "tl_" not in runner.invoke(app, ["serve"]).output

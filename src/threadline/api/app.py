@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from threadline import __version__
 from threadline.api import access_log, errors, openapi
+from threadline.api.console import mount as console
 from threadline.api.deps import check_llm_urls
 from threadline.api.json_guard import JsonGuard
 from threadline.api.limits import BodyLimit
@@ -129,6 +130,7 @@ def create_app(
     for prefix in PREFIXES:
         app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
     app.include_router(health.router)
+    console.install(app, settings)
     # Added first, so it runs inside BodyLimit: a body is measured, then checked.
     app.add_middleware(JsonGuard, max_depth=settings.max_json_depth)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -42,6 +42,23 @@ def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
         raise typer.Exit(2) from exc
 
 
+def _first_run(settings: Settings, console_url: str) -> None:
+    """On a database without keys, create and print one development key (once)."""
+    if not settings.console_dev_key or settings.bootstrap_api_key is not None:
+        return
+    team, user = settings.bootstrap_team_id, settings.bootstrap_user_id
+    new = _with_store(lambda store: auth.first_run_key(store, team, user))
+    if new is None:
+        return
+    typer.echo(
+        f"\nThreadline console: {console_url}\n"
+        "First run: a development API key was created for the default team.\n"
+        "It is shown this once and never again; sign in with it:\n\n"
+        f"    {new.secret}\n\n"
+        "(Production: set THREADLINE_CONSOLE_DEV_KEY=0.)\n"
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
@@ -54,10 +71,12 @@ def serve(
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper())
+    host, port = host or settings.host, port or settings.port
+    _first_run(settings, f"http://{host}:{port}/ui/")
     uvicorn.run(
         create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         log_level=settings.log_level,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )

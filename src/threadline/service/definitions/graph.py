@@ -117,6 +117,20 @@ def parse_hydrated(
     )
 
 
+def problems(hydrated: JsonDict) -> list[JsonDict]:
+    """Every validation problem (errors and warnings) of a hydrated config."""
+    return [
+        {
+            "code": p.code,
+            "message": p.message,
+            "severity": p.severity,
+            "node_logical_id": p.node_logical_id,
+            "edge_logical_id": p.edge_logical_id,
+        }
+        for p in validate_workflow(hydrated)
+    ]
+
+
 def check(graph: Graph) -> list[JsonDict]:
     """Validate the graph as a whole; raise on errors, return warnings."""
     problems = validate_workflow(graph.hydrated())

@@ -100,3 +100,35 @@ async def authenticate(
     if user_header and user_header != key.user_id:
         raise Forbidden(f"header uuid {user_header!r} is not the API key's user")
     return Caller(team_id=key.team_id, user_id=key.user_id, key_id=key.id)
+
+
+async def caller_by_hash(store: Store, key_hash: str) -> Caller | None:
+    """The caller of an active key given by its stored hash (console sessions)."""
+    async with store.begin() as tx:
+        key = await tx.find_api_key(key_hash)
+    if key is None or key.revoked_at is not None:
+        return None
+    return Caller(team_id=key.team_id, user_id=key.user_id, key_id=key.id)
+
+
+async def first_run_key(store: Store, team_id: str, user_id: str) -> NewKey | None:
+    """On a database without any API key, create one development key; else None.
+
+    Checked and created in one transaction, so it happens once per database.
+    """
+    _check_team_and_user(team_id, user_id)
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    async with store.begin() as tx:
+        if await tx.list_api_keys(None):
+            return None
+        record = ApiKey(
+            id=new_object_id(),
+            key_hash=hash_key(secret),
+            prefix=secret[:8],
+            team_id=team_id,
+            user_id=user_id,
+            name="development (first run)",
+            created_at=datetime.now(UTC),
+        )
+        await tx.add_api_key(record)
+    return NewKey(record, secret)

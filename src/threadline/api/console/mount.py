@@ -1,0 +1,15 @@
+"""Put the console on the app: its routers, static files and error pages."""
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from threadline.api.console import signin, web, workflows
+from threadline.settings import Settings
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Serve the console under ``/ui/`` (and redirect ``/`` there)."""
+    web.install(app, settings)
+    app.mount("/ui/static", StaticFiles(directory=web.HERE / "static"), "console")
+    for module in (signin, workflows):
+        app.include_router(module.router)
