@@ -57,6 +57,11 @@ async def _get(tx: Transaction, caller: Caller, run_id: str) -> Document:
     return doc
 
 
+async def get_doc(tx: Transaction, caller: Caller, run_id: str) -> Document:
+    """The stored document of one run of the caller's team (404 otherwise)."""
+    return await _get(tx, caller, run_id)
+
+
 async def load(
     store: Store, caller: Caller, run_id: str, now: float | None = None
 ) -> JsonDict:

@@ -1,0 +1,198 @@
+"""Runs as people read them: list rows with every filter, and why a run waits.
+
+The console's runs list filters on the indexed columns (workflow, version, status,
+re-run source, time) in the store; termination source and evaluation are in the
+run body, so those two filters look at the newest ``SCAN_LIMIT`` matching runs
+only (the page says so). ``why_not_moving`` explains, in one sentence, a run that
+is not finished: waiting for the user, queued, its evaluation waiting for a slot,
+its worker presumed dead, paused.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from threadline.service.caller import Caller
+from threadline.service.running import run_records
+from threadline.service.running.reruns.source import lineage_type
+from threadline.store import Document, Query, Store
+
+JsonDict = dict[str, Any]
+SCAN_LIMIT = 1000
+"""Runs read to apply the filters the store cannot (termination source, evaluation)."""
+EVALUATION_FILTERS = ("evaluated", "not_evaluated", "evaluation_runs")
+
+
+@dataclass(frozen=True, slots=True)
+class RunFilter:
+    """What the runs list shows: every field optional."""
+
+    workflow_id: str | None = None
+    version_number: int | None = None
+    status: str | None = None
+    termination_source: str | None = None
+    evaluation: str | None = None
+    rerun_of: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    page: int = 1
+    size: int = 50
+
+
+def row(doc: Document) -> JsonDict:
+    """One run as a list row."""
+    run = doc.body.get("workflow_run") or {}
+    usage = run.get("llm_token_usage") or {}
+    info = run.get("evaluation_run_info") or {}
+    return {
+        "id": doc.id,
+        "created_at": doc.created_at,
+        "updated_at": doc.updated_at,
+        "workflow_id": doc.workflow_id,
+        "version_number": doc.version_number,
+        "status": doc.status or run.get("status"),
+        "termination_source": run.get("termination_source"),
+        "turn_count": doc.body.get("turn_count", 0),
+        "run_by": run.get("run_by"),
+        "total_tokens": usage.get("total_tokens") or 0,
+        "cost_usd": usage.get("cost_usd"),
+        "is_evaluation_run": bool(run.get("is_evaluation_run")),
+        "evaluation_run_id": info.get("evaluation_workflow_run_id"),
+        "source_run_id": run.get("source_workflow_run_id"),
+        "source_turn_index": run.get("checkpoint_source_turn_index"),
+    }
+
+
+def _keeps(item: JsonDict, f: RunFilter) -> bool:
+    if f.termination_source and item["termination_source"] != f.termination_source:
+        return False
+    if f.evaluation == "evaluated":
+        return item["evaluation_run_id"] is not None
+    if f.evaluation == "not_evaluated":
+        return item["evaluation_run_id"] is None and not item["is_evaluation_run"]
+    if f.evaluation == "evaluation_runs":
+        return bool(item["is_evaluation_run"])
+    return True
+
+
+async def list_rows(
+    store: Store, caller: Caller, f: RunFilter
+) -> tuple[list[JsonDict], int, bool]:
+    """The page of rows, the total and whether only the newest runs were looked at."""
+    equals: JsonDict = {}
+    for key, value in (
+        ("workflow_id", f.workflow_id),
+        ("version_number", f.version_number),
+        ("status", f.status),
+    ):
+        if value is not None:
+            equals[key] = value
+    if f.rerun_of:
+        equals["type"] = lineage_type(f.rerun_of)
+    in_body = bool(f.termination_source or f.evaluation)
+    query = Query(
+        equals=equals,
+        start=f.start,
+        end=f.end,
+        page=1 if in_body else f.page,
+        size=SCAN_LIMIT if in_body else f.size,
+    )
+    async with store.begin() as tx:
+        docs, total = await tx.documents("workflow_runs").find(caller.team_id, query)
+        names = await _workflow_names(tx, caller, {d.workflow_id for d in docs})
+    rows = [row(d) for d in docs]
+    for item in rows:
+        item["workflow_name"] = names.get(str(item["workflow_id"]), "")
+    if not in_body:
+        return rows, total, False
+    kept = [r for r in rows if _keeps(r, f)]
+    first = (f.page - 1) * f.size
+    return kept[first : first + f.size], len(kept), total > SCAN_LIMIT
+
+
+async def _workflow_names(
+    tx: Any, caller: Caller, ids: set[str | None]
+) -> dict[str, str]:
+    wanted = tuple(sorted(i for i in ids if i))
+    if not wanted:
+        return {}
+    docs, _ = await tx.documents("workflows").find(
+        caller.team_id, Query(ids=wanted, size=len(wanted))
+    )
+    return {d.id: str(d.body.get("name") or "") for d in docs}
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    """A run for its page: the record and where it stands."""
+
+    doc: Document
+    run: JsonDict
+    why: str | None
+
+
+async def view(
+    store: Store, caller: Caller, run_id: str, *, dead_after: float, now: datetime
+) -> RunView:
+    """The run (masked, with every turn) and why it is not moving, if it is not."""
+    async with store.begin() as tx:
+        doc = await run_records.get_doc(tx, caller, run_id)
+        run = run_records.full_run(doc, await tx.turns().list(caller.team_id, run_id))
+        why = await _why(tx, doc, run, dead_after, now)
+    return RunView(doc, run, why)
+
+
+def waiting_nodes(run: JsonDict) -> list[str]:
+    """Nodes the run's threads wait on for the user (from the last turn's events)."""
+    pairs = run.get("input_output_pairs") or []
+    if not pairs:
+        return []
+    events = ((pairs[-1].get("run_output") or {}).get("events")) or []
+    found = [
+        str(e.get("origin_node_logical_id"))
+        for e in events
+        if e.get("type") == "busy_wait_for_user_message"
+        and e.get("origin_node_logical_id")
+    ]
+    return list(dict.fromkeys(found))
+
+
+async def _why(
+    tx: Any, doc: Document, run: JsonDict, dead_after: float, now: datetime
+) -> str | None:
+    status = doc.status or run.get("status")
+    info = run.get("evaluation_run_info") or {}
+    waiting = info.get("waiting") if isinstance(info, dict) else None
+    if status == "waiting_for_user_input":
+        nodes = waiting_nodes(run)
+        where = ", ".join(nodes) if nodes else "its current node"
+        return f"Waiting for the user at node {where}."
+    if status == "paused":
+        return "Paused: it moves again when someone resumes it."
+    if status in ("running", "started"):
+        return await _running(tx, doc, dead_after, now)
+    if isinstance(waiting, dict):
+        return (
+            "Finished; its evaluation waits for a concurrency slot at position "
+            f"{waiting.get('position')} ({waiting.get('level')} limit "
+            f"{waiting.get('limit')})."
+        )
+    return None
+
+
+async def _running(tx: Any, doc: Document, dead_after: float, now: datetime) -> str:
+    commands = await tx.commands().of_run(doc.id, ("running", "pending"))
+    running = [c for c in commands if c.status == "running"]
+    queued = len(commands) - len(running)
+    behind = f"; {queued} command(s) queued behind it" if queued else ""
+    if not running:
+        return f"Queued behind {queued} command(s)." if queued else "Starting."
+    command = running[0]
+    live = set(await tx.workers().live(now - timedelta(seconds=dead_after)))
+    if command.worker_id not in live:
+        at = (now + timedelta(seconds=dead_after)).astimezone(UTC)
+        return (
+            f"Its worker {command.worker_id} is presumed dead; recovery takes the "
+            f"turn over by {at:%H:%M:%S} UTC{behind}."
+        )
+    return f"Running a turn on worker {command.worker_id}{behind}."
