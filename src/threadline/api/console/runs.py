@@ -10,22 +10,14 @@ from threadline.api.console import graph_svg, run_page
 from threadline.api.console.web import FormDep, VisitorDep, page, redirect
 from threadline.api.console.workflows import checked_id
 from threadline.api.deps import SettingsDep, StoreDep
+from threadline.config.workflow_run import TERMINAL_STATUSES, WorkflowStatus
 from threadline.errors import InvalidField, ThreadlineError
 from threadline.service.running import run_records, run_views
 from threadline.service.running.run_views import RunFilter
 
 router = APIRouter(include_in_schema=False)
-STATUSES = (
-    "not_started",
-    "running",
-    "waiting_for_user_input",
-    "paused",
-    "completed",
-    "failed",
-    "stopped",
-    "aborted_looping_risk",
-)
-TERMINAL = ("completed", "failed", "stopped", "aborted_looping_risk")
+STATUSES = tuple(s.value for s in WorkflowStatus)
+TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
 
 
 def _time(field: str, value: str) -> datetime | None:

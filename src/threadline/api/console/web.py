@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, quote
 import jinja2
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.requests import HTTPConnection
 
 from threadline.api.console import session
 from threadline.api.deps import StoreDep
@@ -40,10 +41,19 @@ class Visitor:
     csrf: str
 
 
-def session_secret(request: Request) -> bytes:
+def session_secret(conn: HTTPConnection) -> bytes:
     """The process's session signing secret (made once at start-up)."""
-    secret: bytes = request.app.state.console_secret
+    secret: bytes = conn.app.state.console_secret
     return secret
+
+
+async def socket_caller(conn: HTTPConnection) -> Caller | None:
+    """The caller of a console session cookie on a same-origin WebSocket (the
+    playground), or None: no cookie, a bad one, or another site's page."""
+    found = session.verify(session_secret(conn), conn.cookies.get(session.COOKIE))
+    if found is None or not same_origin(conn) or conn.headers.get("origin") is None:
+        return None
+    return await auth.caller_by_hash(conn.app.state.store, found.key_hash)
 
 
 async def signed_in(request: Request, store: StoreDep) -> Visitor:
@@ -60,7 +70,7 @@ async def signed_in(request: Request, store: StoreDep) -> Visitor:
 VisitorDep = Annotated[Visitor, Depends(signed_in)]
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(request: HTTPConnection) -> bool:
     """A write's ``Origin`` (when the browser sends one) is this server."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":

@@ -1,7 +1,8 @@
 """The WebSocket endpoint ``/workflow-runs/ws`` (the SDK's ``client.runs.stream``).
 
 Authentication happens at the upgrade: ``Authorization: Bearer <api key>``, or
-a ``token`` / ``api_key`` query parameter for clients that cannot set headers;
+a ``token`` / ``api_key`` query parameter for clients that cannot set headers, or
+the console's session cookie from a page of the same origin (the playground);
 the SDK's ``teamid`` / ``uuid`` headers are honoured as with HTTP. A refused
 key is answered by accepting the socket and closing it at once with 4001
 (unknown, revoked or missing key) or 4003 (``teamid``/``uuid`` name another
@@ -15,6 +16,7 @@ import contextlib
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
+from threadline.api.console.web import socket_caller
 from threadline.api.routes.stream.frames import (
     store_of,
 )
@@ -53,6 +55,10 @@ async def authenticate_socket(websocket: WebSocket) -> Caller:
         )
         if token:
             authorization = f"Bearer {token}"
+        else:
+            signed_in = await socket_caller(websocket)
+            if signed_in is not None:
+                return signed_in
     return await auth.authenticate(
         store_of(websocket),
         authorization,
