@@ -145,7 +145,10 @@ def item(e: JsonDict, conditions: dict[str, str]) -> Item | None:
         if k not in ("logical_id", "comments", "ratings", "timestamp")
     }
     return Item(
-        "tool" if "tool" in kind else "other", f"{kind} at {node}", eid, _dump(rest)
+        "tool" if "tool" in kind else "other",
+        f"{kind} at {node}" if node else kind,
+        eid,
+        _dump(rest),
     )
 
 

@@ -134,6 +134,7 @@ async def run_detail(
         store, visitor.caller, RunFilter(rerun_of=found.doc.id, size=20)
     )
     evaluation = await _evaluation(store, visitor, run)
+    config_name = (config.get("workflow_config") or {}).get("name")
     return page(
         request,
         "run.html",
@@ -148,6 +149,7 @@ async def run_detail(
         finished=run.get("status") in TERMINAL,
         reruns=reruns,
         evaluation=evaluation,
+        workflow_name=config_name,
     )
 
 
