@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=True,
-    undefined=jinja2.StrictUndefined,
+    undefined=jinja2.ChainableUndefined,  # wire dicts vary: a missing key is blank
 )
 
 
