@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench import (
+    console_pages,
     conversation,
     durable,
     engine_only,
@@ -41,6 +42,7 @@ SCENARIOS: tuple[ModuleType, ...] = (
     throughput,
     http_load,
     durable,
+    console_pages,
 )
 RESULTS = Path("bench/results")
 

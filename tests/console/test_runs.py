@@ -6,6 +6,7 @@ from typing import Any
 from tests.api.conftest import Team
 from tests.api.test_execute import START, chat_workflow, execute, new_workflow, says
 from tests.console.conftest import sign_in
+from tests.factories import edge
 from threadline.providers.fake import ScriptedLLM, tool_call
 
 
@@ -180,3 +181,37 @@ async def test_another_teams_run_is_not_found(
     assert post.status_code == 404
     rerun = await other_team.client.get(f"/ui/runs/{run_id}/turns/1/rerun")
     assert rerun.status_code == 404
+
+
+async def test_a_looping_run_shows_its_cycle_on_the_graph(team: Team):
+    body = {
+        "name": "Loops",
+        "workflow_config": {},
+        "node_configs": [
+            {
+                "type": "say_static",
+                "logical_id": "node_hi",
+                "is_start": True,
+                "static_messages_config": {"static_messages": ["Hi"]},
+            },
+            {"type": "no_op", "logical_id": "node_a", "name": "A"},
+            {"type": "no_op", "logical_id": "node_b", "name": "B"},
+        ],
+        "edge_configs": [
+            edge("edge_in", "node_hi", "node_a"),
+            edge("edge_ab", "node_a", "node_b"),
+            edge("edge_ba", "node_b", "node_a"),
+        ],
+    }
+    wid = await new_workflow(team, body)
+    first = await execute(team, wid, {"run_input": START})
+    assert first["status"] == "aborted_looping_risk", first["status"]
+    team.client.headers.pop("Authorization")
+    await sign_in(team.client, team.key)
+    html = (await team.client.get(f"/ui/runs/{first['run_id']}")).text
+    cycle = html.split('id="cycle">')[1].split("</p>")[0]
+    assert "node_a" in cycle and "node_b" in cycle
+    drawing = html.split('id="cycle">')[1].split("</svg>")[0]
+    for node in ("node_a", "node_b"):
+        assert "in-cycle" in drawing.split(f'data-node="{node}"')[0].rsplit("<g", 1)[1]
+    assert "in-cycle" not in drawing.split('data-node="node_hi"')[0].rsplit("<g", 1)[1]
