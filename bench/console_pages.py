@@ -81,7 +81,9 @@ async def run(opts: Options) -> list[Case]:
             "workflow": f"/ui/workflows/{wid}",
             "playground": f"/ui/workflows/{wid}/play",
             "runs": "/ui/runs",
-            "runs of a workflow, completed": f"/ui/runs?workflow_id={wid}&status=completed",
+            "runs of a workflow, completed": (
+                f"/ui/runs?workflow_id={wid}&status=completed"
+            ),
             "runs, not evaluated (scan)": "/ui/runs?evaluation=not_evaluated",
             "run": f"/ui/runs/{run_id}",
             "run status (poll)": f"/ui/runs/{run_id}/status?shown=completed&turns=1",
