@@ -3,11 +3,17 @@
 import re
 from typing import Any
 
+import pytest
+
 from tests.api.conftest import Team
 from tests.api.test_execute import START, chat_workflow, execute, new_workflow, says
 from tests.console.conftest import sign_in
 from tests.factories import edge
 from threadline.providers.fake import ScriptedLLM, tool_call
+from threadline.service.caller import Caller
+from threadline.service.running import run_views
+from threadline.service.running.run_views import RunFilter
+from threadline.store import Store
 
 
 async def finished_run(team: Team, llm: ScriptedLLM) -> tuple[str, str]:
@@ -215,3 +221,25 @@ async def test_a_looping_run_shows_its_cycle_on_the_graph(team: Team):
     for node in ("node_a", "node_b"):
         assert "in-cycle" in drawing.split(f'data-node="{node}"')[0].rsplit("<g", 1)[1]
     assert "in-cycle" not in drawing.split('data-node="node_hi"')[0].rsplit("<g", 1)[1]
+
+
+async def test_body_filters_read_in_batches_until_the_page_is_full(
+    team: Team, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    wid = await new_workflow(team, chat_workflow())
+    made = [
+        (await execute(team, wid, {"run_input": START}))["run_id"] for _ in range(3)
+    ]
+    monkeypatch.setattr(run_views, "SCAN_BATCH", 1)
+    caller = Caller(team_id=team.team_id, user_id=team.user_id)
+    newest = list(reversed(made))
+    for page in (1, 2, 3):
+        f = RunFilter(evaluation="not_evaluated", page=page, size=1)
+        rows, matched, more = await run_views.list_rows(store, caller, f)
+        assert [r["id"] for r in rows] == [newest[page - 1]]
+        # page 1 stops as soon as it knows of a next page; later ones read to the end
+        assert (matched, more) == ((2, True) if page == 1 else (3, False))
+    rows, matched, more = await run_views.list_rows(
+        store, caller, RunFilter(evaluation="evaluated", size=1)
+    )
+    assert (rows, matched, more) == ([], 0, False)

@@ -73,20 +73,20 @@ async def list_page(
     request: Request, visitor: VisitorDep, store: StoreDep, f: FilterDep
 ) -> Response:
     """The team's runs, newest first, filtered; the table refreshes itself."""
-    rows, total, truncated = await run_views.list_rows(store, visitor.caller, f)
+    rows, total, more = await run_views.list_rows(store, visitor.caller, f)
     return page(
         request,
         "runs.html",
         visitor=visitor,
         rows=rows,
         total=total,
-        truncated=truncated,
+        more=more,
         scan_limit=run_views.SCAN_LIMIT,
         f=f,
         query=request.url.query,
         statuses=STATUSES,
         evaluations=run_views.EVALUATION_FILTERS,
-        pages=max((total + f.size - 1) // f.size, 1),
+        pages=max((total + f.size - 1) // f.size, f.page + 1 if more else 1),
     )
 
 

@@ -3,7 +3,7 @@
 The console's runs list filters on the indexed columns (workflow, version, status,
 re-run source, time) in the store; termination source and evaluation are in the
 run body, so those two filters look at the newest ``SCAN_LIMIT`` matching runs
-only (the page says so). ``why_not_moving`` explains, in one sentence, a run that
+only, read until the page is full (the page says when more may match). ``why_not_moving`` explains, in one sentence, a run that
 is not finished: waiting for the user, queued, its evaluation waiting for a slot,
 its worker presumed dead, paused.
 """
@@ -19,7 +19,10 @@ from threadline.store import Document, Query, Store
 
 JsonDict = dict[str, Any]
 SCAN_LIMIT = 1000
-"""Runs read to apply the filters the store cannot (termination source, evaluation)."""
+"""Most runs read to apply the filters the store cannot (termination source,
+evaluation); they are read newest first, ``SCAN_BATCH`` at a time, until the page
+is full."""
+SCAN_BATCH = 100
 EVALUATION_FILTERS = ("evaluated", "not_evaluated", "evaluation_runs")
 
 
@@ -78,7 +81,12 @@ def _keeps(item: JsonDict, f: RunFilter) -> bool:
 async def list_rows(
     store: Store, caller: Caller, f: RunFilter
 ) -> tuple[list[JsonDict], int, bool]:
-    """The page of rows, the total and whether only the newest runs were looked at."""
+    """The page of rows, the number of matches and whether more may match.
+
+    With a filter on the body (termination source, evaluation) the runs are read
+    newest first in batches until the page is full, at most ``SCAN_LIMIT`` runs;
+    the count is then of the matches read so far, and the flag says more may match.
+    """
     equals: JsonDict = {}
     for key, value in (
         ("workflow_id", f.workflow_id),
@@ -89,25 +97,44 @@ async def list_rows(
             equals[key] = value
     if f.rerun_of:
         equals["type"] = lineage_type(f.rerun_of)
-    in_body = bool(f.termination_source or f.evaluation)
-    query = Query(
-        equals=equals,
-        start=f.start,
-        end=f.end,
-        page=1 if in_body else f.page,
-        size=SCAN_LIMIT if in_body else f.size,
-    )
+    if f.termination_source or f.evaluation:
+        rows, matched, more = await _scan(store, caller, equals, f)
+    else:
+        query = Query(equals=equals, start=f.start, end=f.end, page=f.page, size=f.size)
+        async with store.begin() as tx:
+            docs, matched = await tx.documents("workflow_runs").find(
+                caller.team_id, query
+            )
+        rows, more = [row(d) for d in docs], False
     async with store.begin() as tx:
-        docs, total = await tx.documents("workflow_runs").find(caller.team_id, query)
-        names = await _workflow_names(tx, caller, {d.workflow_id for d in docs})
-    rows = [row(d) for d in docs]
+        names = await _workflow_names(tx, caller, {r["workflow_id"] for r in rows})
     for item in rows:
         item["workflow_name"] = names.get(str(item["workflow_id"]), "")
-    if not in_body:
-        return rows, total, False
-    kept = [r for r in rows if _keeps(r, f)]
-    first = (f.page - 1) * f.size
-    return kept[first : first + f.size], len(kept), total > SCAN_LIMIT
+    return rows, matched, more
+
+
+async def _scan(
+    store: Store, caller: Caller, equals: JsonDict, f: RunFilter
+) -> tuple[list[JsonDict], int, bool]:
+    first, wanted = (f.page - 1) * f.size, f.page * f.size
+    kept: list[JsonDict] = []
+    batch, read = 1, 0
+    while read < SCAN_LIMIT:
+        query = Query(
+            equals=equals, start=f.start, end=f.end, page=batch, size=SCAN_BATCH
+        )
+        async with store.begin() as tx:
+            docs, total = await tx.documents("workflow_runs").find(
+                caller.team_id, query
+            )
+        kept += [r for r in (row(d) for d in docs) if _keeps(r, f)]
+        read += len(docs)
+        if len(docs) < SCAN_BATCH or read >= total:
+            return kept[first:wanted], len(kept), False
+        if len(kept) > wanted:
+            break
+        batch += 1
+    return kept[first:wanted], len(kept), True
 
 
 async def _workflow_names(
