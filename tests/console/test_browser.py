@@ -4,6 +4,7 @@ second team (and a page's source) may never see."""
 import os
 import re
 from pathlib import Path
+from subprocess import run as run_command
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from tests.console.browser import (
     sign_in,
     wait_for,
 )
+from tests.security.server import THREADLINE
 
 SCREENSHOT = Path(__file__).parent.parent.parent / "docs" / "console-run.png"
 
@@ -147,33 +149,29 @@ def test_a_second_team_sees_nothing_of_the_first_and_no_page_holds_a_secret(
     secret_key = Fernet.generate_key().decode()
     secret = "sk-console-" + os.urandom(8).hex()
     with console_server(tmp_path, secret_key=secret_key) as server:
-        api = httpx.Client(
+        with httpx.Client(
             base_url=server.base_url,
             headers={"Authorization": f"Bearer {server.key}"},
-        )
-        body = chat_workflow()
-        body["name"] = "Team one's workflow"
-        wid = api.post("/v1/workflows", json=body).json()["workflow"]["_id"]
-        made = api.post(
-            "/v1/global-variables",
-            json={"name": "clinic_token", "value": secret, "is_secret": True},
-        )
-        assert made.status_code in (200, 201), made.text
-        run = api.post(
-            f"/v1/workflows/{wid}/execute",
-            json={
-                "run_input": {
-                    "command": "start",
-                    "dynamic_variables": {"patient": secret},
-                    "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
-                }
-            },
-        ).json()
+        ) as api:
+            body = chat_workflow()
+            body["name"] = "Team one's workflow"
+            wid = api.post("/v1/workflows", json=body).json()["workflow"]["_id"]
+            made = api.post(
+                "/v1/global-variables",
+                json={"name": "clinic_token", "value": secret, "is_secret": True},
+            )
+            assert made.status_code in (200, 201), made.text
+            run = api.post(
+                f"/v1/workflows/{wid}/execute",
+                json={
+                    "run_input": {
+                        "command": "start",
+                        "dynamic_variables": {"patient": secret},
+                        "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
+                    }
+                },
+            ).json()
         other = "b" * 24
-        from subprocess import run as run_command
-
-        from tests.security.server import THREADLINE
-
         created = run_command(
             [THREADLINE, "api-key", "create", "--team-id", other, "--user-id", "u2"],
             env={
