@@ -2,10 +2,11 @@
 
 The console's runs list filters on the indexed columns (workflow, version, status,
 re-run source, time) in the store; termination source and evaluation are in the
-run body, so those two filters look at the newest ``SCAN_LIMIT`` matching runs
-only, read until the page is full (the page says when more may match). ``why_not_moving`` explains, in one sentence, a run that
-is not finished: waiting for the user, queued, its evaluation waiting for a slot,
-its worker presumed dead, paused.
+run body, so those two filters read the newest matching runs in batches until the
+page is full, at most ``SCAN_LIMIT`` (the page says when more may match).
+``view`` also says, in one sentence, why a run that is not finished is not moving:
+waiting for the user, queued, its evaluation waiting for a slot, its worker
+presumed dead, paused.
 """
 
 from dataclasses import dataclass
