@@ -133,20 +133,10 @@ def problems(hydrated: JsonDict) -> list[JsonDict]:
 
 def check(graph: Graph) -> list[JsonDict]:
     """Validate the graph as a whole; raise on errors, return warnings."""
-    problems = validate_workflow(graph.hydrated())
-    errors = [p for p in problems if p.severity == "error"]
-    rendered = [
-        {
-            "code": p.code,
-            "message": p.message,
-            "severity": p.severity,
-            "node_logical_id": p.node_logical_id,
-            "edge_logical_id": p.edge_logical_id,
-        }
-        for p in problems
-    ]
+    rendered = problems(graph.hydrated())
+    errors = [p for p in rendered if p["severity"] == "error"]
     if errors:
-        summary = "; ".join(p.message for p in errors)
+        summary = "; ".join(p["message"] for p in errors)
         raise GraphInvalid(f"workflow is invalid: {summary}", details=rendered)
     return [p for p in rendered if p["severity"] != "error"] + budget_warnings(graph)
 
