@@ -153,6 +153,13 @@ class Settings(BaseSettings):
     tool_queue_seconds: float = Field(default=10.0, ge=0)
     """How long a tool call waits for a free slot before it fails with
     ``error_type: capacity`` (and a ``workflow_warning`` event in a run)."""
+    managed_prompt_max_chars: int = Field(default=100_000, ge=1)
+    """Longest text of one managed prompt version (characters)."""
+    managed_prompts_max_per_team: int = Field(default=500, ge=1)
+    """Most managed prompts one team may store (built-ins not counted)."""
+    managed_prompt_versions_kept: int = Field(default=20, ge=1)
+    """Versions of a managed prompt kept for reading back (runs keep the text
+    they used in their snapshot, whatever is pruned)."""
     shutdown_grace_seconds: int = Field(default=10, ge=0)
     """On SIGTERM or SIGINT, how long ``threadline serve`` lets requests in flight
     finish before it cancels them (their turns stay ``running`` and are resumed by

@@ -157,9 +157,11 @@ CASES: dict[str, Case] = {
             "node-libraries",
             "simulations",
             "knowledge-bases",
+            "managed-prompts",
         )
     },
     "POST /v1/knowledge-bases": Case("own", lambda o: {"name": "B's own"}),
+    "POST /v1/managed-prompts": Case("own", lambda o: {"name": "b_p", "text": "B"}),
     "PATCH /v1/teams/current/concurrency": Case(
         "own", lambda o: {"max_concurrent_runs": 1}
     ),
@@ -289,6 +291,7 @@ VALID_WRITES: dict[str, JsonDict] = {
     "PATCH /v1/templates/{template_id}": {"name": "B"},
     "PATCH /v1/node-libraries/{library_id}": {"name": "B"},
     "PATCH /v1/simulations/{simulation_id}": {"description": "B"},
+    "PATCH /v1/managed-prompts/{name}": {"text": "B"},
     "PATCH /v1/workflows/{workflow_id}": {"name": "B"},
     "POST /v1/workflows/{workflow_id}/execute": {"run_input": START},
     "POST /v1/workflows/{workflow_id}/execute/stream": {"run_input": START},
@@ -416,6 +419,12 @@ async def _reuse(a: Team, owned: Owned) -> None:
         await a.client.post("/v1/node-libraries", json={"name": "A", "nodes": hi_ids})
     )
     owned.ids["library_id"] = library["node_library"]["_id"]
+    prompt = await _ok(
+        await a.client.post(
+            "/v1/managed-prompts", json={"name": "a_voice", "text": "Hello from A"}
+        )
+    )
+    owned.ids["name"] = prompt["managed_prompt"]["name"]
     await _ok(
         await a.client.put(
             f"/v1/workflows/{wid}/super-node-interface",
@@ -565,6 +574,8 @@ async def snapshot(a: Team, owned: Owned) -> list[Any]:
         f"/v1/simulations/{owned.ids['simulation_id']}/runs",
         f"/v1/simulation-runs/{owned.ids['group_id']}",
         f"/v1/simulation-runs/{owned.ids['group_id']}/executions",
+        f"/v1/managed-prompts/{owned.ids['name']}",
+        "/v1/managed-prompts",
         f"/v1/super-nodes/{wid}",
         f"/v1/knowledge-bases/{owned.ids['kb_id']}",
         f"/v1/knowledge-bases/{owned.ids['kb_id']}/documents",

@@ -24,6 +24,7 @@ from threadline.api.routes import (
     health,
     knowledge,
     llm_configs,
+    managed_prompts,
     parts,
     reruns,
     reuse,
@@ -72,6 +73,7 @@ def build_router() -> APIRouter:
     router.include_router(reuse.router, dependencies=checked)
     router.include_router(simulations.router)
     router.include_router(knowledge.router)
+    router.include_router(managed_prompts.router)
     return router
 
 

@@ -47,6 +47,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 9: rerun_tokens
     _create_missing_tables,  # 10: simulations, simulation_groups, simulation_runs
     _create_missing_tables,  # 11: knowledge_bases, kb_documents, kb_chunks, kb_jobs
+    _create_missing_tables,  # 12: managed_prompts
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

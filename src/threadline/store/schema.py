@@ -47,6 +47,7 @@ DOCUMENT_KINDS = (
     "simulation_runs",
     "knowledge_bases",
     "kb_documents",
+    "managed_prompts",
 )
 
 

@@ -19,6 +19,7 @@ from threadline.api.routes.common import (
 )
 from threadline.service.definitions import diff, versions
 from threadline.service.definitions.envelopes import page
+from threadline.service.reuse import managed_prompts
 
 router = APIRouter(tags=["versions"])
 
@@ -98,8 +99,9 @@ async def replace_version_config(
     body: Annotated[JsonBody, Body()],
     settings: SettingsDep,
 ) -> JsonBody:
-    """Replace a version's config: ``{config: WorkflowConfig | hydrated}``."""
-    return await versions.replace_config(
+    """Replace a version's config: ``{config: WorkflowConfig | hydrated}``;
+    ``warnings`` name references to managed prompts the team does not have."""
+    done = await versions.replace_config(
         store,
         caller,
         workflow_id,
@@ -108,6 +110,11 @@ async def replace_version_config(
         ceilings=ceilings,
         limits=graph_limits(settings),
     )
+    hydrated = managed_prompts.saved_config(body)
+    unknown = await managed_prompts.save_warnings(store, caller, hydrated)
+    if unknown:
+        done["warnings"] = [*(done.get("warnings") or []), *unknown]
+    return done
 
 
 @router.delete("/workflows/{workflow_id}/versions/{version_number}", status_code=204)

@@ -19,7 +19,7 @@ from threadline.service.caller import Caller
 from threadline.service.definitions import graph as graphs
 from threadline.service.definitions import workflows as wf
 from threadline.service.definitions.wire import parse_input
-from threadline.service.reuse import supernodes
+from threadline.service.reuse import managed_prompts, supernodes
 from threadline.service.running import (
     run_commands,
     turn_answers,
@@ -66,6 +66,7 @@ async def _new_run(
             tx, caller, graph.hydrated(), workflow_id=workflow_id
         )
         snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
+        snapshot = await managed_prompts.resolve_for_run(tx, caller.team_id, snapshot)
         if compile_graph(snapshot).start is None and not run_input.get(
             "start_node_logical_id"
         ):

@@ -32,10 +32,12 @@ from threadline.engine.turn import TurnOutcome, run_turn
 from threadline.errors import Conflict, InvalidField
 from threadline.nodes.base import Ports
 from threadline.nodes.registry import PURE_TYPES, executor_for
+from threadline.providers.managed_prompts import ExpandingLLM
 from threadline.service import webhooks
 from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
+from threadline.service.reuse import managed_prompts
 from threadline.service.running import budget_gate, costs
 from threadline.service.running.budget_gate import BudgetedLLM
 from threadline.service.running.ports import ports_for
@@ -83,6 +85,15 @@ class _Stop(Exception):
 # --- executing one node -----------------------------------------------------------
 
 
+def _expander(llm: object) -> ExpandingLLM | None:
+    """The managed-prompt expander among the LLM wrappers of a turn's ports."""
+    while llm is not None:
+        if isinstance(llm, ExpandingLLM):
+            return llm
+        llm = getattr(llm, "inner", None)
+    return None
+
+
 async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
     """Run one node; an executor bug fails the run, not the process."""
     if task.delay_s > 0:
@@ -92,6 +103,9 @@ async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeRe
         gate.begin_node()
     try:
         result = await executor_for(task.node.get("type", ""))(task, ports)
+        expander = _expander(ports.llm)
+        if expander is not None:
+            result.events.extend(expander.drain())
     except Exception as exc:
         result = NodeResult(
             error=f"node {task.node.get('logical_id')!r} failed: {exc}",
@@ -145,6 +159,7 @@ async def _turn(
     )
     hidden = with_template_forms(team.secret_values, snapshot, team.values)
     ports = ports_for(store, caller, runtime, runtime.sinks.get(command.id), hidden)
+    ports.llm = ExpandingLLM(ports.llm, managed_prompts.texts_of(snapshot))
     limits = budget_gate.limits_of(doc.body)
     if limits:
         gate = budget_gate.BudgetGate(limits, state, runtime.clock)
