@@ -1,5 +1,6 @@
 """Run pages: the filtered runs list (live statuses) and one run, turn by turn."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,10 +10,10 @@ from fastapi.responses import Response
 from threadline.api.console import graph_svg, run_page
 from threadline.api.console.web import FormDep, VisitorDep, page, redirect
 from threadline.api.console.workflows import checked_id
-from threadline.api.deps import SettingsDep, StoreDep
+from threadline.api.deps import SettingsDep, StoreDep, get_runtime
 from threadline.config.workflow_run import TERMINAL_STATUSES, WorkflowStatus
 from threadline.errors import InvalidField, ThreadlineError
-from threadline.service.running import run_records, run_views
+from threadline.service.running import diagnosis, run_records, run_views
 from threadline.service.running.run_views import RunFilter
 
 router = APIRouter(include_in_schema=False)
@@ -90,16 +91,38 @@ async def list_page(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """A run for its page, and why it is not moving (None once it has ended)."""
+
+    doc: Any
+    run: dict[str, Any]
+    why: str | None
+
+
 async def _view(
-    store: StoreDep, settings: SettingsDep, visitor: VisitorDep, run_id: str
-) -> run_views.RunView:
-    return await run_views.view(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    visitor: VisitorDep,
+    run_id: str,
+) -> Shown:
+    checked_id("run", run_id)
+    found = await run_views.view(store, visitor.caller, run_id)
+    runtime = get_runtime(request)
+    diagnosed = await diagnosis.diagnose_run(
         store,
         visitor.caller,
-        checked_id("run", run_id),
-        dead_after=settings.worker_dead_seconds,
-        now=datetime.now(UTC),
+        run_id,
+        timing=diagnosis.Timing(
+            max_turn_seconds=settings.max_turn_seconds,
+            worker_dead_seconds=settings.worker_dead_seconds,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        ),
+        this_worker=runtime.worker_id if run_id in runtime.drivers else None,
     )
+    why = None if diagnosed.get("state") == "ended" else diagnosed.get("sentence")
+    return Shown(found.doc, found.run, why)
 
 
 @router.get("/ui/runs/{run_id}")
@@ -111,7 +134,7 @@ async def run_detail(
     run_id: str,
 ) -> Response:
     """One run: transcript, timelines, paths, variables, totals, feedback."""
-    found = await _view(store, settings, visitor, run_id)
+    found = await _view(request, store, settings, visitor, run_id)
     run = found.run
     config = run.get("workflow_config_fully_hydrated") or {}
     turns = run_page.turns(run)
@@ -184,7 +207,7 @@ async def run_status(
     turns: int = 0,
 ) -> Response:
     """The live status line; asks htmx to reload the page when the run moved."""
-    found = await _view(store, settings, visitor, run_id)
+    found = await _view(request, store, settings, visitor, run_id)
     status = found.run.get("status")
     count = len(found.run.get("input_output_pairs") or [])
     response = page(

@@ -1,16 +1,14 @@
-"""Runs as people read them: list rows with every filter, and why a run waits.
+"""Runs as people read them: list rows with every filter, and one run's record.
 
 The console's runs list filters on the indexed columns (workflow, version, status,
 re-run source, time) in the store; termination source and evaluation are in the
 run body, so those two filters read the newest matching runs in batches until the
 page is full, at most ``SCAN_LIMIT`` (the page says when more may match).
-``view`` also says, in one sentence, why a run that is not finished is not moving:
-waiting for the user, queued, its evaluation waiting for a slot, its worker
-presumed dead, paused.
+Why a run is not moving is ``diagnosis.diagnose_run``'s to say.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from threadline.service.caller import Caller
@@ -152,22 +150,18 @@ async def _workflow_names(
 
 @dataclass(frozen=True, slots=True)
 class RunView:
-    """A run for its page: the record and where it stands."""
+    """A run for its page: the stored document and the masked record."""
 
     doc: Document
     run: JsonDict
-    why: str | None
 
 
-async def view(
-    store: Store, caller: Caller, run_id: str, *, dead_after: float, now: datetime
-) -> RunView:
-    """The run (masked, with every turn) and why it is not moving, if it is not."""
+async def view(store: Store, caller: Caller, run_id: str) -> RunView:
+    """The run (masked, with every turn)."""
     async with store.begin() as tx:
         doc = await run_records.get_doc(tx, caller, run_id)
         run = run_records.full_run(doc, await tx.turns().list(caller.team_id, run_id))
-        why = await _why(tx, doc, run, dead_after, now)
-    return RunView(doc, run, why)
+    return RunView(doc, run)
 
 
 def waiting_nodes(run: JsonDict) -> list[str]:
@@ -183,44 +177,3 @@ def waiting_nodes(run: JsonDict) -> list[str]:
         and e.get("origin_node_logical_id")
     ]
     return list(dict.fromkeys(found))
-
-
-async def _why(
-    tx: Any, doc: Document, run: JsonDict, dead_after: float, now: datetime
-) -> str | None:
-    status = doc.status or run.get("status")
-    info = run.get("evaluation_run_info") or {}
-    waiting = info.get("waiting") if isinstance(info, dict) else None
-    if status == "waiting_for_user_input":
-        nodes = waiting_nodes(run)
-        where = ", ".join(nodes) if nodes else "its current node"
-        return f"Waiting for the user at node {where}."
-    if status == "paused":
-        return "Paused: it moves again when someone resumes it."
-    if status in ("running", "started"):
-        return await _running(tx, doc, dead_after, now)
-    if isinstance(waiting, dict):
-        return (
-            "Finished; its evaluation waits for a concurrency slot at position "
-            f"{waiting.get('position')} ({waiting.get('level')} limit "
-            f"{waiting.get('limit')})."
-        )
-    return None
-
-
-async def _running(tx: Any, doc: Document, dead_after: float, now: datetime) -> str:
-    commands = await tx.commands().of_run(doc.id, ("running", "pending"))
-    running = [c for c in commands if c.status == "running"]
-    queued = len(commands) - len(running)
-    behind = f"; {queued} command(s) queued behind it" if queued else ""
-    if not running:
-        return f"Queued behind {queued} command(s)." if queued else "Starting."
-    command = running[0]
-    live = set(await tx.workers().live(now - timedelta(seconds=dead_after)))
-    if command.worker_id not in live:
-        at = (now + timedelta(seconds=dead_after)).astimezone(UTC)
-        return (
-            f"Its worker {command.worker_id} is presumed dead; recovery takes the "
-            f"turn over by {at:%H:%M:%S} UTC{behind}."
-        )
-    return f"Running a turn on worker {command.worker_id}{behind}."
