@@ -42,6 +42,12 @@ test: $(STAMP) ## Run the whole test suite (SQLite; no other server needed)
 test-pg: $(STAMP) ## Store, service and API tests against PostgreSQL ($$PG_URL)
 	THREADLINE_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q tests/store tests/service tests/api
 
+.PHONY: test-sdk
+test-sdk: $(STAMP) ## Tests through the Interactly SDK's client: make test-sdk SDK=/path/to/sdk/checkout
+	@test -n "$(SDK)" || { echo "usage: make test-sdk SDK=/path/to/sdk/checkout"; exit 2; }
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --force-reinstall $(SDK)
+	$(BIN)/pytest -q tests/sdk
+
 .PHONY: test-security
 test-security: $(STAMP) ## Security batteries: cross-team access, sandbox escapes, SSRF, secret leaks
 	$(BIN)/pytest -q tests/security

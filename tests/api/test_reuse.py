@@ -292,6 +292,7 @@ async def test_dry_run_unpublish_lists_dependents_then_unpublish(team: Team):
         "total": 1,
         "page": 1,
         "size": 20,
+        "pages": 1,
     }
     second = await team.client.get(
         f"/v1/workflows/{child}/super-node-dependents", params={"page": 2, "size": 1}

@@ -113,7 +113,13 @@ async def test_events_attempts_and_retry(store: Store, team: Team, other_team: T
     bad = await team.client.get(f"{BASE}/events", params={"workflow_id": "nope"})
     assert bad.status_code == 422
     empty = await team.client.get(f"{BASE}/events", params={"status": "failed"})
-    assert empty.json() == {"events": [], "total": 0}
+    assert empty.json() == {
+        "events": [],
+        "total": 0,
+        "page": 1,
+        "size": 300,
+        "pages": 0,
+    }
 
     fail = httpx.MockTransport(lambda request: httpx.Response(500))
     await wd.deliver_due(

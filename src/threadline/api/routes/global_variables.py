@@ -71,11 +71,7 @@ async def list_(
 ) -> JsonBody:
     """The team's variables (``page``, ``size``, ``search``, ``category``)."""
     items, total = await global_variables.list_(store, caller, paging, category)
-    return {
-        **page("variables", items, total),
-        "page": paging.page,
-        "size": paging.size,
-    }
+    return page("variables", items, total, page=paging.page, size=paging.size)
 
 
 @router.get(f"{BASE}/{{variable_id}}", name="get_global_variable")

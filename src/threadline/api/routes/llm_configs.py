@@ -42,11 +42,7 @@ async def create(store: StoreDep, caller: CallerDep, body: AnyBody) -> JsonBody:
 async def list_(store: StoreDep, caller: CallerDep, paging: PagingDep) -> JsonBody:
     """The team's saved configs (``page``, ``size``, ``search``)."""
     items, total = await llm_configs.list_(store, caller, paging)
-    return {
-        **page("llm_configs", items, total),
-        "page": paging.page,
-        "size": paging.size,
-    }
+    return page("llm_configs", items, total, page=paging.page, size=paging.size)
 
 
 @router.get(f"{BASE}/default", name="get_default_llm_config")

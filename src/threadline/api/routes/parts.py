@@ -66,7 +66,7 @@ def _register(kind: parts.Kind) -> None:
     ) -> JsonBody:
         query = _filtered(paging, type, workflow_id, version_number)
         items, total = await parts.list_(store, caller, kind, query)
-        return page(kind.collection, items, total)
+        return page(kind.collection, items, total, page=query.page, size=query.size)
 
     @router.get(f"{base}/{{part_id}}", tags=tag, name=f"get_{kind.singular}")
     async def get(

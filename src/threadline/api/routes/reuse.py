@@ -26,6 +26,7 @@ from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import Page, VersionQuery
 from threadline.api.routes.common import JsonBody, ObjectIdPath, WorkflowId
 from threadline.ids import OBJECT_ID_PATTERN
+from threadline.service.definitions.envelopes import page as envelope
 from threadline.service.reuse import node_libraries, templates
 from threadline.service.reuse import super_nodes_api as sn
 from threadline.service.reuse.access import LevelFilter, LevelQuery
@@ -170,7 +171,7 @@ async def list_templates(
         workflow_id=workflow_id,
         access_level=access_level,
     )
-    return {"workflow_templates": items, "total": total, "page": page, "size": size}
+    return envelope("workflow_templates", items, total, page=page, size=size)
 
 
 @router.get("/templates/{template_id}", name="get_workflow_template")
@@ -227,7 +228,7 @@ async def list_libraries(
     items, total = await node_libraries.list_(
         store, caller, page=page, size=size, search=search, access_level=access_level
     )
-    return {"node_libraries": items, "total": total, "page": page, "size": size}
+    return envelope("node_libraries", items, total, page=page, size=size)
 
 
 @router.get("/node-libraries/{library_id}", name="get_node_library")

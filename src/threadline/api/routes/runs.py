@@ -195,7 +195,7 @@ async def list_runs(
         size=paging.size,
     )
     items, total = await run_records.list_(store, caller, query)
-    return page("workflow_runs", items, total)
+    return page("workflow_runs", items, total, page=query.page, size=query.size)
 
 
 @router.get("/workflow-runs/{run_id}")

@@ -44,7 +44,7 @@ async def list_active_versions(
         "logical_id": logical_id,
     }
     items, total = await versions.list_active(store, caller, paging, filters)
-    return page("versions", items, total)
+    return page("versions", items, total, page=paging.page, size=paging.size)
 
 
 @router.post("/workflows/{workflow_id}/versions")

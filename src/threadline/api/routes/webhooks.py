@@ -59,7 +59,7 @@ async def list_(
     items, total = await webhooks.list_subscriptions(
         store, caller, _query(page, size, search), enabled=enabled, action=action
     )
-    return {**envelope("webhooks", items, total), "page": page, "size": size}
+    return envelope("webhooks", items, total, page=page, size=size)
 
 
 @dataclass
@@ -92,7 +92,7 @@ async def list_events(
         action=f.action,
         status=f.status,
     )
-    return envelope("events", items, total)
+    return envelope("events", items, total, page=f.page, size=f.size)
 
 
 @router.get(
@@ -109,7 +109,7 @@ async def list_attempts(
     items, total = await webhooks.list_attempts(
         store, caller, event_id, _query(page, size, None)
     )
-    return envelope("attempts", items, total)
+    return envelope("attempts", items, total, page=page, size=size)
 
 
 @router.post(f"{BASE}/events/{{event_id}}/retry", name="retry_workflow_webhook_event")

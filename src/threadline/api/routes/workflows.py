@@ -51,7 +51,7 @@ async def list_workflows(
 ) -> JsonBody:
     """List the team's workflows (page, size, search, start, end)."""
     items, total = await workflows.list_(store, caller, paging)
-    return page("workflows", items, total)
+    return page("workflows", items, total, page=paging.page, size=paging.size)
 
 
 @router.post("/workflows/import/bundle")

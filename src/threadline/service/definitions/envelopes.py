@@ -21,6 +21,20 @@ def stored_doc(
     }
 
 
-def page(plural: str, items: list[dict[str, Any]], total: int) -> dict[str, Any]:
-    """Render a list response: ``{<plural>: [...], "total": n}``."""
-    return {plural: items, "total": total}
+def page(
+    plural: str,
+    items: list[dict[str, Any]],
+    total: int,
+    *,
+    page: int,
+    size: int | None,
+) -> dict[str, Any]:
+    """Render a list response: ``{<plural>: [...], total, page, size, pages}``.
+
+    ``page`` is 1-based and ``pages`` is ``ceil(total / size)`` (0 for an empty
+    list), so a client pages on with ``page + 1`` while ``page < pages``. An
+    unpaged query (``size`` None) is one page of everything.
+    """
+    size = size if size else max(total, 1)
+    pages = -(-total // size)
+    return {plural: items, "total": total, "page": page, "size": size, "pages": pages}

@@ -12,6 +12,7 @@ from threadline.errors import NotFound
 from threadline.service.caller import Caller
 from threadline.service.definitions import graph as graphs
 from threadline.service.definitions import workflows as wf
+from threadline.service.definitions.envelopes import page as envelope
 from threadline.service.reuse import supernodes
 from threadline.service.reuse.super_node_publishing import (
     active_number,
@@ -154,7 +155,7 @@ async def dependents(
                     "description": doc.body.get("description"),
                 }
             )
-    return {"dependents": items, "total": len(ids), "page": page, "size": size}
+    return envelope("dependents", items, len(ids), page=page, size=size)
 
 
 async def expand_preview(
