@@ -124,10 +124,24 @@ async def test_an_invalid_inline_config_or_body_is_422(team: Team):
         assert response.status_code == 422, (body, response.text)
 
 
-async def test_inline_python_runs_in_the_sandbox_only_when_confirmed(team: Team):
+async def test_inline_python_runs_in_the_sandbox_without_confirmation(team: Team):
     config = {
         "type": "inline_python",
         "name": "greet",
+        "code": "def greet(name):\n    return {'greeting': 'Hi ' + name.upper()}\n",
+    }
+    ran = await run_inline(team, {"tool_config": config, "args": {"name": "ann"}})
+    assert ran["dry_run"] is False and ran["success"] is True, ran
+    assert ran["side_effect"] == "unknown"
+    assert ran["result"] == {"greeting": "Hi ANN"}
+    assert isinstance(ran["latency_ms"], int)
+
+
+async def test_a_tool_asking_for_the_gate_runs_only_when_confirmed(team: Team):
+    config = {
+        "type": "inline_python",
+        "name": "greet",
+        "confirm_test_runs": True,
         "code": "def greet(name):\n    return {'greeting': 'Hi ' + name.upper()}\n",
         "expand_result_into_runtime_variables": True,
     }
@@ -136,6 +150,7 @@ async def test_inline_python_runs_in_the_sandbox_only_when_confirmed(team: Team)
     assert dry["side_effect"] == "unknown"
     assert dry["error_type"] == "confirmation_required"
     assert '"confirm": true' in dry["error"]
+    assert "confirm_test_runs" in dry["error"]
     assert dry["result"]["args"] == {"name": "ann"}
     ran = await run_inline(
         team, {"tool_config": config, "args": {"name": "ann"}, "confirm": True}
@@ -161,13 +176,15 @@ async def test_a_declared_side_effect_wins_over_the_inferred_one(team: Team):
     }
     result = await run_inline(team, {"tool_config": pure, "args": {"x": 21}})
     assert result["dry_run"] is False and result["result"] == 42
-    sends = inbuilt("math_add", side_effect="sends")
+    sends = inbuilt("math_add", side_effect="sends", confirm_test_runs=True)
     tool_id = await save_tool(team, sends)
     dry = await run_saved(team, tool_id, {"args": {"a": 1, "b": 2}})
     assert dry["dry_run"] is True and dry["side_effect"] == "sends"
 
 
-async def test_external_api_posts_only_when_confirmed(team: Team, runtime: Runtime):
+async def test_external_api_posts_only_when_confirmed_if_gated(
+    team: Team, runtime: Runtime
+):
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -184,6 +201,7 @@ async def test_external_api_posts_only_when_confirmed(team: Team, runtime: Runti
         "api_endpoint": "http://crm.example.test/tickets",
         "api_method": "POST",
         "api_body": {"subject": "{subject}"},
+        "confirm_test_runs": True,
     }
     tool_id = await save_tool(team, config)
     dry = await run_saved(team, tool_id, {"args": {"subject": "Refund"}})
@@ -201,7 +219,7 @@ async def test_external_api_posts_only_when_confirmed(team: Team, runtime: Runti
         team, {"tool_config": down, "args": {"subject": "x"}, "confirm": True}
     )
     assert failed["success"] is False and failed["error_type"] == "http_error"
-    assert failed["error_code"] == 503
+    assert failed["error_code"] == "http_503"
     get = {**config, "api_method": "GET", "api_body": None}
     read = await run_inline(team, {"tool_config": get})
     assert read["side_effect"] == "reads" and read["dry_run"] is False
@@ -232,3 +250,31 @@ async def test_a_saved_tool_runs_without_a_body(team: Team):
     response = await team.client.post(f"/v1/tools/{tool_id}/execute")
     assert response.status_code == 200, response.text
     assert response.json()["error_type"] == "invalid_arguments"
+
+
+async def test_an_ungated_post_runs_at_once(team: Team, runtime: Runtime):
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json={"id": 9})
+
+    runtime.http_transport = httpx.MockTransport(handler)
+    runtime.http_allow_private = True
+    config = {
+        "type": "external_api",
+        "name": "create_ticket",
+        "api_endpoint": "http://crm.example.test/tickets",
+        "api_method": "POST",
+        "api_body": {"subject": "{subject}"},
+    }
+    ran = await run_inline(team, {"tool_config": config, "args": {"subject": "x"}})
+    assert ran["success"] is True and ran["dry_run"] is False
+    assert ran["side_effect"] == "writes" and len(seen) == 1
+
+
+async def test_a_bad_gate_value_is_refused_naming_it(team: Team):
+    config = inbuilt("math_add", confirm_test_runs={"no": 1})
+    response = await team.client.post("/v1/tools", json=config)
+    assert response.status_code == 422 and "confirm_test_runs" in response.text
+    assert (await team.client.get("/v1/tools")).json()["total"] == 0

@@ -24,21 +24,23 @@ call (an int) and None otherwise. ``variables`` / ``workflow_variables`` are the
 writes the result mappings and expansion would make in a run (extra fields, kept
 because they are what an author tests).
 
-Side effects and the confirm rule (decided here; the spec only says "test tool"
-uses ``side_effect`` to choose between running directly and dry-run / confirm):
+Side effects and the confirm gate (see docs/sdk-compat.md, "Tool test runs"):
 
 - ``side_effect`` is the config's own value when set, else inferred from the type:
   ``inbuilt_function`` -> ``none`` (the catalogue is pure functions), except the
-  configurable ``call_forward`` -> ``sends``; ``knowledge_base`` -> ``reads``;
-  ``external_api`` -> ``reads`` for GET, ``writes`` for POST/PUT/DELETE;
-  ``inline_python`` and unknown types -> ``unknown``.
-- ``none`` and ``reads`` run at once. ``writes``, ``sends`` and ``unknown`` run only
-  when the body says ``"confirm": true``; otherwise nothing runs and the answer is
-  ``dry_run: true, success: false, error_type: "confirmation_required"`` with an
-  explanation in ``error`` and, in ``result``, what would have run (the bound
-  arguments; for ``external_api`` the method and endpoint template). This keeps an
-  author's "try it" click from POSTing to a live system by accident. With
-  ``confirm: true`` the answer has ``dry_run: false`` whatever the side effect.
+  vendor functions (``call_forward``) -> ``sends``;
+  ``knowledge_base`` -> ``reads``; ``external_api`` -> ``reads`` for GET,
+  ``writes`` for POST/PUT/DELETE; ``inline_python`` and unknown types -> ``unknown``.
+- A test execution runs the tool: the caller asked for it, and the SDK's
+  ``tools.execute`` sends only ``args``. The gate is the tool's own config: with
+  ``"confirm_test_runs": true`` a tool whose side effect is ``writes``, ``sends``
+  or ``unknown`` runs only when the body says ``"confirm": true``; otherwise
+  nothing runs and the answer is ``dry_run: true, success: false, error_type:
+  "confirmation_required"`` with an explanation in ``error`` and, in ``result``,
+  what would have run (the bound arguments; for ``external_api`` the method and
+  endpoint template).
+- ``latency_ms`` is an integer (milliseconds, rounded); ``error_code`` is a string
+  (``"http_503"`` for a failed ``external_api`` call, None otherwise).
 """
 
 import re
@@ -82,9 +84,9 @@ class ToolExecuteResult:
     success: bool
     result: Any
     error: str | None
-    latency_ms: float
+    latency_ms: int
     error_type: str | None
-    error_code: int | None
+    error_code: str | None
     dry_run: bool
     side_effect: str
     variables: JsonDict = field(default_factory=dict)
@@ -112,9 +114,12 @@ def side_effect_of(tool_config: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def needs_confirmation(side_effect: str) -> bool:
-    """Whether a tool with this side effect runs only when confirmed."""
-    return side_effect in CONFIRM_REQUIRED
+def needs_confirmation(tool_config: Mapping[str, Any], side_effect: str) -> bool:
+    """Whether this tool runs only when confirmed: its config asks for the gate
+    (``confirm_test_runs``) and its side effect could change or send something."""
+    return (
+        bool(tool_config.get("confirm_test_runs")) and side_effect in CONFIRM_REQUIRED
+    )
 
 
 def _object(body: JsonDict, key: str) -> JsonDict:
@@ -175,11 +180,11 @@ def _dry_run(
         success=False,
         result=_preview(tool_config, args, scope),
         error=(
-            f"not run: {label!r} has side_effect {side_effect!r}, so a test run "
-            "could change or send something; repeat the request with "
-            '"confirm": true to run it for real'
+            f"not run: {label!r} has side_effect {side_effect!r} and its config "
+            'sets "confirm_test_runs": true; repeat the request with "confirm": '
+            'true to run it for real, or set "confirm_test_runs": false on the tool'
         ),
-        latency_ms=0.0,
+        latency_ms=0,
         error_type="confirmation_required",
         error_code=None,
         dry_run=True,
@@ -187,11 +192,11 @@ def _dry_run(
     )
 
 
-def _http_status(error: str | None, error_type: str | None) -> int | None:
+def _http_status(error: str | None, error_type: str | None) -> str | None:
     if error_type != "http_error" or not error:
         return None
     found = _HTTP_STATUS_RE.search(error)
-    return int(found.group(1)) if found else None
+    return f"http_{found.group(1)}" if found else "http_error"
 
 
 async def run_tool(
@@ -208,7 +213,7 @@ async def run_tool(
     team's tool slots."""
     side_effect = side_effect_of(tool_config)
     scope = _scope(dynamic or {}, variables or {}, runtime.render_limits)
-    if needs_confirmation(side_effect) and not confirm:
+    if needs_confirmation(tool_config, side_effect) and not confirm:
         return _dry_run(tool_config, side_effect, args, scope)
     runner = ToolRunner(
         retriever=runtime.retriever,
@@ -224,7 +229,7 @@ async def run_tool(
         success=outcome.success,
         result=outcome.result,
         error=outcome.error,
-        latency_ms=round(outcome.latency_ms, 3),
+        latency_ms=round(outcome.latency_ms),
         error_type=outcome.error_type,
         error_code=_http_status(outcome.error, outcome.error_type),
         dry_run=False,
