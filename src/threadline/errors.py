@@ -8,6 +8,7 @@
     ├── NotFound                    404  not_found
     ├── Conflict                    409  conflict
     │   └── SecretKeyMissing        409  secret_key_not_set (no key to encrypt with)
+    ├── Gone                        410  endpoint_removed (a removed endpoint; names its replacement)
     ├── PayloadTooLarge             413  payload_too_large
     ├── InvalidField                422  validation_error
     ├── AddressRefused              422  address_refused (the SSRF guard said no)
@@ -86,6 +87,13 @@ class SecretKeyMissing(Conflict):
     """
 
     code = "secret_key_not_set"
+
+
+class Gone(ThreadlineError):
+    """The endpoint was removed; the message names what replaces it."""
+
+    code = "endpoint_removed"
+    status = 410
 
 
 class PayloadTooLarge(ThreadlineError):

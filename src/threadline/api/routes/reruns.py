@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from threadline.api.deps import CallerDep, StoreDep
 from threadline.api.params import TurnIndex
 from threadline.api.routes.common import JsonBody, ObjectIdPath
-from threadline.errors import InvalidField
+from threadline.errors import Gone, InvalidField
 from threadline.service.running import reruns
 from threadline.service.running.reruns import tokens as rerun_tokens
 from threadline.service.runtime import Runtime
@@ -123,3 +123,19 @@ async def execute(
     )
     response.status_code = 202 if run_async else 200
     return started
+
+
+@router.post("/workflows/{workflow_id}/runs/{run_id}/checkpoint-run", status_code=410)
+async def checkpoint_run(
+    _: CallerDep, workflow_id: ObjectIdPath, run_id: ObjectIdPath
+) -> JsonBody:
+    """Removed upstream: answers 410 ``endpoint_removed`` naming the re-runs."""
+    raise Gone(
+        "checkpoint-run was removed; re-run the run from a turn instead: "
+        f"POST /v1/workflow-runs/{run_id}/turns/{{turn_index}}/rerun "
+        "(the SDK's client.reruns.execute; rerun-preflight shows what carries over)",
+        details={
+            "replacement": "POST /v1/workflow-runs/{run_id}/turns/{turn_index}/rerun",
+            "sdk_method": "reruns.execute",
+        },
+    )
