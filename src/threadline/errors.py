@@ -8,7 +8,7 @@
     ├── NotFound                    404  not_found
     ├── Conflict                    409  conflict
     │   └── SecretKeyMissing        409  secret_key_not_set (no key to encrypt with)
-    ├── Gone                        410  endpoint_removed (a removed endpoint; names its replacement)
+    ├── Gone                        410  endpoint_removed (names the replacement)
     ├── PayloadTooLarge             413  payload_too_large
     ├── InvalidField                422  validation_error
     ├── AddressRefused              422  address_refused (the SSRF guard said no)
