@@ -155,7 +155,7 @@ class Sealer:
             where = _has_clear(inner)
             raise SecretKeyMissing(
                 f"{where}: this server stores no secret in clear and has no "
-                f"{secrets.ENV_VAR} to encrypt it; ask the operator to set it",
+                f"{secrets.ENV_VAR} to encrypt it; {secrets.HOW_TO_SET}",
                 details=[
                     {
                         "field": where,

@@ -53,6 +53,12 @@ __all__ = [
 ]
 
 ENV_VAR = "THREADLINE_SECRET_KEY"
+HOW_TO_SET = (
+    f"set {ENV_VAR} on the server to a Fernet key (generate one with `python -c "
+    '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`) '
+    "and restart it"
+)
+"""What every ``secret_key_not_set`` message tells the caller to do."""
 T = TypeVar("T")
 _keys: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
 
@@ -71,7 +77,7 @@ def _fernet(key: Any) -> Fernet:
     if text is None:
         raise SecretKeyMissing(
             f"{ENV_VAR} is not set: this server can neither encrypt nor decrypt "
-            "secrets, so it stores none; ask the operator to set it"
+            f"secrets, so it stores none; {HOW_TO_SET}"
         )
     try:
         return Fernet(text.encode("ascii"))

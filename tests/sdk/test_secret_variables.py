@@ -1,0 +1,48 @@
+"""Secret global variables on a server without THREADLINE_SECRET_KEY, via the SDK."""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import make_team
+from threadline.api.app import bootstrap, create_app
+from threadline.service.runtime import Runtime
+from threadline.settings import Settings
+from threadline.store import Store
+
+interactly = pytest.importorskip("interactly")
+
+
+async def test_a_secret_without_a_key_is_a_409_saying_what_to_set(
+    store: Store, database_url: str, runtime: Runtime
+):
+    keyless = Settings(database_url=database_url, max_body_bytes=200_000)
+    app = create_app(keyless, store=store, runtime=runtime)
+    await bootstrap(store, keyless)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        team = await make_team(store, http)
+        sdk: Any = interactly.AsyncWorkflowClient(
+            api_key=team.key,
+            team_id=team.team_id,
+            user_id=team.user_id,
+            base_url="http://t",
+            max_retries=0,
+            http_client=http,
+        )
+        for call in (
+            lambda: sdk.global_variables.create(
+                name="api_token", value="tok-123456", is_secret=True
+            ),
+            lambda: sdk.global_variables.bulk_create(
+                variables=[{"name": "t2", "value": "tok-123456", "is_secret": True}]
+            ),
+        ):
+            with pytest.raises(interactly.ConflictError) as raised:
+                await call()
+            assert raised.value.body["code"] == "secret_key_not_set"
+            assert "set THREADLINE_SECRET_KEY" in str(raised.value)
+            assert "Fernet.generate_key" in str(raised.value)
+        listed = await sdk.global_variables.list()
+        assert listed.total == 0
