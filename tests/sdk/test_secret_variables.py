@@ -31,16 +31,13 @@ async def test_a_secret_without_a_key_is_a_409_saying_what_to_set(
             max_retries=0,
             http_client=http,
         )
-        for call in (
-            lambda: sdk.global_variables.create(
-                name="api_token", value="tok-123456", is_secret=True
-            ),
-            lambda: sdk.global_variables.bulk_create(
-                variables=[{"name": "t2", "value": "tok-123456", "is_secret": True}]
-            ),
+        secret = {"name": "api_token", "value": "tok-123456", "is_secret": True}
+        for method, kwargs in (
+            (sdk.global_variables.create, secret),
+            (sdk.global_variables.bulk_create, {"variables": [secret]}),
         ):
             with pytest.raises(interactly.ConflictError) as raised:
-                await call()
+                await method(**kwargs)
             assert raised.value.body["code"] == "secret_key_not_set"
             assert "set THREADLINE_SECRET_KEY" in str(raised.value)
             assert "Fernet.generate_key" in str(raised.value)
