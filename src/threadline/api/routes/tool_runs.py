@@ -1,4 +1,5 @@
-"""Test-execute a tool: ``POST /tools/execute`` (inline) and ``/tools/{id}/execute``.
+"""Test-execute a tool (``POST /tools/execute`` inline, ``/tools/{id}/execute``),
+and move one between teams (``GET /tools/{id}/export``, ``POST /tools/import``).
 
 Thin: the confirm rule, side-effect inference and the response shape live in
 ``threadline.service.definitions.tool_runs``. A tool failure answers 200 with
@@ -9,9 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from threadline.api.deps import CallerDep, StoreDep
+from threadline.api.deps import CallerDep, CeilingsDep, StoreDep
 from threadline.api.routes.common import JsonBody, ObjectIdPath
-from threadline.service.definitions import tool_runs
+from threadline.service.definitions import tool_bundles, tool_runs
 from threadline.service.runtime import Runtime
 
 router = APIRouter(tags=["tools"])
@@ -44,3 +45,22 @@ async def execute_saved(
         store, caller, _runtime(request), tool_id, body if body is not None else {}
     )
     return result.to_json()
+
+
+@router.get("/tools/{tool_id}/export", name="export_tool")
+async def export_tool(
+    store: StoreDep, caller: CallerDep, tool_id: ObjectIdPath
+) -> JsonBody:
+    """The tool as a portable bundle; secrets redacted and listed in ``redactions``."""
+    return await tool_bundles.export(store, caller, tool_id)
+
+
+@router.post("/tools/import", name="import_tool")
+async def import_tool(
+    store: StoreDep,
+    caller: CallerDep,
+    ceilings: CeilingsDep,
+    body: Annotated[Any, Body()],
+) -> JsonBody:
+    """Create a tool from a bundle (``confirm_executable`` for inline Python)."""
+    return await tool_bundles.import_bundle(store, caller, body, ceilings=ceilings)
