@@ -211,3 +211,21 @@ async def test_bad_frames_on_the_websocket_close_it_1007_naming_the_field(
             assert "dynamic_variables" in closed.reason
             assert len(closed.reason.encode()) <= 123
     assert (await team.client.get("/v1/workflow-runs")).json()["total"] == 0
+
+
+async def test_a_graph_part_of_the_wrong_type_is_a_422_naming_it(team: Team):
+    cases = [
+        ({"name": "W", "node_configs": 3}, "node_configs"),
+        ({"name": "W", "node_configs": "abc"}, "node_configs"),
+        ({"name": "W", "node_configs": [], "edge_configs": {}}, "edge_configs"),
+        (
+            {"name": "W", "node_configs": [], "dynamic_variables": 3},
+            "dynamic_variables",
+        ),
+        ({"name": "W", "config": {"node_configs": 3}}, "config.node_configs"),
+    ]
+    for body, field in cases:
+        response = await team.client.post("/v1/workflows", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["message"].startswith(f"{field}:")
+    assert (await team.client.get("/v1/workflows")).json()["total"] == 0

@@ -95,6 +95,7 @@ def parse_hydrated(
     raw: JsonDict, prefix: str = "", limits: GraphLimits | None = None
 ) -> Graph:
     """Validate a hydrated payload field by field (422 on the first bad field)."""
+    wire.check_graph_shape(raw, prefix)
     check_size(raw, limits or GraphLimits(), prefix)
     dot = f"{prefix}." if prefix else ""
     config = wire.workflow_config(

@@ -119,6 +119,25 @@ def is_hydrated(raw: Any) -> bool:
     )
 
 
+_GRAPH_LISTS = ("node_configs", "edge_configs")
+_GRAPH_MAPS = ("dynamic_variables", "runtime_variables")
+
+
+def check_graph_shape(raw: Any, prefix: str = "") -> None:
+    """Refuse (422 naming the field) a payload whose graph parts have the wrong
+    JSON type: ``node_configs``/``edge_configs`` must be lists, the variable
+    maps objects (each may be absent or null)."""
+    if not isinstance(raw, dict):
+        return
+    dot = f"{prefix}." if prefix else ""
+    for key in _GRAPH_LISTS:
+        if raw.get(key) is not None and not isinstance(raw[key], list):
+            raise InvalidField(f"{dot}{key}: must be a list of configs")
+    for key in _GRAPH_MAPS:
+        if raw.get(key) is not None and not isinstance(raw[key], dict):
+            raise InvalidField(f"{dot}{key}: must be an object")
+
+
 def parse_input(raw: Any, field: str) -> dict[str, Any]:
     """Validate a ``WorkflowRunInput`` (422 naming the bad field)."""
     try:

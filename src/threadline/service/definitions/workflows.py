@@ -111,6 +111,8 @@ def parse_create(
 ) -> tuple[str, str | None, graphs.Graph, list[JsonDict]]:
     """Read a create body (plain ``{name, config}`` or hydrated); validate it,
     its tools within the server's ceilings."""
+    wire.check_graph_shape(body)
+    wire.check_graph_shape(body.get("config"), "config")
     check_tools(body, ceilings)
     hydrated = wire.is_hydrated(body) or wire.is_hydrated(body.get("config"))
     source = body.get("config") if wire.is_hydrated(body.get("config")) else body
