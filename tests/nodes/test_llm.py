@@ -342,12 +342,12 @@ async def test_react_loop_runs_tools_and_is_bounded():
         ports(llm, runner),
     )
     first_tools = {t.name: t for t in llm.requests[0].tools}
-    assert set(first_tools) == {"lookup_claim", "Add"}
+    assert set(first_tools) == {"lookup_claim", "math_add"}
     spec = first_tools["lookup_claim"]
     assert spec.description == "Look up claim for Ann."
     assert spec.parameters["properties"] == {"claim_id": {"type": "string"}}
     assert spec.parameters["required"] == ["claim_id"]
-    assert first_tools["Add"].parameters["required"] == ["a", "b"]
+    assert first_tools["math_add"].parameters["required"] == ["a", "b"]
     assert [t.name for t in llm.requests[2].tools] == []  # budget spent: no user tools
     assert runner.calls == [
         ("lookup claim", {"claim_id": "C1"}),
@@ -412,7 +412,7 @@ async def test_tool_static_message_is_spoken_while_it_runs():
 
 
 async def test_the_standard_tool_runner_is_used_without_ports_tools():
-    llm = ScriptedLLM([[tool_call("Add", {"a": 2, "b": 3})], "It is 5."])
+    llm = ScriptedLLM([[tool_call("math_add", {"a": 2, "b": 3})], "It is 5."])
     node = say(
         tools_config={"tools": [{"type": "inbuilt_function", "tool_id": "math_add"}]}
     )

@@ -116,7 +116,7 @@ def function_name(tool: JsonDict) -> str:
     inbuilt = INBUILT_TOOLS.get(str(tool.get("tool_id") or ""))
     raw = (
         tool.get("name")
-        or (inbuilt.name if inbuilt else None)
+        or (inbuilt.tool_id if inbuilt else None)
         or tool.get("tool_id")
         or tool.get("logical_id")
         or "tool"

@@ -60,6 +60,7 @@ def tool_runner(ports: Ports) -> ToolRunner:
         ceilings=ports.tool_ceilings,
         slots=ports.tool_slots,
         team_id=ports.team_id,
+        vendors=ports.vendors,
     )
 
 

@@ -80,12 +80,16 @@ class ToolRunner:
         ceilings: ToolCeilings = ToolCeilings(),
         slots: ToolSlots | None = None,
         team_id: str = "",
+        vendors: Mapping[str, Any] | None = None,
     ) -> None:
         self.retriever = retriever
         self.transport = transport
         self.ceilings = ceilings
         self.slots = slots
         self.team_id = team_id
+        self.vendors = vendors or {}
+        """Vendors by name (each with ``async call(operation, payload)``), for the
+        vendor inbuilt functions; the run's are wrapped with the team's credentials."""
 
     async def run(
         self,
@@ -168,7 +172,7 @@ class ToolRunner:
     ) -> Any:
         kind = config.get("type")
         if kind == "inbuilt_function":
-            return _run_inbuilt(config, args)
+            return await _run_inbuilt(config, args, self.vendors)
         if kind == "inline_python":
             return await self._run_python(config, args, scope)
         if kind == "external_api":
@@ -240,7 +244,9 @@ class ToolRunner:
         )
 
 
-def _run_inbuilt(config: Mapping[str, Any], args: JsonDict) -> Any:
+async def _run_inbuilt(
+    config: Mapping[str, Any], args: JsonDict, vendors: Mapping[str, Any]
+) -> Any:
     tool_id = config.get("tool_id") or config.get("configurable_key")
     tool = INBUILT_TOOLS.get(str(tool_id))
     if tool is None:
@@ -248,6 +254,9 @@ def _run_inbuilt(config: Mapping[str, Any], args: JsonDict) -> Any:
         raise ToolFailure(
             f"unknown inbuilt tool {tool_id!r} (known: {known})", "tool_not_found"
         )
+    if tool.vendor is not None:
+        return await _run_vendor_inbuilt(tool.tool_id, tool.vendor, tool, args, vendors)
+    assert tool.run is not None
     try:
         return tool.run(args)
     except KeyError as exc:
@@ -256,3 +265,34 @@ def _run_inbuilt(config: Mapping[str, Any], args: JsonDict) -> Any:
         ) from exc
     except Exception as exc:
         raise ToolFailure(f"{tool.tool_id}: {exc}", "runtime_error") from exc
+
+
+async def _run_vendor_inbuilt(
+    tool_id: str,
+    vendor_name: str,
+    tool: Any,
+    args: JsonDict,
+    vendors: Mapping[str, Any],
+) -> Any:
+    vendor = vendors.get(vendor_name)
+    if vendor is None:
+        raise ToolFailure(
+            f"{tool_id} needs a {vendor_name!r} vendor, and none is configured: "
+            f"store the team's credential with PUT /v1/teams/current/credentials/"
+            f"{vendor_name} on a server with that vendor integration",
+            "not_configured",
+        )
+    missing = [n for n in tool.args_schema.get("required", []) if n not in args]
+    if missing:
+        raise ToolFailure(
+            f"{tool_id}: missing argument {missing[0]!r}", "invalid_arguments"
+        )
+    reply = await vendor.call(str(tool.operation), dict(args))
+    if isinstance(reply, dict) and (
+        reply.get("success") is False or reply.get("error")
+    ):
+        raise ToolFailure(
+            f"{tool_id}: {reply.get('error') or 'the vendor refused the call'}",
+            "vendor_error",
+        )
+    return reply

@@ -14,6 +14,8 @@ from threadline.api.deps import CallerDep, CeilingsDep, StoreDep
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.service.definitions import tool_bundles, tool_runs
 from threadline.service.runtime import Runtime
+from threadline.service.team.vendor_credentials import team_ports
+from threadline.store import Store
 
 router = APIRouter(tags=["tools"])
 
@@ -23,12 +25,22 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
+def _vendors(store: Store, caller: CallerDep, runtime: Runtime) -> dict[str, Any]:
+    """The deployment's vendors, each filling in the team's credential."""
+    return dict(team_ports(store, caller.team_id, runtime.llm, runtime.vendors)[1])
+
+
 @router.post("/tools/execute", name="execute_inline_tool")
 async def execute_inline(
-    request: Request, caller: CallerDep, body: Annotated[Any, Body()]
+    request: Request,
+    store: StoreDep,
+    caller: CallerDep,
+    body: Annotated[Any, Body()],
 ) -> JsonBody:
     """Run an inline ``tool_config`` with ``args`` (validated like ``POST /tools``)."""
-    result = await tool_runs.execute_inline(_runtime(request), body, caller)
+    runtime = _runtime(request)
+    vendors = _vendors(store, caller, runtime)
+    result = await tool_runs.execute_inline(runtime, body, caller, vendors)
     return result.to_json()
 
 
@@ -41,8 +53,14 @@ async def execute_saved(
     body: Annotated[Any, Body()] = None,
 ) -> JsonBody:
     """Run the team's saved tool with ``args``; another team's tool is a 404."""
+    runtime = _runtime(request)
     result = await tool_runs.execute_saved(
-        store, caller, _runtime(request), tool_id, body if body is not None else {}
+        store,
+        caller,
+        runtime,
+        tool_id,
+        body if body is not None else {},
+        _vendors(store, caller, runtime),
     )
     return result.to_json()
 

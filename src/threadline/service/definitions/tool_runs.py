@@ -27,8 +27,9 @@ because they are what an author tests).
 Side effects and the confirm gate (see docs/sdk-compat.md, "Tool test runs"):
 
 - ``side_effect`` is the config's own value when set, else inferred from the type:
-  ``inbuilt_function`` -> ``none`` (the catalogue is pure functions), except the
-  vendor functions (``call_forward``) -> ``sends``;
+  ``inbuilt_function`` -> the catalogue's (``none`` for the pure functions,
+  ``sends`` for ``call_forward``/``send_sms``/``send_email``, ``reads`` for
+  ``web_search``);
   ``knowledge_base`` -> ``reads``; ``external_api`` -> ``reads`` for GET,
   ``writes`` for POST/PUT/DELETE; ``inline_python`` and unknown types -> ``unknown``.
 - A test execution runs the tool: the caller asked for it, and the SDK's
@@ -57,6 +58,7 @@ from threadline.service.definitions import parts, wire
 from threadline.service.definitions.tool_limits import check_tools
 from threadline.service.runtime import Runtime
 from threadline.store import Store
+from threadline.tools.inbuilt import INBUILT_TOOLS
 from threadline.tools.runner import ToolFailure, ToolRunner, bind_arguments
 
 __all__ = [
@@ -74,7 +76,6 @@ CONFIRM_REQUIRED = frozenset({"writes", "sends", "unknown"})
 """Side effects that run only with ``"confirm": true``."""
 _BODY_KEYS = frozenset({"args", "confirm", "dynamic_variables", "runtime_variables"})
 _HTTP_STATUS_RE = re.compile(r"\bHTTP (\d{3})\b")
-_SENDING_INBUILTS = frozenset({"call_forward"})
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,9 @@ def side_effect_of(tool_config: Mapping[str, Any]) -> str:
         return str(declared)
     kind = tool_config.get("type")
     if kind == "inbuilt_function":
-        keys = {tool_config.get("tool_id"), tool_config.get("configurable_key")}
-        return "sends" if keys & _SENDING_INBUILTS else "none"
+        key = tool_config.get("tool_id") or tool_config.get("configurable_key")
+        known = INBUILT_TOOLS.get(str(key))
+        return known.side_effect if known else "unknown"
     if kind == "knowledge_base":
         return "reads"
     if kind == "external_api":
@@ -208,6 +210,7 @@ async def run_tool(
     dynamic: JsonDict | None = None,
     variables: JsonDict | None = None,
     team_id: str = "",
+    vendors: Mapping[str, Any] | None = None,
 ) -> ToolExecuteResult:
     """Run a validated tool config once, honouring the confirm rule, in one of the
     team's tool slots."""
@@ -221,6 +224,7 @@ async def run_tool(
         ceilings=runtime.tool_ceilings,
         slots=runtime.tool_slots,
         team_id=team_id,
+        vendors=runtime.vendors if vendors is None else vendors,
     )
     outcome = await runner.run(
         tool_config, args, scope, http_allow_private=runtime.http_allow_private
@@ -240,7 +244,12 @@ async def run_tool(
 
 
 async def execute_saved(
-    store: Store, caller: Caller, runtime: Runtime, tool_id: str, body: Any
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    tool_id: str,
+    body: Any,
+    vendors: Mapping[str, Any] | None = None,
 ) -> ToolExecuteResult:
     """Run the team's saved tool ``tool_id`` (404 for a missing or foreign one)."""
     if not is_object_id(tool_id):
@@ -256,11 +265,15 @@ async def execute_saved(
         dynamic=request["dynamic"],
         variables=request["runtime"],
         team_id=caller.team_id,
+        vendors=vendors,
     )
 
 
 async def execute_inline(
-    runtime: Runtime, body: Any, caller: Caller | None = None
+    runtime: Runtime,
+    body: Any,
+    caller: Caller | None = None,
+    vendors: Mapping[str, Any] | None = None,
 ) -> ToolExecuteResult:
     """Validate ``body["tool_config"]`` like ``POST /v1/tools`` (its
     ``timeout_seconds`` within the server's ceiling) and run it."""
@@ -278,4 +291,5 @@ async def execute_inline(
         dynamic=request["dynamic"],
         variables=request["runtime"],
         team_id=caller.team_id if caller is not None else "",
+        vendors=vendors,
     )

@@ -4,7 +4,8 @@ A team stores at most one credential per vendor (``PUT /v1/teams/current/
 credentials/{vendor}``). Vendors: the LLM providers ``openai``, ``azure_openai``
 (alias ``azure``), ``anthropic``, ``google`` (Gemini; alias ``gemini``),
 ``bedrock`` and ``custom``, and the services ``sms``, ``athena`` (alias ``ehr``)
-and ``google_docs`` (alias ``google_workspace``). A credential is a flat object of
+``google_docs`` (alias ``google_workspace``), ``conversations``, ``email`` and
+``web_search`` (the vendor inbuilt functions). A credential is a flat object of
 fields (``{"api_key": "sk-..."}``; Azure adds ``endpoint``/``api_version``,
 Bedrock ``region`` and either ``api_key`` or the access-key pair, Athena
 ``source_id``/``department_id``, SMS and Google Docs whatever their vendor needs).
@@ -62,8 +63,13 @@ SERVICE_FIELDS: dict[str, tuple[str, ...] | None] = {
     "sms": None,
     "athena": ("api_key", "source_id", "department_id", "client_id", "client_secret"),
     "google_docs": None,
+    "conversations": None,
+    "email": None,
+    "web_search": None,
 }
-"""Fields a service credential may carry (None: any field name)."""
+"""Fields a service credential may carry (None: any field name). ``conversations``
+(telephony: ``call_forward``), ``email`` and ``web_search`` serve the vendor
+inbuilt functions of ``tools/inbuilt.py``."""
 VENDORS: dict[str, tuple[str, ...] | None] = {**TEAM_FIELDS, **SERVICE_FIELDS}
 ALIASES = {
     "azure": "azure_openai",
