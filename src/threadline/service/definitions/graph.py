@@ -16,6 +16,7 @@ from threadline.ids import new_object_id
 from threadline.providers.prices import price
 from threadline.service.caller import Caller
 from threadline.service.definitions import wire
+from threadline.service.definitions.references import reference_warnings
 from threadline.store import Document, Query, Transaction
 
 JsonDict = dict[str, Any]
@@ -139,7 +140,8 @@ def check(graph: Graph) -> list[JsonDict]:
     if errors:
         summary = "; ".join(p["message"] for p in errors)
         raise GraphInvalid(f"workflow is invalid: {summary}", details=rendered)
-    return [p for p in rendered if p["severity"] != "error"] + budget_warnings(graph)
+    warnings = [p for p in rendered if p["severity"] != "error"]
+    return warnings + budget_warnings(graph) + reference_warnings(graph.hydrated())
 
 
 def _models(value: Any) -> set[str]:

@@ -11,6 +11,7 @@ from threadline.service.definitions import knowledge_refs, wire
 from threadline.service.definitions import workflows as wf
 from threadline.service.definitions.envelopes import stored_doc
 from threadline.service.definitions.masking import mask_secrets, restore_secrets
+from threadline.service.definitions.references import reference_warnings
 from threadline.service.definitions.tool_limits import check_tools
 from threadline.store import Document, Query, Store, Transaction
 from threadline.tools.limits import ToolCeilings
@@ -150,12 +151,13 @@ async def replace_config(
             graph = await asyncio.to_thread(
                 graphs.parse_hydrated, raw, "config", limits
             )
-            await asyncio.to_thread(graphs.check, graph)
+            warnings = await asyncio.to_thread(graphs.check, graph)
         else:
             config = {k: v for k, v in raw.items() if k not in ("nodes", "edges")}
             graph = replace(
                 current, workflow_config=wire.workflow_config(config, "config")
             )
+            warnings = reference_warnings(graph.hydrated())
         new_body = {
             **version.body,
             "workflow_config": graph.workflow_config,
@@ -176,7 +178,7 @@ async def replace_config(
                 now=version.updated_at,
             )
         result = render(version, graph, _active(doc))
-        result["warnings"] = await knowledge_refs.warnings(
+        result["warnings"] = warnings + await knowledge_refs.warnings(
             tx, caller.team_id, graph.node_configs, graph.workflow_config
         )
         return result
