@@ -111,9 +111,6 @@ class BaseToolConfig(WireModel):
 
     logical_id: str | None = Field(default_factory=lambda: new_logical_id("tool"))
     side_effect: ToolSideEffect | None = None
-    confirm_test_runs: bool | None = None
-    """Threadline: a test execution of this tool with a ``writes``/``sends``/
-    ``unknown`` side effect runs only with ``"confirm": true`` (a dry run otherwise)."""
     tool_id: str | None = None
     name: str | None = None
     description: str | None = None

@@ -55,8 +55,14 @@ def _number(value: Any) -> float | None:
 
 def check_tools(raw: Any, ceilings: ToolCeilings, prefix: str = "") -> None:
     """Raise ``InvalidField`` (``over_limit``) for the first tool in ``raw`` whose
-    ``timeout_seconds`` the server will not grant."""
+    ``timeout_seconds`` the server will not grant (and a 422 for a
+    ``confirm_test_runs`` that is not a boolean: a Threadline field the typed
+    config does not declare, so it round-trips as an extra)."""
     for path, tool in _tools_in(raw, prefix):
+        gate = tool.get("confirm_test_runs")
+        if gate is not None and not isinstance(gate, bool):
+            field = f"{path}.confirm_test_runs" if path else "confirm_test_runs"
+            raise InvalidField(f"{field}: must be true or false")
         asked = _number(tool.get("timeout_seconds"))
         if asked is None:
             continue  # unset, or not a number: the wire validation reports it
