@@ -10,8 +10,10 @@ Modules and their public names:
 - ``bundles``: clone, export, import; ``diff``: two versions compared;
 - ``catalogue``: node, edge and tool types and their schemas;
 - ``variables``: the dynamic variables a workflow uses, the team's categories;
-- ``tool_runs``: test-executing a tool outside any run; ``tool_limits``: the
-  operator's tool ceilings, checked when a config is saved;
+- ``tool_runs``: test-executing a tool outside any run; ``tool_bundles``: a
+  tool's export and import; ``tool_limits``: the operator's tool ceilings,
+  checked when a config is saved; ``references``: save-time warnings about
+  references (inbuilt ids, knowledge bases, ...) that cannot resolve;
 - ``wire``: validating incoming configs and run inputs (``parse_input``);
   ``envelopes``: the stored-document envelope and pages; ``masking``: API keys
   masked in responses.
