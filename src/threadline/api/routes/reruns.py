@@ -125,7 +125,17 @@ async def execute(
     return started
 
 
-@router.post("/workflows/{workflow_id}/runs/{run_id}/checkpoint-run", status_code=410)
+@router.post(
+    "/workflows/{workflow_id}/runs/{run_id}/checkpoint-run",
+    responses={
+        410: {
+            "description": "Removed: re-run the run from a turn instead",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+            },
+        }
+    },
+)
 async def checkpoint_run(
     _: CallerDep, workflow_id: ObjectIdPath, run_id: ObjectIdPath
 ) -> JsonBody:
