@@ -32,6 +32,7 @@ from threadline.service.running.reruns.source import (
 )
 from threadline.service.running.reruns.targets import Plan, plan_for, require_exact
 from threadline.service.runtime import Runtime
+from threadline.service.team import admission
 from threadline.service.turns import TurnRequest
 from threadline.store import Document, Store, Transaction
 
@@ -168,8 +169,22 @@ def new_rerun(
     return doc
 
 
-async def insert_rerun(tx: Transaction, src: Source, turn: int, doc: Document) -> None:
-    """Store the re-run and copies of the source's turns 0..``turn``."""
+async def insert_rerun(
+    tx: Transaction,
+    caller: Caller,
+    runtime: Runtime,
+    src: Source,
+    turn: int,
+    doc: Document,
+) -> None:
+    """Store the re-run and copies of the source's turns 0..``turn``.
+
+    A re-run that starts active takes a concurrency slot like any new run: the
+    workflow's and the team's limits are checked first (429 ``concurrency_limit``
+    when either is full), under the same lock as every other start."""
+    if doc.status in admission.ACTIVE_STATUSES:
+        workflow = await wf.get_doc(tx, caller, str(doc.workflow_id))
+        await admission.admit(tx, caller, workflow, runtime.team_max_concurrent_runs)
     await tx.documents("workflow_runs").insert(doc)
     for index, pair in enumerate(src.pairs[: turn + 1]):
         copied = {**pair, "evaluation": None, "comments": [], "ratings": []}
@@ -179,6 +194,7 @@ async def insert_rerun(tx: Transaction, src: Source, turn: int, doc: Document) -
 async def _create(
     store: Store,
     caller: Caller,
+    runtime: Runtime,
     src: Source,
     turn: int,
     state: JsonDict,
@@ -186,7 +202,7 @@ async def _create(
     """Insert the re-run: lineage, carried-over usage, turns 0..``turn`` copied."""
     doc = new_rerun(caller, src, turn, state)
     async with store.begin() as tx:
-        await insert_rerun(tx, src, turn, doc)
+        await insert_rerun(tx, caller, runtime, src, turn, doc)
     return doc
 
 
@@ -243,7 +259,7 @@ async def execute(
             " nothing waits for a message there",
             code="rerun_not_waiting",
         )
-    doc = await _create(store, caller, src, turn, state)
+    doc = await _create(store, caller, runtime, src, turn, state)
     if message is not None:
         if run_async:
             task = asyncio.create_task(_continue(store, caller, runtime, doc, message))

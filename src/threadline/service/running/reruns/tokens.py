@@ -449,5 +449,5 @@ async def start_from_token(
         latest = _Token.of(current)
         misc = {"rerun": {"edited": latest.edited, "mode": latest.plan["mode"]}}
         doc = new_rerun(caller, src, latest.turn_index, latest.state, misc)
-        await insert_rerun(tx, src, latest.turn_index, doc)
+        await insert_rerun(tx, caller, runtime, src, latest.turn_index, doc)
     return doc
