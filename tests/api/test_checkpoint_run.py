@@ -13,7 +13,8 @@ async def test_checkpoint_run_is_gone_and_names_the_rerun(team: Team):
     assert response.status_code == 410
     body = response.json()
     assert body["code"] == "endpoint_removed"
-    assert f"/v1/workflow-runs/{RID}/turns/{{turn_index}}/rerun" in body["message"]
+    assert "/v1/workflow-runs/{run_id}/turns/{turn_index}/rerun" in body["message"]
+    assert RID not in body["message"]
     assert "reruns.execute" in body["message"]
     gateway = await team.client.post(f"/workflows{PATH}")
     assert gateway.status_code == 410

@@ -201,6 +201,19 @@ CASES: dict[str, Case] = {
         },
     ),
     "POST /v1/workflows": Case("own", lambda o: {"name": "B's own"}),
+    "POST /v1/tools/import": Case(
+        "own",
+        lambda o: {
+            "bundle": {
+                "export_format": 1,
+                "tool_config": {"type": "inbuilt_function", "tool_id": "math_add"},
+            }
+        },
+    ),
+    # removed: 410 for every id, A's included, exactly like ids no team has
+    "POST /v1/workflows/{workflow_id}/runs/{run_id}/checkpoint-run": Case(
+        "missing", _empty
+    ),
     "POST /v1/workflows/import/bundle": Case(
         "own",
         lambda o: {

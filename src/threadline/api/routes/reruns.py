@@ -142,7 +142,7 @@ async def checkpoint_run(
     """Removed upstream: answers 410 ``endpoint_removed`` naming the re-runs."""
     raise Gone(
         "checkpoint-run was removed; re-run the run from a turn instead: "
-        f"POST /v1/workflow-runs/{run_id}/turns/{{turn_index}}/rerun "
+        "POST /v1/workflow-runs/{run_id}/turns/{turn_index}/rerun "
         "(the SDK's client.reruns.execute; rerun-preflight shows what carries over)",
         details={
             "replacement": "POST /v1/workflow-runs/{run_id}/turns/{turn_index}/rerun",
