@@ -160,6 +160,14 @@ class Settings(BaseSettings):
     managed_prompt_versions_kept: int = Field(default=20, ge=1)
     """Versions of a managed prompt kept for reading back (runs keep the text
     they used in their snapshot, whatever is pruned)."""
+    mcp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    """Deadline of one MCP operation (connect, list tools or call one)."""
+    mcp_max_tools: int = Field(default=64, ge=1)
+    """Tools taken from one MCP server (the rest are not offered)."""
+    mcp_max_result_chars: int = Field(default=100_000, ge=1)
+    """Characters of an MCP tool result the model reads (longer ones are cut)."""
+    mcp_max_servers: int = Field(default=8, ge=1)
+    """MCP servers of one workflow that are used."""
     shutdown_grace_seconds: int = Field(default=10, ge=0)
     """On SIGTERM or SIGINT, how long ``threadline serve`` lets requests in flight
     finish before it cancels them (their turns stay ``running`` and are resumed by

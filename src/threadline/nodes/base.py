@@ -48,6 +48,9 @@ class Ports:
     """The operator's ceilings on one tool call (time, memory)."""
     tool_slots: ToolSlots | None = None
     """The process's tool concurrency slots (shared); None: unbounded (tests)."""
+    mcp: Any = None
+    """The run's MCP servers (``nodes.mcp_tools.McpHub``); None: ``use_mcp_tools``
+    offers nothing (with a warning)."""
 
 
 Executor = Callable[[NodeTask, Ports], Awaitable[NodeResult]]

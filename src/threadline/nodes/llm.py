@@ -75,7 +75,11 @@ workflow_run_evaluator: a worker whose extra user message is the runtime variabl
 JSON, a missing value gives ``workflow_warning``). Its answer (structured output,
 else the free text) is written to ``output_runtime_variable_name`` and, when
 structured, each field too; run output ``{free_form_output, structured_output}``.
-``is_turn_by_turn_evaluator`` and ``use_mcp_tools`` are not supported yet.
+``is_turn_by_turn_evaluator`` is not supported yet.
+
+``use_mcp_tools``: the workflow's MCP servers' tools are offered next to the
+node's own (``mcp_tools``); a server that cannot list them is a
+``workflow_warning`` and the node goes on without them.
 
 Where each part lives: ``llm_context`` (config, run state, event dicts, initial
 messages), ``llm_loop`` (step 4), ``llm_judges`` (step 5), ``llm_structured``
@@ -91,16 +95,18 @@ from threadline.nodes.llm_context import (
     EVALUATOR,
     SAY,
     WORKER,
+    LLMContext,
     MainOutput,
     build_context,
     initial_messages,
+    warning,
 )
 from threadline.nodes.llm_context import JsonDict as JsonDict
 from threadline.nodes.llm_context import llm_config_for as llm_config_for
 from threadline.nodes.llm_judges import Verdict, judge, winner_args
 from threadline.nodes.llm_loop import run_main_flow
 from threadline.nodes.llm_results import complete, discard
-from threadline.nodes.llm_tools import ToolOutcome, ToolRunner
+from threadline.nodes.llm_tools import ToolOutcome, ToolRunner, with_tools
 
 __all__ = [
     "LLM_EXECUTORS",
@@ -129,9 +135,28 @@ def _route(result: NodeResult, out: MainOutput, winner: Verdict | None) -> None:
         result.destination_args = winner_args(winner)
 
 
+async def _add_mcp_tools(ctx: LLMContext, ports: Ports, events: list[JsonDict]) -> None:
+    task = ctx.task
+    if not task.node.get("use_mcp_tools") or task.tools_disabled:
+        return
+    if ports.mcp is None or not task.workflow.get("mcp_servers"):
+        events.append(
+            warning(
+                f"node {task.node.get('logical_id')!r} sets use_mcp_tools but the "
+                "workflow has no mcp_servers; no MCP tool is offered"
+            )
+        )
+        return
+    taken = set(ctx.offered.user)
+    found = await ports.mcp.offered(task, taken, events)
+    ctx.offered = with_tools(ctx.offered, found, task)
+    ctx.mcp = ports.mcp
+
+
 async def _execute(task: NodeTask, ports: Ports, kind: str) -> NodeResult:
     ctx = build_context(task, ports, kind)
     result = NodeResult()
+    await _add_mcp_tools(ctx, ports, result.events)
     out = MainOutput(messages=initial_messages(ctx, result.events))
     _, verdicts = await asyncio.gather(
         run_main_flow(ctx, out),

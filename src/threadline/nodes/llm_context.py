@@ -85,6 +85,8 @@ class LLMContext:
     schema: JsonDict | None
     backchannel: Backchannel | None = None
     """Say nodes with an ``llm_group_with_backchannel`` config (``llm_loop``)."""
+    mcp: Any = None
+    """The run's MCP servers when the node offers their tools (``mcp_tools``)."""
 
     @property
     def speaks(self) -> bool:

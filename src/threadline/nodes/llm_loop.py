@@ -32,6 +32,7 @@ from threadline.nodes.llm_tools import (
     run_tool,
     static_message,
 )
+from threadline.nodes.mcp_tools import MCP_TYPE
 from threadline.providers.base import (
     ChatMessage,
     ChatResponse,
@@ -65,7 +66,15 @@ async def _run_one_tool(
         if text:
             speak(out, text, None, {"message_type": "static", "tool_name": call.name})
             spoken.append(text)
-    outcome = await run_tool(ctx.runner, tool, call, ctx.task)
+    if tool.get("type") == MCP_TYPE and ctx.mcp is not None:
+        done = await ctx.mcp.call(tool, call, ctx.task)
+        outcome = ToolOutcome(
+            success=bool(done.get("success")),
+            result=done.get("result"),
+            error=done.get("error"),
+        )
+    else:
+        outcome = await run_tool(ctx.runner, tool, call, ctx.task)
     if outcome.error_type in SERVER_LIMITS:  # not the tool's own failure
         out.events.append(warning(f"tool {call.name!r}: {outcome.error}"))
     if outcome.success:

@@ -149,6 +149,12 @@ def _parameters(tool: JsonDict) -> JsonDict:
 def user_tool_spec(tool: JsonDict, task: NodeTask) -> ToolSpec:
     """The function a user tool is offered as (description rendered)."""
     inbuilt = INBUILT_TOOLS.get(str(tool.get("tool_id") or ""))
+    if tool.get("type") == "mcp":  # the server's own words, never a template
+        return ToolSpec(
+            name=function_name(tool),
+            description=str(tool.get("description") or ""),
+            parameters=_parameters(tool),
+        )
     description = (
         tool.get("signature")
         or tool.get("description")
@@ -202,6 +208,20 @@ def offered_tools(task: NodeTask) -> Offered:
         user_specs=tuple(user_tool_spec(t, task) for t in user.values()),
         destinations=destinations,
         destination_specs=tuple(destination_spec(d) for d in destinations.values()),
+    )
+
+
+def with_tools(offered: Offered, extra: dict[str, JsonDict], task: NodeTask) -> Offered:
+    """``offered`` plus ``extra`` user tools (MCP tools), after the node's own."""
+    if not extra:
+        return offered
+    user = {**offered.user, **{k: v for k, v in extra.items() if k not in offered.user}}
+    added = tuple(user_tool_spec(t, task) for k, t in user.items() if k in extra)
+    return Offered(
+        user=user,
+        user_specs=(*offered.user_specs, *added),
+        destinations=offered.destinations,
+        destination_specs=offered.destination_specs,
     )
 
 

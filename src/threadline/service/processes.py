@@ -38,6 +38,7 @@ from threadline.store import Store
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings
+from threadline.tools.mcp import McpLimits
 
 log = logging.getLogger("threadline.processes")
 REAPER_LEASE = "stale_run_reaper"
@@ -126,6 +127,12 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
         tool_ceilings=tool_ceilings(settings),
+        mcp_limits=McpLimits(
+            timeout_s=settings.mcp_timeout_seconds,
+            max_tools=settings.mcp_max_tools,
+            max_result_chars=settings.mcp_max_result_chars,
+            max_servers=settings.mcp_max_servers,
+        ),
         render_limits=RenderLimits(
             max_chars=settings.template_max_chars,
             max_work=settings.template_max_work,

@@ -11,6 +11,7 @@ import secrets
 import string
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from threadline.providers.embeddings import Embeddings
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings, ToolSlots
+from threadline.tools.mcp import McpLimits
 
 JsonDict = dict[str, Any]
 
@@ -81,9 +83,24 @@ class Runtime:
     """Executes one node as a step of another durable executor (``async (task,
     ports, runtime) -> NodeResult``); None: our own step journal
     (``service.running.turn_driver``)."""
+    mcp_limits: McpLimits = field(default_factory=McpLimits)
+    """The operator's MCP ceilings (``THREADLINE_MCP_*``)."""
+    mcp_listings: "OrderedDict[str, dict[str, Any]]" = field(
+        default_factory=OrderedDict
+    )
+    """Each run's MCP tool listings, by run id (the most recent runs only): a
+    server is listed once per run in this process."""
     launcher: Any = None
     """Starts the turn of an accepted command in another durable executor
     (``async (store, runtime, command, first) -> None``); None: a runtime task."""
+
+    def mcp_cache(self, run_id: str) -> dict[str, Any]:
+        """The MCP listings cache of ``run_id`` (kept for the 1000 latest runs)."""
+        cache = self.mcp_listings.setdefault(run_id, {})
+        self.mcp_listings.move_to_end(run_id)
+        while len(self.mcp_listings) > 1000:
+            self.mcp_listings.popitem(last=False)
+        return cache
 
     def llm_policy(self) -> HttpPolicy:
         """The SSRF policy of tenant LLM URLs."""

@@ -9,7 +9,13 @@ from fastapi import Path, Request, Response
 
 from threadline.errors import InvalidField
 from threadline.ids import OBJECT_ID_PATTERN
+from threadline.service.caller import Caller
+from threadline.service.definitions import mcp_servers
+from threadline.service.reuse import managed_prompts
 from threadline.settings import Settings
+from threadline.store import Store
+from threadline.tools.http_call import HttpPolicy
+from threadline.tools.mcp import McpLimits
 
 WorkflowId = Annotated[
     str, Path(pattern=OBJECT_ID_PATTERN, description="24-hex workflow id")
@@ -36,6 +42,18 @@ def workflow_envelope(request: Request, settings: Settings, doc: JsonBody) -> Js
     if warnings is not None:
         out["warnings"] = warnings
     return out
+
+
+async def save_warnings(
+    store: Store, caller: Caller, settings: Settings, body: Any
+) -> list[JsonBody]:
+    """Warnings about a saved config that only a look at the team or the network
+    can give: unknown managed prompts, MCP servers runs cannot reach."""
+    hydrated = managed_prompts.saved_config(body)
+    unknown = await managed_prompts.save_warnings(store, caller, hydrated)
+    policy = HttpPolicy(allow_private=settings.http_allow_private)
+    limits = McpLimits(max_servers=settings.mcp_max_servers)
+    return [*unknown, *await mcp_servers.warnings(hydrated, policy, limits)]
 
 
 def _encode(body: JsonBody) -> bytes:

@@ -15,11 +15,11 @@ from threadline.api.params import VersionNumber, graph_limits
 from threadline.api.routes.common import (
     JsonBody,
     WorkflowId,
+    save_warnings,
     workflow_envelope,
 )
 from threadline.service.definitions import diff, versions
 from threadline.service.definitions.envelopes import page
-from threadline.service.reuse import managed_prompts
 
 router = APIRouter(tags=["versions"])
 
@@ -110,10 +110,9 @@ async def replace_version_config(
         ceilings=ceilings,
         limits=graph_limits(settings),
     )
-    hydrated = managed_prompts.saved_config(body)
-    unknown = await managed_prompts.save_warnings(store, caller, hydrated)
-    if unknown:
-        done["warnings"] = [*(done.get("warnings") or []), *unknown]
+    found = await save_warnings(store, caller, settings, body)
+    if found:
+        done["warnings"] = [*(done.get("warnings") or []), *found]
     return done
 
 

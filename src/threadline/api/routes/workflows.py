@@ -17,11 +17,11 @@ from threadline.api.routes.common import (
     JsonBody,
     WorkflowId,
     json_off_loop,
+    save_warnings,
     workflow_envelope,
 )
 from threadline.service.definitions import bundles, workflows
 from threadline.service.definitions.envelopes import page
-from threadline.service.reuse import managed_prompts
 from threadline.service.running import run_commands
 
 router = APIRouter(tags=["workflows"])
@@ -39,9 +39,8 @@ async def create_workflow(
     """Create a workflow: ``{name, description, config}`` or a hydrated config."""
     limits = graph_limits(settings)
     doc = await workflows.create(store, caller, body, ceilings=ceilings, limits=limits)
-    hydrated = managed_prompts.saved_config(body)
-    unknown = await managed_prompts.save_warnings(store, caller, hydrated)
-    doc["warnings"] = [*(doc.get("warnings") or []), *unknown]
+    found = await save_warnings(store, caller, settings, body)
+    doc["warnings"] = [*(doc.get("warnings") or []), *found]
     return await json_off_loop(workflow_envelope(request, settings, doc))
 
 

@@ -14,6 +14,7 @@ Modules and their public names:
   tool's export and import; ``tool_limits``: the operator's tool ceilings,
   checked when a config is saved; ``references``: save-time warnings about
   references (inbuilt ids, knowledge bases, ...) that cannot resolve;
+  ``mcp_servers``: save-time warnings about a workflow's MCP servers;
 - ``wire``: validating incoming configs and run inputs (``parse_input``);
   ``envelopes``: the stored-document envelope and pages; ``masking``: API keys
   masked in responses.

@@ -16,6 +16,7 @@ in this process, the command's stored answer otherwise.
 import asyncio
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ from threadline.engine.steps import (
 from threadline.engine.turn import TurnOutcome, run_turn
 from threadline.errors import Conflict, InvalidField
 from threadline.nodes.base import Ports
+from threadline.nodes.mcp_tools import Direct, McpHub
 from threadline.nodes.registry import PURE_TYPES, executor_for
 from threadline.providers.managed_prompts import ExpandingLLM
 from threadline.service import webhooks
@@ -63,6 +65,7 @@ from threadline.service.team.sealing import open_tree
 from threadline.service.team.secrets import redact, redact_turn, with_template_forms
 from threadline.service.turns import StartRun
 from threadline.store import Command, Document, Store
+from threadline.tools.http_call import HttpPolicy
 
 JsonDict = dict[str, Any]
 # The longest wait before a node runs (``time_between_retries`` is at most 300 s).
@@ -106,6 +109,8 @@ async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeRe
         expander = _expander(ports.llm)
         if expander is not None:
             result.events.extend(expander.drain())
+    except Lost:
+        raise
     except Exception as exc:
         result = NodeResult(
             error=f"node {task.node.get('logical_id')!r} failed: {exc}",
@@ -122,10 +127,16 @@ def _has_effects(task: NodeTask) -> bool:
 
 
 async def _flush(
-    store: Store, runtime: Runtime, command: Command, first: int, bodies: list[JsonDict]
+    store: Store,
+    runtime: Runtime,
+    command: Command,
+    first: int,
+    bodies: list[JsonDict],
+    *,
+    stop: bool = True,
 ) -> None:
     """Write journal entries, as long as this worker still owns the command; stop
-    the turn when a newer command asks for it."""
+    the turn when a newer command asks for it (``stop``: between steps only)."""
     at = wf.now()
     async with store.begin() as tx:
         commands = tx.commands()
@@ -135,8 +146,62 @@ async def _flush(
             raise Lost(command.id)
         await commands.add_steps(command, first, bodies, at)
         pending = await commands.of_run(command.run_id, ["pending"])
-    if any(p.interrupt for p in pending):
+    if stop and any(p.interrupt for p in pending):
         raise _Stop
+
+
+class _Journal:
+    """A turn's step journal: node results to replay and to write, and the side
+    effects made inside a node (MCP tool calls, ``nodes.mcp_tools.Effects``).
+
+    An effect is keyed by its node's place in the turn and its order inside the
+    node; a resumed turn whose node asks the same call again (same server, tool
+    and arguments) gets the journaled result, and the server is not called.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        runtime: Runtime,
+        command: Command,
+        entries: list[JsonDict],
+        hidden: tuple[str, ...],
+    ) -> None:
+        self.store, self.runtime, self.command = store, runtime, command
+        self.hidden = hidden
+        self.nodes = [e for e in entries if "effect" not in e]
+        self.effects = {e["effect"]: e for e in entries if "effect" in e}
+        self.written = len(entries)
+        self.unwritten: list[JsonDict] = []
+        self.step = 0
+        self._ordinal = 0
+
+    def begin(self, step: int) -> None:
+        self.step, self._ordinal = step, 0
+
+    async def flush(self, *, stop: bool = True) -> None:
+        bodies, self.unwritten = self.unwritten, []
+        await _flush(
+            self.store, self.runtime, self.command, self.written, bodies, stop=stop
+        )
+        self.written += len(bodies)
+
+    async def once(
+        self, call: JsonDict, run: Callable[[], Awaitable[JsonDict]]
+    ) -> JsonDict:
+        self._ordinal += 1
+        key = f"{self.step}.{self._ordinal}"
+        shown = redact(call, self.hidden)
+        entry = self.effects.get(key)
+        if entry is not None and entry.get("call") == shown:
+            result: JsonDict = entry["result"]
+            return result
+        result = await run()
+        self.unwritten.append(
+            {"effect": key, "call": shown, "result": redact(result, self.hidden)}
+        )
+        await self.flush(stop=False)
+        return result
 
 
 async def _turn(
@@ -174,17 +239,25 @@ async def _turn(
         budget=limits,
         price=costs.price,
     )
+    steps = _Journal(store, runtime, command, journal, hidden)
+    ports.mcp = McpHub(
+        policy=HttpPolicy(allow_private=runtime.http_allow_private),
+        limits=runtime.mcp_limits,
+        listings=runtime.mcp_cache(command.run_id),
+        effects=steps if runtime.step_runner is None else Direct(),
+    )
     gen = run_turn(state, compile_graph(snapshot), body["run_input"], env)
     replayed = 0
-    written = len(journal)
-    unwritten: list[JsonDict] = []
     stepped = 0
+    index = 0
     outcome: TurnOutcome
     try:
         task = next(gen)
         while True:
-            if replayed < len(journal):
-                entry = journal[replayed]
+            steps.begin(index)
+            index += 1
+            if replayed < len(steps.nodes):
+                entry = steps.nodes[replayed]
                 replayed += 1
                 if entry.get("node") != task.node.get("logical_id"):
                     raise RuntimeError(
@@ -200,19 +273,17 @@ async def _turn(
                     # Another durable executor checkpoints the steps; only fence
                     # and look for interrupts before each later side effect.
                     if stepped and _has_effects(task):
-                        await _flush(store, runtime, command, written, [])
+                        await _flush(store, runtime, command, steps.written, [])
                     result = await runtime.step_runner(task, ports, runtime)
                     stepped += 1
                     task = gen.send(result)
                     continue
-                if unwritten and _has_effects(task):
-                    await _flush(store, runtime, command, written, unwritten)
-                    written += len(unwritten)
-                    unwritten = []
+                if steps.unwritten and _has_effects(task):
+                    await steps.flush()
                 result = await execute_node(task, ports, runtime)
                 # Journaled redacted: no secret reaches the database, even for a
                 # moment (the turn's outcome is redacted the same way at its end).
-                unwritten.append(
+                steps.unwritten.append(
                     {
                         "node": task.node.get("logical_id"),
                         "result": redact(result_to_json(result), hidden),
@@ -224,7 +295,7 @@ async def _turn(
     finally:
         gen.close()
     # No secret global reaches a response, an event or the stored run.
-    return redact_turn(state, outcome, ports.secret_values), written > 0
+    return redact_turn(state, outcome, ports.secret_values), steps.written > 0
 
 
 # --- the driver ---------------------------------------------------------------------
