@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     simulation_max_seconds: int = Field(default=3600, ge=1)
     """The largest ``timeout_seconds`` (one simulated conversation, from its first
     turn) a simulation config may ask."""
+    upgrade_max_runs: int = Field(default=500, ge=1, le=100_000)
+    """The most waiting runs one ``upgrade-waiting-runs`` call reports on and
+    upgrades; the answer says ``more`` when others are left for the next call."""
     executor: Literal["journal", "dbos"] = "journal"
     """Durable executor of turns: ``journal`` (our step journal, the default) or
     ``dbos`` (DBOS Transact workflows, ``service.running.dbos_executor``)."""

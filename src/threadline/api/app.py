@@ -34,6 +34,7 @@ from threadline.api.routes import (
     stream,
     teams,
     tool_runs,
+    upgrades,
     versions,
     webhooks,
     workflows,
@@ -74,6 +75,7 @@ def build_router() -> APIRouter:
     router.include_router(simulations.router)
     router.include_router(knowledge.router)
     router.include_router(managed_prompts.router)
+    router.include_router(upgrades.router)
     return router
 
 

@@ -40,7 +40,7 @@ from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.reuse import managed_prompts
-from threadline.service.running import budget_gate, costs
+from threadline.service.running import budget_gate, costs, upgrade_marks
 from threadline.service.running.budget_gate import BudgetedLLM
 from threadline.service.running.ports import ports_for
 from threadline.service.running.turn_answers import (
@@ -246,7 +246,9 @@ async def _turn(
         listings=runtime.mcp_cache(command.run_id),
         effects=steps if runtime.step_runner is None else Direct(),
     )
-    gen = run_turn(state, compile_graph(snapshot), body["run_input"], env)
+    graph = compile_graph(snapshot)
+    upgraded = upgrade_marks.mark(doc, state, graph, env.now)
+    gen = run_turn(state, graph, body["run_input"], env)
     replayed = 0
     stepped = 0
     index = 0
@@ -294,6 +296,8 @@ async def _turn(
         outcome = stop.value
     finally:
         gen.close()
+    if upgraded is not None:  # an upgrade applied since the last turn leads it
+        outcome.events.insert(0, upgraded)
     # No secret global reaches a response, an event or the stored run.
     return redact_turn(state, outcome, ports.secret_values), steps.written > 0
 
@@ -360,6 +364,7 @@ async def _run_command(
     except BaseException as exc:
         await failed(store, runtime, command, doc, exc)
         return None
+    doc = upgrade_marks.without_mark(doc)
     try:
         done, following, refused = await record(
             store, runtime, command, doc, state, outcome, journaled or resume

@@ -1,0 +1,381 @@
+"""Upgrading waiting runs to another version of their workflow.
+
+A run executes on the snapshot taken at its first turn. An upgrade swaps that
+snapshot for the target version's (hydrated exactly as a new run's would be) while
+the run waits between turns, so its next turn runs on the new version. Each thread
+keeps its place by logical id; the pre-flight report says whether every waiting
+node exists in the target and which variables the target reads that the run does
+not have. See docs/upgrades.md.
+
+- ``upgrade_run``: ``POST /v1/workflow-runs/{id}/upgrade`` (dry run or apply);
+- ``upgrade_waiting_runs``: the same for every waiting run of a workflow.
+"""
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from threadline.engine.templates import find_placeholders
+from threadline.errors import Conflict, InvalidField, NotFound
+from threadline.ids import is_object_id
+from threadline.service.caller import Caller
+from threadline.service.definitions import graph as graphs
+from threadline.service.definitions import workflows as wf
+from threadline.service.reuse import managed_prompts, supernodes
+from threadline.service.running.upgrade_marks import PENDING
+from threadline.service.team.llm_config_refs import resolve_llm_refs
+from threadline.store import Document, Query, Store, Transaction
+
+JsonDict = dict[str, Any]
+UPGRADABLE = frozenset({"waiting_for_user_input", "paused"})
+"""Runs between turns whose conversation can go on: the ones an upgrade may touch."""
+_BUSY = frozenset({"started", "running"})
+_RUN_KEYS = ("target_version_number", "dry_run", "force")
+_BULK_KEYS = ("dry_run", "force")
+_MAX_VERSION = 2**31 - 1
+
+
+def _flag(body: JsonDict, name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidField(f"{name}: true or false")
+    return value
+
+
+def _unknown(body: Any, allowed: tuple[str, ...]) -> JsonDict:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidField("body: a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidField(f"{unknown[0]}: unknown field")
+    return body
+
+
+def run_params(body: Any) -> tuple[int, bool, bool]:
+    """``(target_version_number, dry_run, force)`` of an upgrade request."""
+    body = _unknown(body, _RUN_KEYS)
+    number = body.get("target_version_number")
+    if (
+        not isinstance(number, int)
+        or isinstance(number, bool)
+        or not 0 <= number <= _MAX_VERSION
+    ):
+        raise InvalidField(
+            "target_version_number: required, a version number (integer >= 0)"
+        )
+    return number, _flag(body, "dry_run"), _flag(body, "force")
+
+
+def bulk_params(body: Any) -> tuple[bool, bool]:
+    """``(dry_run, force)`` of an upgrade-waiting-runs request."""
+    body = _unknown(body, _BULK_KEYS)
+    return _flag(body, "dry_run"), _flag(body, "force")
+
+
+# --- the pre-flight report -------------------------------------------------------
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _nodes(snapshot: JsonDict) -> dict[str, JsonDict]:
+    return {
+        str(n.get("logical_id")): n
+        for n in snapshot.get("node_configs") or []
+        if isinstance(n, dict)
+    }
+
+
+def _reads(snapshot: JsonDict) -> set[tuple[str, str]]:
+    """``(kind, name)`` of every ``{{dynamic}}`` and ``[[runtime]]`` variable read."""
+    names = {str(n.get("name")) for n in _nodes(snapshot).values() if n.get("name")}
+    parts = [snapshot.get("workflow_config"), snapshot.get("node_configs")]
+    parts.append(snapshot.get("edge_configs"))
+    found: set[tuple[str, str]] = set()
+    for text in _strings(parts):
+        for ph in find_placeholders(text):
+            if ph.kind in ("dynamic", "runtime") and ph.root not in names:
+                found.add((str(ph.kind), ph.root))
+    return found
+
+
+def _defaults(snapshot: JsonDict) -> JsonDict:
+    misc = (snapshot.get("workflow_config") or {}).get("miscellaneous") or {}
+    defaults = misc.get("default_dynamic_variables") or {}
+    return dict(defaults) if isinstance(defaults, dict) else {}
+
+
+def _missing(source: JsonDict, target: JsonDict, state: JsonDict) -> list[JsonDict]:
+    """Variables the target reads, the run lacks and the old version never read
+    (a variable the old version read too was already missing before)."""
+    have_dynamic = set(state.get("dynamic") or {}) | set(_defaults(target))
+    have_runtime = set(state.get("workflow_variables") or {})
+    for thread in (state.get("threads") or {}).values():
+        have_runtime |= set(thread.get("variables") or {})
+    missing = []
+    for kind, name in sorted(_reads(target) - _reads(source)):
+        have = have_dynamic if kind == "dynamic" else have_runtime
+        if name not in have:
+            missing.append({"name": name, "kind": kind})
+    return missing
+
+
+def _threads(source: JsonDict, target: JsonDict, state: JsonDict) -> list[JsonDict]:
+    before, after = _nodes(source), _nodes(target)
+    out = []
+    for thread_id, thread in (state.get("threads") or {}).items():
+        if thread.get("status") == "ended":
+            continue
+        node = thread.get("node")
+        out.append(
+            {
+                "thread_id": thread_id,
+                "status": thread.get("status"),
+                "node_logical_id": node,
+                "node_name": (before.get(str(node)) or {}).get("name"),
+                "exists_in_target": node is None or str(node) in after,
+            }
+        )
+    return out
+
+
+def report(doc: Document, target_number: int, target: JsonDict) -> JsonDict:
+    """What upgrading ``doc`` to ``target`` would do, and whether it is safe."""
+    record: JsonDict = doc.body.get("workflow_run") or {}
+    source = record.get("workflow_config_fully_hydrated")
+    source = source if isinstance(source, dict) else {}
+    state = doc.body.get("state") or {}
+    current = int(record.get("version_number") or 0)
+    threads = _threads(source, target, state)
+    missing = _missing(source, target, state)
+    problems: list[str] = []
+    if not source:
+        problems.append("the run has no config snapshot to upgrade")
+    if doc.status not in UPGRADABLE and current != target_number:
+        problems.append(f"the run is {doc.status}, not waiting between turns")
+    for t in threads:
+        if not t["exists_in_target"]:
+            problems.append(
+                f"thread {t['thread_id']} waits at node {t['node_logical_id']!r},"
+                f" which version {target_number} does not have"
+            )
+    for v in missing:
+        problems.append(
+            f"version {target_number} reads the {v['kind']} variable"
+            f" {v['name']!r}, which the run does not have"
+        )
+    blocking = [p for p in problems if " variable " not in p]
+    return {
+        "workflow_run_id": doc.id,
+        "workflow_id": doc.workflow_id,
+        "status": doc.status,
+        "from_version_number": current,
+        "target_version_number": target_number,
+        "already_on_target": current == target_number,
+        "threads": threads,
+        "missing_variables": missing,
+        "problems": problems,
+        "safe": not problems,
+        "forceable": not blocking,
+    }
+
+
+# --- applying --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    number: int
+    name: Any
+    snapshot: JsonDict
+
+
+async def _target(
+    tx: Transaction, caller: Caller, workflow_id: str, number: int
+) -> Target:
+    """The target version's snapshot, hydrated as a new run's would be."""
+    version = await wf.get_version_doc(tx, caller, workflow_id, number)
+    graph = await graphs.load(tx, caller.team_id, version)
+    snapshot = await supernodes.expand_for_run(
+        tx, caller, graph.hydrated(), workflow_id=workflow_id
+    )
+    snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
+    snapshot = await managed_prompts.resolve_for_run(tx, caller.team_id, snapshot)
+    return Target(number, version.body.get("version_name"), snapshot)
+
+
+def _upgraded(doc: Document, caller: Caller, target: Target) -> Document:
+    body = copy.deepcopy(doc.body)
+    record: JsonDict = body["workflow_run"]
+    now = wf.now()
+    entry = {
+        "from_version_number": record.get("version_number"),
+        "to_version_number": target.number,
+        "upgraded_at": now.isoformat(),
+        "upgraded_by": caller.user_id,
+    }
+    snapshot = copy.deepcopy(target.snapshot)
+    record["workflow_config_fully_hydrated"] = snapshot
+    record["version_number"] = target.number
+    record["version_name"] = target.name
+    record["version_upgrades"] = [*(record.get("version_upgrades") or []), entry]
+    state = body.get("state")
+    if isinstance(state, dict):  # defaults the new version adds, run input first
+        state["dynamic"] = {**_defaults(snapshot), **(state.get("dynamic") or {})}
+    body[PENDING] = entry
+    return replace(
+        doc,
+        body=body,
+        version_number=target.number,
+        updated_at=now,
+        updated_by=caller.user_id,
+    )
+
+
+async def _one(
+    tx: Transaction,
+    caller: Caller,
+    doc: Document,
+    target: Target,
+    *,
+    dry_run: bool,
+    force: bool,
+) -> JsonDict:
+    """Report on (and unless ``dry_run``, apply) one run's upgrade; 409 if refused."""
+    found = report(doc, target.number, target.snapshot)
+    if dry_run or found["already_on_target"]:
+        return {**found, "applied": False}
+    if doc.status in _BUSY:
+        raise Conflict(
+            "a turn of this run is in progress; upgrade it when the turn has ended",
+            code="run_busy",
+            details=found,
+        )
+    if not found["safe"] and not (force and found["forceable"]):
+        raise Conflict(
+            f"the upgrade of run {doc.id} is not safe: {found['problems'][0]}",
+            code="upgrade_unsafe",
+            details=found,
+        )
+    upgraded = _upgraded(doc, caller, target)
+    if not await tx.documents("workflow_runs").replace(
+        upgraded, expected_status=doc.status
+    ):
+        raise Conflict("the run changed meanwhile; retry", code="run_busy")
+    return {**found, "applied": True, "forced": not found["safe"]}
+
+
+async def upgrade_run(store: Store, caller: Caller, run_id: str, body: Any) -> JsonDict:
+    """``POST /v1/workflow-runs/{id}/upgrade``: the report, applied unless dry run.
+
+    Refused (409, the report in ``errors``) when a turn is running or the upgrade
+    is not safe; a refused upgrade changes nothing."""
+    number, dry_run, force = run_params(body)
+    if not is_object_id(run_id):
+        raise NotFound(f"workflow run {run_id!r} not found")
+    async with store.begin() as tx:
+        await tx.lock(f"run:{run_id}")
+        doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+        if doc is None or doc.workflow_id is None:
+            raise NotFound(f"workflow run {run_id!r} not found")
+        target = await _target(tx, caller, doc.workflow_id, number)
+        return await _one(tx, caller, doc, target, dry_run=dry_run, force=force)
+
+
+# --- every waiting run of a workflow ----------------------------------------------
+
+_PAGE = 100
+
+
+async def _candidates(
+    store: Store, caller: Caller, workflow_id: str, number: int, limit: int
+) -> tuple[list[str], int, bool]:
+    """Ids of up to ``limit`` waiting runs not on version ``number`` (oldest
+    first), how many waiting runs already are, and whether more are left."""
+    ids: list[str] = []
+    on_target = 0
+    more = False
+    for status in sorted(UPGRADABLE):
+        page = 1
+        while True:
+            query = Query(
+                equals={"workflow_id": workflow_id, "status": status},
+                page=page,
+                size=_PAGE,
+                newest_first=False,
+            )
+            async with store.begin() as tx:
+                docs, _ = await tx.documents("workflow_runs").find(
+                    caller.team_id, query
+                )
+            for doc in docs:
+                if doc.version_number == number:
+                    on_target += 1
+                elif len(ids) < limit:
+                    ids.append(doc.id)
+                else:
+                    more = True
+            if len(docs) < _PAGE:
+                break
+            page += 1
+    return ids, on_target, more
+
+
+async def upgrade_waiting_runs(
+    store: Store,
+    caller: Caller,
+    workflow_id: str,
+    number: int,
+    body: Any,
+    *,
+    max_runs: int,
+) -> JsonDict:
+    """``POST /v1/workflows/{id}/versions/{n}/upgrade-waiting-runs``.
+
+    Reports on every waiting run not yet on version ``number`` (at most
+    ``max_runs`` per call, the operator's ceiling) and upgrades the safe ones (with
+    ``force``, also those whose only problem is a missing variable). Runs already
+    on the version are counted, not touched: calling again is harmless."""
+    dry_run, force = bulk_params(body)
+    async with store.begin() as tx:
+        await wf.get_doc(tx, caller, workflow_id)
+        target = await _target(tx, caller, workflow_id, number)
+    ids, on_target, more = await _candidates(
+        store, caller, workflow_id, number, max_runs
+    )
+    runs: list[JsonDict] = []
+    for run_id in ids:
+        async with store.begin() as tx:
+            await tx.lock(f"run:{run_id}")
+            doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+            if doc is None or doc.status not in UPGRADABLE:
+                continue  # it moved on meanwhile; the next call sees it again
+            try:
+                runs.append(
+                    await _one(tx, caller, doc, target, dry_run=dry_run, force=force)
+                )
+            except Conflict as exc:
+                refused = exc.details if isinstance(exc.details, dict) else {}
+                runs.append({**refused, "applied": False, "refused": exc.code})
+    return {
+        "workflow_id": workflow_id,
+        "target_version_number": number,
+        "dry_run": dry_run,
+        "force": force,
+        "runs": runs,
+        "upgraded": sum(1 for r in runs if r.get("applied")),
+        "unsafe": sum(1 for r in runs if not r.get("safe")),
+        "already_on_target": on_target,
+        "more": more,
+    }
