@@ -7,8 +7,10 @@ import pytest
 
 from tests.api.conftest import Team
 from tests.api.test_execute import START, chat_workflow, execute, new_workflow, says
+from threadline.api.app import create_app
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
+from threadline.settings import Settings
 
 NEW_PROMPT = "You help VIP patients of {{clinic}}."
 
@@ -326,3 +328,16 @@ async def test_bulk_upgrades_of_unknown_or_foreign_workflows_are_not_found(
     assert unknown_workflow.status_code == 404, unknown_workflow.text
     assert foreign.status_code == 404, foreign.text
     assert await _raw_run(team, run_id) == before
+
+
+def test_both_endpoints_are_in_the_openapi_schema_as_extensions() -> None:
+    schema = create_app(Settings(database_url="sqlite+aiosqlite://")).openapi()
+    run = schema["paths"]["/v1/workflow-runs/{run_id}/upgrade"]["post"]
+    bulk = schema["paths"][
+        "/v1/workflows/{workflow_id}/versions/{version_number}/upgrade-waiting-runs"
+    ]["post"]
+    for operation in (run, bulk):
+        assert operation["x-threadline-extension"] is True
+        assert {"404", "409", "422"} <= set(operation["responses"])
+    body = run["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["target_version_number"]

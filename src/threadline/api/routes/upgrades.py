@@ -5,15 +5,47 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body
 
 from threadline.api.deps import CallerDep, SettingsDep, StoreDep
+from threadline.api.openapi import ERROR_REF
 from threadline.api.params import VersionNumber
 from threadline.api.routes.common import JsonBody, ObjectIdPath
 from threadline.service.running import upgrades
 
 router = APIRouter(tags=["upgrades"])
 OptionalBody = Annotated[Any, Body()]
+_FLAGS = {
+    "dry_run": {"type": "boolean", "default": False},
+    "force": {"type": "boolean", "default": False},
+}
 
 
-@router.post("/workflow-runs/{run_id}/upgrade")
+def _extension(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The operation's body schema, and the mark of a Threadline extension."""
+    schema = {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+    return {
+        "x-threadline-extension": True,
+        "responses": {
+            "409": {
+                "description": "Refused (run_busy, upgrade_unsafe); the report is in"
+                " errors and nothing changed",
+                "content": {"application/json": {"schema": ERROR_REF}},
+            }
+        },
+        "requestBody": {"content": {"application/json": {"schema": schema}}},
+    }
+
+
+@router.post(
+    "/workflow-runs/{run_id}/upgrade",
+    openapi_extra=_extension(
+        {"target_version_number": {"type": "integer", "minimum": 0}, **_FLAGS},
+        ["target_version_number"],
+    ),
+)
 async def upgrade_run(
     store: StoreDep, caller: CallerDep, run_id: ObjectIdPath, body: OptionalBody = None
 ) -> JsonBody:
@@ -22,7 +54,10 @@ async def upgrade_run(
     return await upgrades.upgrade_run(store, caller, run_id, body)
 
 
-@router.post("/workflows/{workflow_id}/versions/{version_number}/upgrade-waiting-runs")
+@router.post(
+    "/workflows/{workflow_id}/versions/{version_number}/upgrade-waiting-runs",
+    openapi_extra=_extension(_FLAGS, []),
+)
 async def upgrade_waiting_runs(
     store: StoreDep,
     caller: CallerDep,
