@@ -291,6 +291,7 @@ VALID_WRITES: dict[str, JsonDict] = {
     },
     "POST /v1/llm-configs/{llm_config_id}/test": {"system_prompt": "Hi"},
     "POST /v1/workflow-runs/{run_id}/comments": {"content": "B"},
+    "POST /v1/workflow-runs/{run_id}/upgrade": {"target_version_number": 0},
     "POST /v1/workflow-runs/{run_id}/events/{event_id}/comments": {"content": "B"},
     "POST /v1/workflow-runs/{run_id}/turns/{turn_index}/comments": {"content": "B"},
     "PUT /v1/workflow-runs/{run_id}/events/{event_id}/rating": {"value": "down"},
