@@ -1,15 +1,18 @@
 """Upgrading a waiting conversation to a new version of its workflow."""
 
+import asyncio
 import copy
 from typing import Any
 
 import pytest
 
 from tests.api.conftest import Team
+from tests.api.test_durability import post, start_gated
 from tests.api.test_execute import START, chat_workflow, execute, new_workflow, says
 from threadline.api.app import create_app
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
+from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 
 NEW_PROMPT = "You help VIP patients of {{clinic}}."
@@ -341,3 +344,30 @@ def test_both_endpoints_are_in_the_openapi_schema_as_extensions() -> None:
         assert {"404", "409", "422"} <= set(operation["responses"])
     body = run["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["target_version_number"]
+
+
+async def test_a_run_whose_turn_is_in_progress_is_refused_and_unchanged(
+    team: Team, runtime: Runtime, llm: ScriptedLLM
+) -> None:
+    wid, run_id, gate = await start_gated(team, runtime, llm)
+    target = await _version(team, wid, _with_prompt(NEW_PROMPT))
+    llm.extend("Answer to a.")
+    turn = asyncio.create_task(
+        post(team, wid, {"run_id": run_id, "run_input": says("a")})
+    )
+    await gate.entered.wait()
+    during = await _raw_run(team, run_id)
+
+    busy = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/upgrade", json={"target_version_number": target}
+    )
+    bulk = await _bulk(team, wid, target, {})
+
+    assert busy.status_code == 409, busy.text
+    assert busy.json()["code"] == "run_busy"
+    assert bulk["runs"] == [] and bulk["upgraded"] == 0
+    assert await _raw_run(team, run_id) == during
+    gate.release.set()
+    assert (await turn).status_code == 200
+    after = await _raw_run(team, run_id)
+    assert after["version_number"] == 0 and "version_upgrades" not in after
