@@ -16,6 +16,7 @@ from threadline.engine.state import (
     ThreadState,
 )
 from threadline.engine.supernode import runtime_seed
+from threadline.engine.supernode_refs import resolve_refs
 
 JsonDict = dict[str, Any]
 
@@ -98,6 +99,14 @@ def start(
     state.status = "started"
     em.emit("start_workflow", MAIN_THREAD)
     em.emit("start_thread", MAIN_THREAD)
+    scope = {
+        "dynamic": state.dynamic,
+        "runtime": thread.variables,
+        "threads": {MAIN_THREAD: thread.variables},
+        "globals_": env.globals_,
+        "limits": env.render_limits,
+    }
+    resolve_refs(graph.node(start_node), state.dynamic, thread, scope, em)
 
 
 def deliver(state: RunState, run_input: JsonDict, em: Emitter) -> None:

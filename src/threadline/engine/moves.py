@@ -9,6 +9,7 @@ from threadline.engine.inputs import TurnEnv
 from threadline.engine.state import ENDED, READY, RunState, ThreadState
 from threadline.engine.steps import Scope
 from threadline.engine.supernode import runtime_seed
+from threadline.engine.supernode_refs import resolve_refs
 from threadline.engine.templates import render
 
 JsonDict = dict[str, Any]
@@ -123,6 +124,8 @@ def navigate(
         return
     thread.node = destination
     thread.variables.update(runtime_seed(graph.node(destination)))
+    seen = scope_kwargs(scope(state, thread, env))
+    resolve_refs(graph.node(destination), state.dynamic, thread, seen, em)
     thread.fresh_entry = True
     thread.status = READY
 

@@ -25,6 +25,16 @@ Where each mapping lands (paths are dotted; a digit segment indexes a list):
   ``miscellaneous.default_dynamic_variables``, so a run input value still wins;
 - ``runtime_variable``: seeded into the thread's variables (``[[name]]``) each time
   the thread enters the child's start node.
+
+A field value may be a *reference* to a variable of the calling workflow instead of
+a literal: ``"dynamic_variable:<name>"`` (the run's ``{{name}}``) or
+``"runtime_variable:<name>"`` (the thread's ``[[name]]``). A reference is not
+type-checked (its value is only known at run time). Mapped to a
+``dynamic_variable`` or ``runtime_variable`` it becomes an entry of ``refs``
+(``{target, name, source, source_name, field}``), resolved by the engine each time
+the thread enters the child's start node (see ``supernode.resolve_refs``); mapped
+to a config field it is written as the placeholder ``{{name}}`` / ``[[name]]``,
+which renders wherever that field is a template.
 """
 
 from copy import deepcopy
@@ -33,7 +43,7 @@ from typing import Any
 
 JsonDict = dict[str, Any]
 
-__all__ = ["Injection", "inject", "set_path", "value_problems"]
+__all__ = ["Injection", "inject", "reference", "set_path", "value_problems"]
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -53,6 +63,8 @@ _PROTECTED = {
     "workflow": frozenset(),
 }
 _KEPT_WORKFLOW_PATH = "miscellaneous.default_dynamic_variables."
+REFERENCE_KINDS = ("dynamic_variable", "runtime_variable")
+_PLACEHOLDER = {"dynamic_variable": "{{{{{}}}}}", "runtime_variable": "[[{}]]"}
 
 
 @dataclass(slots=True)
@@ -61,8 +73,21 @@ class Injection:
 
     dynamic: JsonDict = field(default_factory=dict)
     runtime: JsonDict = field(default_factory=dict)
+    refs: list[JsonDict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def reference(value: Any) -> tuple[str, str] | None:
+    """``(kind, name)`` when ``value`` is a ``dynamic_variable:``/``runtime_variable:``
+    reference to a variable of the calling workflow, else None."""
+    if not isinstance(value, str):
+        return None
+    kind, sep, name = value.partition(":")
+    name = name.strip()
+    if not sep or kind.strip() not in REFERENCE_KINDS or not name:
+        return None
+    return kind.strip(), name
 
 
 def _kind(value: Any) -> str:
@@ -157,7 +182,8 @@ def _values(super_node: JsonDict, specs: list[JsonDict], out: Injection) -> Json
     for spec in specs:
         name = str(spec.get("name"))
         if name in given:
-            out.problems.extend(value_problems(spec, given[name]))
+            if reference(given[name]) is None:
+                out.problems.extend(value_problems(spec, given[name]))
             values[name] = given[name]
         elif spec.get("required", True):
             out.problems.append(f"required field {name!r} has no value")
@@ -192,9 +218,23 @@ def _apply(
         if not variable:
             out.problems.append(f"{where}: mapping has no target_variable_name")
             return
+        ref = reference(value)
+        if ref is not None:
+            out.refs.append(
+                {
+                    "target": target,
+                    "name": str(variable),
+                    "source": ref[0],
+                    "source_name": ref[1],
+                    "field": name,
+                }
+            )
+            return
         bucket = out.dynamic if target == "dynamic_variable" else out.runtime
         bucket[str(variable)] = deepcopy(value)
         return
+    if (ref := reference(value)) is not None:
+        value = _PLACEHOLDER[ref[0]].format(ref[1])
     kind = target.removesuffix("_config_field")
     if kind not in _PROTECTED:
         out.problems.append(f"{where}: unknown mapping target_type")

@@ -31,7 +31,9 @@
   a differing value is a warning). Interface-mapped dynamic variables must not
   contradict an existing default (error). Runtime variables (the child's hydrated
   ``runtime_variables`` under the interface-mapped ones) go to the start node's
-  ``miscellaneous.super_node_runtime_variables``.
+  ``miscellaneous.super_node_runtime_variables``; field values that reference a
+  variable of the caller go to its ``miscellaneous.super_node_variable_refs`` (an
+  enclosing super node's before a nested one's), resolved on entry.
 """
 
 from copy import deepcopy
@@ -47,6 +49,7 @@ LLM_TYPES = frozenset({"say_llm", "worker_llm"})
 EXIT_KEY = "super_node_exit_origin"
 REVERSE_KEY = "super_node_reverse_origin"
 SEED_KEY = "super_node_runtime_variables"
+REFS_KEY = "super_node_variable_refs"
 _GLOBAL_KEYS = ("is_global", "condition", "global_condition_edge_evaluation_method")
 
 __all__ = ["LLM_TYPES", "SEP", "Spliced", "splice"]
@@ -131,6 +134,10 @@ def _entry(sn: JsonDict, start: JsonDict, child: JsonDict, inj: Injection) -> No
     if seed:
         misc = _misc(start)
         misc[SEED_KEY] = {**(misc.get(SEED_KEY) or {}), **deepcopy(seed)}
+    if inj.refs:
+        misc = _misc(start)
+        refs = [{**r, "super_node": sn.get("logical_id")} for r in inj.refs]
+        misc[REFS_KEY] = [*refs, *(misc.get(REFS_KEY) or [])]
 
 
 def _reverse(sn: JsonDict, llm: list[JsonDict], terminal: list[JsonDict]) -> None:
