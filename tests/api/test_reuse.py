@@ -734,3 +734,49 @@ async def test_the_sdk_guide_interface_shorthand_publishes_input_fields(team: Te
     )
     assert bad.status_code == 422
     assert "interface.field_values.0.map_to" in bad.json()["message"]
+
+
+async def test_field_values_reference_the_callers_dynamic_variables(team: Team):
+    child = await child_workflow(team)
+    shorthand = {
+        "field_values": [
+            {"name": "topic", "type": "string", "map_to": "dynamic_variable:topic"}
+        ]
+    }
+    assert (await publish(team, child, shorthand)).status_code == 200
+    # The SDK guide's form: the value names a variable of the calling workflow.
+    parent = await parent_workflow(
+        team,
+        child,
+        super_node_interface=None,
+        field_values={"topic": "dynamic_variable:caller_topic"},
+    )
+
+    async def start(variables: dict[str, Any]) -> list[dict[str, Any]]:
+        turn = await team.client.post(
+            f"/v1/workflows/{parent}/execute",
+            json={
+                "run_input": {
+                    "command": "start",
+                    "dynamic_variables": variables,
+                    "thread_to_node_inputs": {"0": {"node_run_inputs": []}},
+                }
+            },
+        )
+        assert turn.status_code == 200, turn.text
+        events: list[dict[str, Any]] = turn.json()["events"]
+        return events
+
+    def said(events: list[dict[str, Any]]) -> list[str]:
+        return [e["content"] for e in events if e["type"] == "assistant_response"]
+
+    events = await start({"caller_topic": "refunds"})
+    assert "child says refunds" in said(events)
+    assert not [e for e in events if e["type"] == "workflow_warning"]
+
+    # Not given: the child's variable stays unset, and the run says why.
+    events = await start({})
+    assert not any("dynamic_variable:" in text for text in said(events))
+    [warning] = [e for e in events if e["type"] == "workflow_warning"]
+    assert "dynamic_variable:caller_topic" in warning["warning_message"]
+    assert "has no value" in warning["warning_message"]
