@@ -44,7 +44,7 @@ INTERFACE: J = {
 }
 
 
-def expanded(start_at_super: bool = False, **field_values: Any) -> J:
+def expanded(field_values: J, start_at_super: bool = False) -> J:
     child = hydrated(
         [
             th.node(
@@ -81,7 +81,7 @@ def test_reference_forms() -> None:
 
 
 def test_a_reference_mapped_to_a_config_field_becomes_its_placeholder() -> None:
-    out = expanded(**REFS)
+    out = expanded(REFS)
     x = next(n for n in out["node_configs"] if n["logical_id"] == "SUPER__X")
     assert x["static_messages_config"]["static_messages"] == ["{{caller_id}}"]
     defaults = out["workflow_config"]["miscellaneous"].get("default_dynamic_variables")
@@ -101,7 +101,7 @@ def test_the_child_sees_the_callers_values_on_entry() -> None:
         "runtime_variables": {"name": "Ada"},
     }
     for at_super in (False, True):
-        state, events = run(expanded(at_super, **REFS), start)
+        state, events = run(expanded(REFS, at_super), start)
         assert state.dynamic["member"] == 42
         assert state.threads["0"].variables["who"] == "Ada"
         assert not [e for e in events if e["type"] == "workflow_warning"]
@@ -115,13 +115,13 @@ def test_a_global_and_a_dotted_path_resolve_too() -> None:
     start = {**th.START, "dynamic_variables": {"c": {"n": "Bo"}}}
     state = RunState(run_id="r")
     env = TurnEnv(now=1_700_000_000.0, globals_={"account": 7})
-    th.drive(state, compile_graph(expanded(**refs)), start, th.static_responder, env)
+    th.drive(state, compile_graph(expanded(refs)), start, th.static_responder, env)
     assert state.dynamic["member"] == 7
     assert state.threads["0"].variables["who"] == "Bo"
 
 
 def test_an_unset_reference_leaves_the_variable_unset_and_warns() -> None:
-    state, events = run(expanded(**REFS), th.START)
+    state, events = run(expanded(REFS), th.START)
     assert "member" not in state.dynamic
     assert "who" not in state.threads["0"].variables
     warnings = [e["warning_message"] for e in events if e["type"] == "workflow_warning"]

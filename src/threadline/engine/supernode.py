@@ -31,9 +31,11 @@ to the namespaced id of the super node it came from (the innermost one when nest
 ``report`` is JSON: ``{"super_nodes": [{logical_id, super_workflow_id,
 super_workflow_version_number, depth, source, nodes, edges}], "warnings": [...]}``.
 
-Markers left for the engine (see ``runtime_seed`` and ``reverse_origin``):
-edge ``super_node_exit_origin``; node ``miscellaneous.super_node_runtime_variables``
-(variables to set in the thread on entering the node) and
+Markers left for the engine (see ``runtime_seed``, ``reverse_origin`` and
+``supernode_refs``): edge ``super_node_exit_origin``; node
+``miscellaneous.super_node_runtime_variables`` (variables to set in the thread on
+entering the node), ``miscellaneous.super_node_variable_refs`` (field values that
+name a variable of the caller, resolved on entering the node) and
 ``miscellaneous.super_node_reverse_origin`` (the node offers its
 ``global_node_config.reverse_conditional_edge`` although it is not global itself).
 """
