@@ -28,6 +28,7 @@ from bench import (
     http_load,
     llm_overhead,
     service_sqlite,
+    telemetry,
     throughput,
 )
 from bench.common import Case, Options, machine
@@ -39,6 +40,7 @@ SCENARIOS: tuple[ModuleType, ...] = (
     service_sqlite,
     conversation,
     llm_overhead,
+    telemetry,
     throughput,
     http_load,
     durable,

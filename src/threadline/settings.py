@@ -185,6 +185,24 @@ class Settings(BaseSettings):
     processes)."""
     log_level: str = "info"
     """Log level of the service."""
+    log_format: Literal["text", "json"] = "text"
+    """``json``: one JSON object per log line, with ``run_id``, ``turn``,
+    ``command_id``, ``trace_id`` and ``span_id`` where they apply."""
+    metrics_public: bool = False
+    """Serve ``GET /metrics`` without an API key (else any valid key, as a bearer
+    token)."""
+    metrics_per_team: bool = False
+    """Add the ``threadline_team_*`` series (turns, LLM tokens and cost labelled by
+    team id)."""
+    metrics_label_limit: int = Field(default=50, ge=1, le=10_000)
+    """Most distinct providers and models a process keeps as metric labels; the
+    rest count under ``other``."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65_535)
+    """Port on which ``threadline worker`` serves ``/metrics`` (on
+    ``THREADLINE_HOST``; None: not served). ``serve`` uses its API port."""
+    trace_content: bool = False
+    """Record prompts and completions in LLM spans (tracing on only); secret values
+    are scrubbed all the same."""
     team_max_concurrent_runs: int | None = Field(default=None, ge=0)
     """Default most active runs per team (a team may override it); None or 0:
     unlimited."""

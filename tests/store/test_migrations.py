@@ -77,3 +77,24 @@ async def test_an_older_database_gets_the_missing_steps(tmp_path: Path):
         assert "run_turns" in inspect(conn).get_table_names()
         assert current_version(conn) == LATEST_VERSION
     engine.dispose()
+
+
+async def test_an_older_database_gets_the_command_trace_context_column(
+    tmp_path: Path,
+):
+    path = tmp_path / "old.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.migrate()
+    await store.close()
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE run_commands DROP COLUMN trace_context")
+        conn.exec_driver_sql("UPDATE threadline_schema_version SET version = 9")
+    store = open_store(f"sqlite:///{path}")
+    assert await store.migrate() == LATEST_VERSION - 9
+    await store.close()
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("run_commands")}
+        assert "trace_context" in columns
+        assert current_version(conn) == LATEST_VERSION
+    engine.dispose()

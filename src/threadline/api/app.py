@@ -25,6 +25,7 @@ from threadline.api.routes import (
     knowledge,
     llm_configs,
     managed_prompts,
+    metrics,
     parts,
     reruns,
     reuse,
@@ -39,6 +40,7 @@ from threadline.api.routes import (
     webhooks,
     workflows,
 )
+from threadline.api.tracing import TraceRequests
 from threadline.service import processes
 from threadline.service.processes import runtime_from_settings
 from threadline.service.runtime import Runtime
@@ -121,6 +123,7 @@ def create_app(
 
     app = FastAPI(title="Threadline", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    processes.setup_telemetry(settings)
     app.state.runtime = (
         runtime if runtime is not None else runtime_from_settings(settings)
     )
@@ -135,7 +138,11 @@ def create_app(
         app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
     app.include_router(health.router)
     console.install(app, settings)
+    app.include_router(metrics.router)
     # Added first, so it runs inside BodyLimit: a body is measured, then checked.
     app.add_middleware(JsonGuard, max_depth=settings.max_json_depth)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        TraceRequests, prefixes=PREFIXES
+    )  # outermost: the span covers the rest
     return app

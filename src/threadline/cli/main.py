@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
@@ -13,6 +12,7 @@ from threadline.errors import ThreadlineError
 from threadline.service.team import auth
 from threadline.settings import Settings
 from threadline.store import Store, open_store
+from threadline.telemetry import logs, metrics, tracing
 
 app = typer.Typer(
     help="Threadline: conversational LLM-agent workflows.", no_args_is_help=True
@@ -70,16 +70,20 @@ def serve(
     from threadline.api.app import create_app
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings.log_level, settings.log_format)
     host, port = host or settings.host, port or settings.port
     _first_run(settings, f"http://{host}:{port}/ui/")
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            log_config=logs.uvicorn_log_config(),
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
+    finally:
+        tracing.shutdown()
 
 
 @app.command()
@@ -95,7 +99,16 @@ def worker() -> None:
     from threadline.store import open_store
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings.log_level, settings.log_format)
+    processes.setup_telemetry(settings)
+    if settings.metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(
+            settings.metrics_port,
+            addr=settings.host,
+            registry=metrics.process_registry(),
+        )
 
     async def run() -> None:
         store = open_store(settings.database_url)
@@ -113,7 +126,10 @@ def worker() -> None:
             await processes.stop(store, runtime, loops)
             await store.close()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        tracing.shutdown()
 
 
 @app.command("fake-llm")

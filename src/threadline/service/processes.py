@@ -35,6 +35,7 @@ from threadline.service.runtime import Runtime
 from threadline.service.simulations.driver import Driver
 from threadline.settings import Settings
 from threadline.store import Store
+from threadline.telemetry import metrics, tracing
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings
@@ -146,6 +147,29 @@ def runtime_from_settings(settings: Settings) -> Runtime:
 
         dbos_executor.install(runtime, settings)
     return runtime
+
+
+def setup_telemetry(settings: Settings) -> None:
+    """Metrics labels and tracing from the settings and ``OTEL_*`` (entry points).
+
+    Tracing stays as it is when ``OTEL_TRACES_EXPORTER`` names no exporter (a
+    test may have installed its own)."""
+    metrics.configure(
+        per_team=settings.metrics_per_team, label_limit=settings.metrics_label_limit
+    )
+    if not tracing.enabled():
+        tracing.configure(content=settings.trace_content)
+
+
+async def read_gauges(store: Store) -> metrics.Gauges:
+    """The state gauges of ``/metrics``, read from the database now."""
+    async with store.begin() as tx:
+        counts = await tx.operator_counts(datetime.now(UTC))
+    return metrics.Gauges(
+        runs_by_status=counts.runs_by_status,
+        commands_pending=counts.commands_pending,
+        start_queue_depth=counts.starts_due,
+    )
 
 
 async def reap_once(store: Store, runtime: Runtime, settings: Settings) -> list[str]:

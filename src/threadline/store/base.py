@@ -87,6 +87,21 @@ class Command:
     request_hash: str | None = None
     interrupt: bool = False
     response: JsonDict | None = None
+    trace_context: str | None = None
+    """The W3C ``traceparent`` of the request that sent the command: its turn,
+    wherever and whenever it runs, joins that trace."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCounts:
+    """Database-wide counts for the operator's gauges (every team)."""
+
+    runs_by_status: dict[str, int]
+    """Runs not in a terminal status, by status."""
+    commands_pending: int
+    """Commands queued behind a running turn."""
+    starts_due: int
+    """Scheduled and background starts due and waiting (the start queue)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +332,10 @@ class Transaction(Protocol):
         self, team_id: str, user_id: str, workflow_id: str, at: datetime | None
     ) -> None: ...
     async def favorite_ids(self, team_id: str, user_id: str) -> set[str]: ...
+    async def operator_counts(self, now: datetime) -> OperatorCounts:
+        """Counts across every team, for ``/metrics`` (never shown to a team)."""
+        ...
+
     async def lock(self, key: str) -> None:
         """Hold an exclusive lock named ``key`` until this transaction ends.
 

@@ -34,6 +34,16 @@ def _add_run_turns_body_zlib(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE run_turns ADD COLUMN body_zlib {kind}")
 
 
+def _add_run_commands_trace_context(conn: Connection) -> None:
+    # A database that got run_commands from create_all (a step above) has it.
+    table = schema.run_commands.name
+    columns = {c["name"] for c in inspect(conn).get_columns(table)}
+    if "trace_context" in columns:
+        return
+    kind = schema.run_commands.c.trace_context.type.compile(dialect=conn.dialect)
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN trace_context {kind}")
+
+
 # Position = version reached. Steps 2-7 only added tables.
 MIGRATIONS: list[Migration] = [
     _baseline,  # 1: the first tables
@@ -48,6 +58,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 10: simulations, simulation_groups, simulation_runs
     _create_missing_tables,  # 11: knowledge_bases, kb_documents, kb_chunks, kb_jobs
     _create_missing_tables,  # 12: managed_prompts
+    _add_run_commands_trace_context,  # 13: run_commands.trace_context
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

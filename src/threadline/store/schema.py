@@ -114,6 +114,7 @@ run_commands = Table(
     Column("response", JSON, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("trace_context", String(512), nullable=True),
     Index("ix_run_commands_run", "run_id", "status", "seq"),
     Index("ix_run_commands_status", "status", "worker_id"),
     Index("ux_run_commands_key", "team_id", "idempotency_key", unique=True),

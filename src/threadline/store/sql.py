@@ -6,6 +6,7 @@ is portable SQLAlchemy Core.
 
 import asyncio
 import json
+import time
 import zlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -29,9 +30,10 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, migrations, schema, statements
-from threadline.store.base import ApiKey, Document, Query, Sealer
+from threadline.store.base import ApiKey, Document, OperatorCounts, Query, Sealer
 from threadline.store.sql_knowledge import SqlKnowledge
-from threadline.store.sql_runs import SqlCommands, SqlWorkers
+from threadline.store.sql_runs import SqlCommands, SqlWorkers, operator_counts
+from threadline.telemetry import metrics, tracing
 
 JsonDict = dict[str, Any]
 # The stores whose in-process write queue the current task holds (a nested
@@ -398,6 +400,9 @@ class SqlTransaction:
         )
         return set((await self._conn.execute(stmt)).scalars().all())
 
+    async def operator_counts(self, now: datetime) -> OperatorCounts:
+        return await operator_counts(self._conn, now)
+
     async def lock(self, key: str) -> None:
         """Hold the lock ``key`` until commit or rollback (see ``dialect.lock``)."""
         await dialect.lock(self._conn, key)
@@ -409,6 +414,7 @@ class SqlStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.dialect = engine.dialect.name
+        self._db_system = "postgresql" if self.dialect == "postgresql" else "sqlite"
         # SQLite has one writer at a time and every transaction here writes
         # (BEGIN IMMEDIATE): queue them in the process, first come first served,
         # instead of letting SQLite's busy handler sleep and retry.
@@ -422,6 +428,27 @@ class SqlStore:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[SqlTransaction]:
+        """One transaction, timed (``threadline_store_transaction_duration_seconds``)
+        and, on a traced path (a turn), spanned."""
+        started = time.perf_counter()
+        try:
+            if not tracing.in_span():
+                async with self._begin() as tx:
+                    yield tx
+                return
+            with tracing.span(
+                "store.transaction",
+                {"db.system.name": self._db_system},
+                kind=tracing.CLIENT,
+                leaf=True,  # what runs inside belongs to the caller's span
+            ):
+                async with self._begin() as tx:
+                    yield tx
+        finally:
+            metrics.store_seconds.observe(time.perf_counter() - started)
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[SqlTransaction]:
         if self._serial is None or id(self) in _HOLDING.get():
             async with self._engine.begin() as conn:
                 yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)

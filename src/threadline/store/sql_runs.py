@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline.store import schema, statements
-from threadline.store.base import Command, Duplicate
+from threadline.store.base import Command, Duplicate, OperatorCounts
 
 JsonDict = dict[str, Any]
 _FINISHED = ("done", "interrupted", "failed")
@@ -198,3 +198,39 @@ class SqlWorkers:
 
 
 __all__ = ["SqlCommands", "SqlWorkers"]
+
+
+_TERMINAL_RUNS = ("completed", "failed", "cancelled", "aborted_looping_risk")
+"""Run statuses that end a run (``service.commands.TERMINAL``)."""
+
+
+async def operator_counts(conn: AsyncConnection, now: datetime) -> OperatorCounts:
+    """Active runs by status, queued commands and due starts, across teams."""
+    runs = schema.documents["workflow_runs"]
+    stmt = (
+        select(runs.c.status, func.count())
+        .where(runs.c.status.is_not(None), runs.c.status.not_in(_TERMINAL_RUNS))
+        .group_by(runs.c.status)
+    )
+    by_status = {str(s): int(n) for s, n in (await conn.execute(stmt)).all()}
+    commands = schema.run_commands
+    pending = (
+        await conn.execute(
+            select(func.count())
+            .select_from(commands)
+            .where(commands.c.status == "pending")
+        )
+    ).scalar_one()
+    # A waiting start is a ``pending`` schedule whose due time (``updated_at``,
+    # see ``service.automation.start_queue``) has come.
+    starts = schema.documents["schedules"]
+    due = (
+        await conn.execute(
+            select(func.count())
+            .select_from(starts)
+            .where(starts.c.status == "pending", starts.c.updated_at <= now)
+        )
+    ).scalar_one()
+    return OperatorCounts(
+        runs_by_status=by_status, commands_pending=int(pending), starts_due=int(due)
+    )

@@ -26,15 +26,21 @@ A ``timeout_s`` of 0 (or below) means the platform maximum of 300 s; larger
 values are capped at 300 s. The timeout applies per network operation (httpx)
 and also as an overall deadline for the whole call, DNS and redirects included.
 
-This package of modules imports only the standard library and httpx.
+Each request (each hop of a redirect chain) is a client span when tracing is on,
+and carries its W3C ``traceparent`` (``threadline.telemetry.tracing``).
+
+This package of modules imports only the standard library, httpx and
+``threadline.telemetry``.
 """
 
 import asyncio
 import time
 from collections.abc import Collection
+from dataclasses import replace
 
 import httpx
 
+from threadline.telemetry import tracing
 from threadline.tools import addresses
 from threadline.tools.addresses import (
     Hop,
@@ -190,7 +196,7 @@ async def _perform(
         trust_env=False,
     ) as client:
         for redirects in range(policy.max_redirects + 1):
-            response = await send_pinned(client, hop, await check_url(hop.url, policy))
+            response = await _traced_hop(client, hop, policy)
             location = response.headers.get("location")
             if response.status_code not in _REDIRECT_STATUSES or not location:
                 try:
@@ -206,6 +212,28 @@ async def _perform(
                 )
             hop = _redirected(hop, response.status_code, location)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _traced_hop(
+    client: httpx.AsyncClient, hop: Hop, policy: HttpPolicy
+) -> httpx.Response:
+    """One request, as a client span whose ``traceparent`` it carries."""
+    with tracing.span(
+        f"HTTP {hop.method}",
+        {
+            "http.request.method": hop.method,
+            "server.address": hop.url.host,
+            "server.port": hop.url.port,
+            "url.scheme": hop.url.scheme,
+        },
+        kind=tracing.CLIENT,
+    ) as span:
+        carried = tracing.headers()
+        if carried:
+            hop = replace(hop, headers={**hop.headers, **carried})
+        response = await send_pinned(client, hop, await check_url(hop.url, policy))
+        span.set("http.response.status_code", response.status_code)
+        return response
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

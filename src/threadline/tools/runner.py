@@ -34,6 +34,7 @@ import httpx
 
 from threadline.engine.steps import Scope
 from threadline.engine.templates import RenderLimitExceeded, make_resolver
+from threadline.telemetry import tracing
 from threadline.tools.bindings import bind_arguments, map_result, scope_vars
 from threadline.tools.code_substitution import substitute_code
 from threadline.tools.external_api import run_external_api
@@ -115,9 +116,20 @@ class ToolRunner:
             bound = bind_arguments(tool_config, args, scope)
             async with self._slot(tool_config):
                 async with asyncio.timeout(seconds + 1):
-                    result = await self._dispatch(
-                        tool_config, bound, scope, secret_values, http_allow_private
-                    )
+                    with tracing.span(
+                        f"tool {tool_config.get('name') or ''}".strip(),
+                        {
+                            "threadline.tool.type": tool_config.get("type"),
+                            "threadline.tool.name": tool_config.get("name"),
+                        },
+                    ):
+                        result = await self._dispatch(
+                            tool_config,
+                            bound,
+                            scope,
+                            secret_values,
+                            http_allow_private,
+                        )
         except ToolFailure as exc:
             return failed(
                 self._explained(str(exc), exc.error_type, asked), exc.error_type

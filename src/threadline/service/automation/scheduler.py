@@ -53,6 +53,7 @@ from threadline.service.runtime import Runtime
 from threadline.service.team import admission
 from threadline.service.turns import StartRun, TurnRequest
 from threadline.store import Document, Query, Store
+from threadline.telemetry import metrics
 
 JsonDict = dict[str, Any]
 log = logging.getLogger("threadline.scheduler")
@@ -261,6 +262,7 @@ async def fire(
         _after_firing(doc, now, run_id=run.id, error=None), store, "in_progress"
     )
     report.fired[doc.id] = run.id
+    metrics.schedules_fired.inc()
     return None
 
 
@@ -274,6 +276,7 @@ async def _after_error(
         after = _after_firing(doc, now, run_id=run_id, error=None)
         await _write(after, store, "in_progress")
         report.fired[doc.id] = run_id
+        metrics.schedules_fired.inc()
         return
     message = exc.message if isinstance(exc, ThreadlineError) else repr(exc)
     if not isinstance(exc, ThreadlineError):

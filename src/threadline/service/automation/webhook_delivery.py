@@ -46,6 +46,7 @@ from threadline.service import webhooks as wh
 from threadline.service.team import secrets
 from threadline.service.team.sealing import open_tree
 from threadline.store import Document, Store
+from threadline.telemetry import metrics, tracing
 from threadline.tools import http
 from threadline.tools.http import BlockedAddress, HttpCall, HttpOutcome, HttpPolicy
 
@@ -283,7 +284,13 @@ async def deliver_one(
         await _fail_unsendable(store, event, exc.message, now)
         return "failed"
     number = int(event.body.get("attempts_count") or 0) + 1
-    outcome, refused = await _send(sub, event, number, policy, transport)
+    with tracing.span(
+        "webhook.deliver",
+        {"threadline.webhook.action": event.body.get("action"), "attempt": number},
+        kind=tracing.CLIENT,
+    ) as span:
+        outcome, refused = await _send(sub, event, number, policy, transport)
+        span.set("http.response.status_code", outcome.status_code)
     at = clock() if clock is not None else now
     retries_used = number - int(event.body.get("retry_base") or 0)
     next_retry_at: str | None = None
@@ -299,6 +306,9 @@ async def deliver_one(
         next_retry_at = (at + timedelta(seconds=delay)).isoformat()
     else:
         status = "failed"
+    metrics.webhook_deliveries.labels(status).inc()
+    if status != "delivered":
+        metrics.webhook_failures.inc()
     attempt = Document(
         id=new_object_id(),
         team_id=event.team_id,

@@ -2,6 +2,7 @@
 
 from threadline.nodes.base import Ports
 from threadline.service.caller import Caller
+from threadline.service.running.observed_llm import ObservedLLM
 from threadline.service.running.run_reader import StoreRunReader
 from threadline.service.runtime import Runtime
 from threadline.service.team.vendor_credentials import team_ports
@@ -24,7 +25,7 @@ def ports_for(
     return Ports(
         secret_values=secret_values,
         stream=stream,
-        llm=llm,
+        llm=ObservedLLM(llm, caller.team_id),
         clock=runtime.clock,
         team_id=caller.team_id,
         http_allow_private=runtime.http_allow_private,

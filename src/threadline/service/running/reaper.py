@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from threadline.store import Document, Store, Transaction
+from threadline.telemetry import metrics
 
 JsonDict = dict[str, Any]
 REAPER = "stale_run_reaper"
@@ -61,6 +62,14 @@ async def _candidates(store: Store, status: str, before: datetime) -> list[Docum
         return await tx.documents("workflow_runs").find_stale(status, before, 500)
 
 
+_ACTIONS = {
+    "running": "stale_turn",
+    "started": "stale_start",
+    "waiting_for_user_input": "idle",
+}
+"""The ``action`` label of ``threadline_reaper_actions_total`` per status."""
+
+
 async def reap(
     store: Store,
     *,
@@ -92,4 +101,5 @@ async def reap(
                     await _refuse_queued(tx, doc.id, now)
             if done:
                 reaped.append(doc.id)
+                metrics.reaper_actions.labels(_ACTIONS[status]).inc()
     return reaped

@@ -22,6 +22,7 @@ from threadline.service.definitions import workflows as wf
 from threadline.service.running import runs, turn_driver
 from threadline.service.runtime import Runtime
 from threadline.store import Command, Store
+from threadline.telemetry import metrics
 
 log = logging.getLogger("threadline.recovery")
 
@@ -84,6 +85,7 @@ async def recover(
         runtime.spawn(
             turn_driver.drive(store, runtime, mine, runs.run_one_turn, resume=True)
         )
+        metrics.recoveries.inc()
         resumed.append(orphan.id)
     return resumed
 

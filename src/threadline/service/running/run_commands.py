@@ -30,6 +30,7 @@ from threadline.service.team.global_variables import TeamGlobals, for_run_in
 from threadline.service.team.secrets import redact
 from threadline.service.turns import TurnRequest
 from threadline.store import Command, Document, Store, Transaction
+from threadline.telemetry import metrics, tracing
 
 JsonDict = dict[str, Any]
 POLICIES = ("enqueue", "reject", "interrupt")
@@ -122,6 +123,7 @@ def new_command(
         idempotency_key=given.key,
         request_hash=given.fingerprint,
         interrupt=interrupt,
+        trace_context=tracing.traceparent(),
     )
 
 
@@ -164,6 +166,7 @@ async def _queue(
         extra={"queued": True},
     )
     await tx.commands().insert(command)
+    metrics.commands_queued.inc()
     return Accepted(command, run, start=False)
 
 

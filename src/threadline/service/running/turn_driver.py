@@ -15,8 +15,9 @@ in this process, the command's stored answer otherwise.
 
 import asyncio
 import logging
+import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ from threadline.engine.turn import TurnOutcome, run_turn
 from threadline.errors import Conflict, InvalidField
 from threadline.nodes.base import Ports
 from threadline.nodes.mcp_tools import Direct, McpHub
-from threadline.nodes.registry import PURE_TYPES, executor_for
+from threadline.nodes.registry import PURE_TYPES, all_executors, executor_for
 from threadline.providers.managed_prompts import ExpandingLLM
 from threadline.service import webhooks
 from threadline.service.automation import evaluations
@@ -65,12 +66,33 @@ from threadline.service.team.sealing import open_tree
 from threadline.service.team.secrets import redact, redact_turn, with_template_forms
 from threadline.service.turns import StartRun
 from threadline.store import Command, Document, Store
+from threadline.telemetry import context, metrics, tracing
 from threadline.tools.http_call import HttpPolicy
 
 JsonDict = dict[str, Any]
 # The longest wait before a node runs (``time_between_retries`` is at most 300 s).
 _MAX_INLINE_DELAY_S = 300.0
 log = logging.getLogger("threadline.turns")
+NODE_TYPES = frozenset(all_executors())
+"""Node types that are ``node_type`` labels (others count as ``other``)."""
+
+
+_OUTCOMES = {
+    "waiting_for_user_input": "waiting",
+    "completed": "completed",
+    "failed": "failed",
+    "paused": "paused",
+    "cancelled": "cancelled",
+    "aborted_looping_risk": "aborted_looping_risk",
+}
+"""The ``outcome`` label of a recorded turn, by the run's status after it."""
+
+
+@dataclass
+class _Observed:
+    """How a command's turn ended, for the metrics and its span."""
+
+    outcome: str = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,24 +120,43 @@ def _expander(llm: object) -> ExpandingLLM | None:
 
 
 async def execute_node(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult:
-    """Run one node; an executor bug fails the run, not the process."""
+    """Run one node; an executor bug fails the run, not the process.
+
+    Spanned (``node <type> <logical id>``) and timed by type
+    (``threadline_node_duration_seconds``)."""
     if task.delay_s > 0:
         await asyncio.sleep(min(task.delay_s, _MAX_INLINE_DELAY_S))
     gate = ports.llm.gate if isinstance(ports.llm, BudgetedLLM) else None
     if gate is not None:
         gate.begin_node()
-    try:
-        result = await executor_for(task.node.get("type", ""))(task, ports)
-        expander = _expander(ports.llm)
-        if expander is not None:
-            result.events.extend(expander.drain())
-    except Lost:
-        raise
-    except Exception as exc:
-        result = NodeResult(
-            error=f"node {task.node.get('logical_id')!r} failed: {exc}",
-            stack_trace=traceback.format_exc(),
-        )
+    node_type = str(task.node.get("type", ""))
+    logical_id = str(task.node.get("logical_id") or "")
+    started = time.perf_counter()
+    with tracing.span(
+        f"node {node_type} {logical_id}",
+        {
+            "threadline.node.type": node_type,
+            "threadline.node.id": logical_id,
+            "threadline.node.purpose": task.purpose,
+        },
+    ) as span:
+        try:
+            result = await executor_for(node_type)(task, ports)
+            expander = _expander(ports.llm)
+            if expander is not None:
+                result.events.extend(expander.drain())
+        except Lost:
+            raise
+        except Exception as exc:
+            result = NodeResult(
+                error=f"node {logical_id!r} failed: {exc}",
+                stack_trace=traceback.format_exc(),
+            )
+        if result.error:
+            span.fail(str(result.error), "node_error")
+    metrics.node_seconds.labels(metrics.one_of(node_type, NODE_TYPES)).observe(
+        time.perf_counter() - started
+    )
     if gate is not None and gate.refused is not None:
         result.budget_exceeded = dict(gate.refused)
     result.finished_at = runtime.clock()
@@ -249,6 +290,24 @@ async def _turn(
     graph = compile_graph(snapshot)
     upgraded = upgrade_marks.mark(doc, state, graph, env.now)
     gen = run_turn(state, graph, body["run_input"], env)
+    with context.bind(turn=state.turn + 1, secrets=hidden):
+        outcome = await _steps(store, runtime, command, gen, ports, steps)
+    if upgraded is not None:  # an upgrade applied since the last turn leads it
+        outcome.events.insert(0, upgraded)
+    # No secret global reaches a response, an event or the stored run.
+    return redact_turn(state, outcome, ports.secret_values), steps.written > 0
+
+
+async def _steps(
+    store: Store,
+    runtime: Runtime,
+    command: Command,
+    gen: Generator[NodeTask, NodeResult, TurnOutcome],
+    ports: Ports,
+    steps: _Journal,
+) -> TurnOutcome:
+    """Answer each node the engine asks for: from the journal, then for real."""
+    hidden = steps.hidden
     replayed = 0
     stepped = 0
     index = 0
@@ -296,10 +355,7 @@ async def _turn(
         outcome = stop.value
     finally:
         gen.close()
-    if upgraded is not None:  # an upgrade applied since the last turn leads it
-        outcome.events.insert(0, upgraded)
-    # No secret global reaches a response, an event or the stored run.
-    return redact_turn(state, outcome, ports.secret_values), steps.written > 0
+    return outcome
 
 
 # --- the driver ---------------------------------------------------------------------
@@ -312,10 +368,13 @@ async def _run_command(
     start_run: StartRun,
     resume: bool,
     first: Prepared | None = None,
+    observed: _Observed | None = None,
 ) -> Command | None:
     """Execute one command's turn; return the run's next command, if any.
 
-    ``start_run`` starts the evaluation runs a finished turn may ask for."""
+    ``start_run`` starts the evaluation runs a finished turn may ask for;
+    ``observed`` learns how the turn ended."""
+    seen = observed if observed is not None else _Observed()
     journal: list[JsonDict] = []
     doc: Document | None
     if first is not None and not resume:
@@ -335,6 +394,7 @@ async def _run_command(
             )
             await tx.commands().delete_steps(command.id)
         resolve(runtime, command.id, gone)
+        seen.outcome = "gone"
         return None
     raw = doc.body.get("state")
     state = RunState.from_json(raw) if raw else RunState(run_id=doc.id)
@@ -350,18 +410,22 @@ async def _run_command(
             first.team if first is not None else None,
         )
     except InvalidInput as exc:
+        seen.outcome = "rejected"
         return await reject(
             store, runtime, command, doc, InvalidField(f"{field}: {exc}")
         )
     except _Stop:
+        seen.outcome = "interrupted"
         return await interrupted(store, runtime, command, doc, state)
     except Lost:
+        seen.outcome = "lost"
         resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
         return None
     except asyncio.CancelledError:
         # Shutting down: the command stays ``running``; another process resumes it.
         raise
     except BaseException as exc:
+        seen.outcome = "failed"
         await failed(store, runtime, command, doc, exc)
         return None
     doc = upgrade_marks.without_mark(doc)
@@ -370,13 +434,16 @@ async def _run_command(
             store, runtime, command, doc, state, outcome, journaled or resume
         )
     except Lost:
+        seen.outcome = "lost"
         resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
         return None
     except asyncio.CancelledError:
         raise
     except BaseException as exc:
+        seen.outcome = "failed"
         await failed(store, runtime, command, doc, exc)
         return None
+    seen.outcome = _OUTCOMES.get(str(done.status), "other")
     caller = Caller(
         team_id=command.team_id, user_id=str(command.body.get("user_id") or "")
     )
@@ -403,14 +470,45 @@ async def drive_one(
     first: Prepared | None = None,
 ) -> Command | None:
     """Execute ``command``'s turn; return the run's next command, if any. Its
-    request always gets an answer, even when something fails after the turn."""
-    try:
-        return await _run_command(store, runtime, command, start_run, resume, first)
-    except Lost:
-        resolve(runtime, command.id, Unavailable("the turn moved to another worker"))
-    except Exception as exc:  # a bug after the turn: never strand a request
-        log.exception("driving command %s failed", command.id)
-        resolve(runtime, command.id, exc)
+    request always gets an answer, even when something fails after the turn.
+
+    The turn is a span in the trace of the request that sent the command (its
+    stored ``trace_context``), wherever and however late it runs; it is counted
+    by outcome (``threadline_turns_total``) and timed."""
+    seen = _Observed()
+    started = time.perf_counter()
+    with (
+        context.bind(run_id=command.run_id, command_id=command.id),
+        tracing.span(
+            "turn",
+            {
+                "threadline.run_id": command.run_id,
+                "threadline.command_id": command.id,
+                "threadline.resumed": resume,
+            },
+            parent=tracing.parent_from(command.trace_context),
+        ) as span,
+    ):
+        try:
+            return await _run_command(
+                store, runtime, command, start_run, resume, first, seen
+            )
+        except Lost:
+            seen.outcome = "lost"
+            resolve(
+                runtime, command.id, Unavailable("the turn moved to another worker")
+            )
+        except asyncio.CancelledError:
+            seen.outcome = "cancelled"
+            raise
+        except Exception as exc:  # a bug after the turn: never strand a request
+            log.exception("driving command %s failed", command.id)
+            resolve(runtime, command.id, exc)
+        finally:
+            span.set("threadline.turn.outcome", seen.outcome)
+            metrics.count_turn(
+                seen.outcome, time.perf_counter() - started, command.team_id
+            )
     return None
 
 

@@ -32,6 +32,7 @@ from threadline.errors import InvalidField, TooManyRequests
 from threadline.service.caller import Caller
 from threadline.service.definitions.workflows import now
 from threadline.store import Document, Store, Transaction
+from threadline.telemetry import metrics
 
 JsonDict = dict[str, Any]
 
@@ -85,6 +86,7 @@ async def active_runs(
 
 
 def _refuse(level: str, limit: int, active: int, what: str) -> TooManyRequests:
+    metrics.concurrency_refusals.labels(level).inc()
     return TooManyRequests(
         f"{what} already has {active} active runs, its limit "
         f"(max_concurrent_runs={limit}); retry when one finishes",

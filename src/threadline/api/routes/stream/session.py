@@ -94,6 +94,7 @@ from threadline.service.running.streaming import (
 from threadline.service.turns import TurnRequest
 from threadline.settings import Settings
 from threadline.store import Document
+from threadline.telemetry import tracing
 
 CLOSE_NORMAL = 1000
 
@@ -265,15 +266,34 @@ class Session:
             refusal = _refusal(frame)
             if refusal is not None:
                 return refusal
-            if frame.get("rerun_token") is not None:
-                end = await self.rerun(frame)
-            elif frame.get("type") == "attach":
-                end = await self.attach(frame)
-            else:
-                end = await self.turn(frame)
+            end = await self.frame(frame)
             if end is not None:
                 return end
         return self.closing or (CLOSE_NORMAL, "")
+
+    async def frame(self, frame: JsonBody) -> tuple[int, str] | None:
+        """Handle one frame, as a span (in the trace of the socket's request)."""
+        kind = (
+            "rerun"
+            if frame.get("rerun_token") is not None
+            else "attach"
+            if frame.get("type") == "attach"
+            else "turn"
+        )
+        headers = self.websocket.headers
+        with tracing.span(
+            "websocket frame",
+            {"threadline.frame.kind": kind},
+            kind=tracing.SERVER,
+            parent=tracing.parent_from(
+                {k: v for k, v in headers.items() if k in ("traceparent", "tracestate")}
+            ),
+        ):
+            if kind == "rerun":
+                return await self.rerun(frame)
+            if kind == "attach":
+                return await self.attach(frame)
+            return await self.turn(frame)
 
     async def turn(self, frame: JsonBody) -> tuple[int, str] | None:
         """Run one turn; a close code and reason when the socket should close."""
