@@ -67,7 +67,8 @@ def install(provider: Any, *, content: bool = False) -> None:
     _STATE.capture_content = content
 
 
-def _exporters(names: list[str], environ: Mapping[str, str]) -> list[Any]:
+def exporters(names: list[str], environ: Mapping[str, str]) -> list[Any]:
+    """The span exporters ``OTEL_TRACES_EXPORTER``'s ``names`` ask for."""
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
     found: list[Any] = []
@@ -110,20 +111,28 @@ def configure(
         if n.strip()
     ]
     disabled = env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-    exporters = [] if disabled else _exporters(names, env)
-    if not exporters:
+    chosen = [] if disabled else exporters(names, env)
+    if not chosen:
         install(None)
         return False
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": "threadline"}
-    provider = TracerProvider(resource=Resource.create(attributes))
-    for exporter in exporters:
+    name = env.get("OTEL_SERVICE_NAME") or "threadline"
+    provider = TracerProvider(resource=Resource.create({"service.name": name}))
+    for exporter in chosen:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     install(provider, content=content)
     return True
+
+
+def service_name() -> str | None:
+    """The ``service.name`` spans are reported under (None: tracing off)."""
+    resource = getattr(_STATE.provider, "resource", None)
+    if resource is None:
+        return None
+    return str(resource.attributes.get("service.name"))
 
 
 def shutdown() -> None:

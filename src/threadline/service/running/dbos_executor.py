@@ -46,6 +46,7 @@ from threadline.service.running import runs, turn_driver
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Command, Store
+from threadline.telemetry import metrics
 
 JsonDict = dict[str, Any]
 log = logging.getLogger("threadline.dbos")
@@ -349,6 +350,7 @@ async def recover_dead(
                 orphan.id,
                 orphan.worker_id,
             )
+            metrics.recoveries.inc()
             taken.append(orphan)
     if not taken:
         return []

@@ -86,6 +86,8 @@ _OUTCOMES = {
     "aborted_looping_risk": "aborted_looping_risk",
 }
 """The ``outcome`` label of a recorded turn, by the run's status after it."""
+_FAILED = frozenset({"failed", "lost", "error"})
+"""Outcomes that mark the turn's span failed."""
 
 
 @dataclass
@@ -506,6 +508,8 @@ async def drive_one(
             resolve(runtime, command.id, exc)
         finally:
             span.set("threadline.turn.outcome", seen.outcome)
+            if seen.outcome in _FAILED:
+                span.fail(f"the turn ended {seen.outcome}", seen.outcome)
             metrics.count_turn(
                 seen.outcome, time.perf_counter() - started, command.team_id
             )
