@@ -288,8 +288,6 @@ class PydanticAILLM:
         extra = {**self.extra, "attempts": state.attempts}
         if structured is not None:
             extra["structured_output_via"] = OUTPUT_TOOL
-        if response.finish_reason is not None:
-            extra["finish_reason"] = response.finish_reason
         return ChatResponse(
             content=structured if structured is not None else text,
             tool_calls=calls,
