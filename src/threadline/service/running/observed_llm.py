@@ -14,7 +14,7 @@ from typing import Any
 
 from threadline.providers.base import LLM, ChatRequest, ChatResponse, LLMError
 from threadline.providers.groups import call_records
-from threadline.service.running import costs
+from threadline.providers.prices import price
 from threadline.telemetry import metrics, tracing
 
 JsonDict = dict[str, Any]
@@ -44,7 +44,7 @@ def _count(record: JsonDict, team_id: str) -> None:
             input_tokens=tokens_in,
             output_tokens=tokens_out,
             attempts=int(record.get("attempts") or 1),
-            cost_usd=costs.price(model, provider, tokens_in, tokens_out),
+            cost_usd=price(model, provider, tokens_in, tokens_out),
             team_id=team_id,
         )
     )
