@@ -13,7 +13,7 @@ executors' LLM in a ``BudgetedLLM``: before every call it asks the run's
 - the seconds since the run started, on the runtime's clock.
 
 A call that would pass a budget is not made: the gate remembers why, the call
-raises ``LLMError`` (code ``budget_exceeded``), and ``turn_driver.execute_node``
+raises ``LLMError`` (code ``budget_exceeded``), and ``node_execution.execute_node``
 puts the report on the node's result, where the engine fails the run
 (``engine.budgets``). The report is journaled with the result, so a resumed turn
 replays the same refusal.

@@ -42,7 +42,7 @@ from threadline.engine.steps import (
 from threadline.nodes.base import Ports
 from threadline.nodes.registry import PURE_TYPES
 from threadline.service.definitions import workflows as wf
-from threadline.service.running import runs, turn_driver
+from threadline.service.running import node_execution, runs, turn_driver
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Command, Store
@@ -182,7 +182,7 @@ class _Node:
 @DBOS.step(name=STEP_NAME)
 async def node_step(node: _Node) -> JsonDict:
     """One node execution, checkpointed by DBOS as JSON."""
-    result = await turn_driver.execute_node(node.task, node.ports, node.runtime)
+    result = await node_execution.execute_node(node.task, node.ports, node.runtime)
     return result_to_json(result)
 
 
@@ -192,7 +192,7 @@ async def run_step(task: NodeTask, ports: Ports, runtime: Runtime) -> NodeResult
     Pure nodes (no I/O) are not checkpointed: a resumed turn runs them again and
     they give the same result (the engine is deterministic)."""
     if task.purpose == "node" and task.node.get("type") in PURE_TYPES:
-        return await turn_driver.execute_node(task, ports, runtime)
+        return await node_execution.execute_node(task, ports, runtime)
     return result_from_json(await node_step(_Node(task, ports, runtime)))
 
 
