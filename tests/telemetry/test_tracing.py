@@ -9,11 +9,13 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
+from opentelemetry.trace import SpanKind
 
 from tests.api.conftest import Team
 from tests.api.test_durability import Gate, queued
 from tests.api.test_execute import START, execute, new_workflow, says
 from tests.factories import edge, say_node
+from tests.fakes.mcp_server import mcp_server
 from tests.telemetry.conftest import by_name, one, parent_id, span_id, trace_id
 from threadline.providers.fake import ScriptedLLM
 from threadline.service.caller import Caller
@@ -23,6 +25,8 @@ from threadline.service.runtime import Runtime
 from threadline.service.turns import TurnRequest
 from threadline.store import Store
 from threadline.telemetry import tracing
+from threadline.tools.http_call import HttpPolicy
+from threadline.tools.mcp import McpLimits, McpServer, call_tool, list_tools
 
 ADD = {"type": "inbuilt_function", "tool_id": "math_add", "name": "add"}
 
@@ -240,3 +244,33 @@ async def test_a_turn_resumed_after_a_crash_stays_in_its_original_trace(
     assert (resumed_turn.attributes or {})["threadline.turn.outcome"] == "waiting"
     chats = [c for c in by_name(finished, "chat") if parent_id(c) is not None]
     assert any(trace_id(c) == original.trace_id for c in chats)
+
+
+async def test_mcp_calls_are_client_spans_whose_traceparent_the_server_receives(
+    spans: InMemorySpanExporter,
+) -> None:
+    policy = HttpPolicy(allow_private=True)
+    async with mcp_server() as served:
+        server = McpServer(
+            "clinic", served.url, headers={"authorization": "Bearer s3cret-token"}
+        )
+        with tracing.span("turn"):
+            await list_tools(server, policy, McpLimits())
+            ok, _ = await call_tool(
+                server, "opening_hours", {"city": "Oslo"}, policy, McpLimits()
+            )
+    assert ok
+    finished = spans.get_finished_spans()
+    turn = one(finished, "turn")
+    listed = one(finished, "mcp tools/list clinic")
+    called = one(finished, "mcp tools/call opening_hours")
+    for span in (listed, called):
+        assert parent_id(span) == span_id(turn)
+        assert trace_id(span) == trace_id(turn)
+        assert span.kind is SpanKind.CLIENT
+        assert dict(span.attributes or {})["threadline.mcp.server"] == "clinic"
+    assert dict(called.attributes or {})["gen_ai.tool.name"] == "opening_hours"
+    assert "s3cret-token" not in repr([dict(s.attributes or {}) for s in finished])
+    # Every request of the call carried the call span's trace context.
+    sent = {h["traceparent"][:52] for h in served.headers if "traceparent" in h}
+    assert f"00-{trace_id(called):032x}-{span_id(called):016x}" in sent

@@ -29,6 +29,7 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from threadline.telemetry import tracing
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.llm_endpoints import EndpointGuard
 
@@ -102,17 +103,38 @@ def _factory(guard: EndpointGuard, timeout: float) -> Any:
 
 
 @asynccontextmanager
+async def _spanned(
+    server: McpServer, method: str, tool: str | None = None
+) -> AsyncIterator[None]:
+    """A client span ``mcp <method> <tool or server>`` around one MCP exchange (no
+    arguments, results or headers in it: they may hold the tenant's secrets)."""
+    attributes: dict[str, Any] = {
+        "mcp.method.name": method,
+        "threadline.mcp.server": server.name,
+        "server.address": urlparse(server.url).hostname or "",
+    }
+    if tool is not None:
+        attributes["gen_ai.tool.name"] = tool
+    with tracing.span(
+        f"mcp {method} {tool or server.name}", attributes, kind=tracing.CLIENT
+    ):
+        yield
+
+
+@asynccontextmanager
 async def _session(
     server: McpServer, policy: HttpPolicy, limits: McpLimits
 ) -> AsyncIterator[ClientSession]:
     guard = EndpointGuard(policy)
     await guard.check(server.url)
+    # The W3C trace context of the MCP span travels with every request.
+    headers = {**server.headers, **tracing.headers()}
     async with AsyncExitStack() as stack:
         if server.transport == "sse":
             read, write = await stack.enter_async_context(
                 sse_client(
                     server.url,
-                    headers=dict(server.headers),
+                    headers=headers,
                     timeout=limits.timeout_s,
                     sse_read_timeout=limits.timeout_s,
                     httpx_client_factory=_factory(guard, limits.timeout_s),
@@ -120,7 +142,7 @@ async def _session(
             )
         else:
             client = guard.http_client(timeout=limits.timeout_s)
-            client.headers.update(server.headers)
+            client.headers.update(headers)
             await stack.enter_async_context(client)
             read, write = await stack.enter_async_context(
                 streamable_http_client(server.url, http_client=client)
@@ -156,26 +178,29 @@ async def list_tools(
     tools: list[McpTool] = []
     total = 0
     try:
-        async with asyncio.timeout(limits.timeout_s):
-            async with _session(server, policy, limits) as session:
-                cursor: str | None = None
-                while True:
-                    params = {"cursor": cursor} if cursor else None
-                    page = await session.list_tools(params=params)  # type: ignore[arg-type]
-                    for tool in page.tools:
-                        total += 1
-                        if len(tools) < limits.max_tools:
-                            tools.append(
-                                McpTool(
-                                    server=server.name,
-                                    name=tool.name,
-                                    description=tool.description or "",
-                                    input_schema=dict(tool.input_schema or {}),
-                                )
+        async with (
+            asyncio.timeout(limits.timeout_s),
+            _spanned(server, "tools/list"),
+            _session(server, policy, limits) as session,
+        ):
+            cursor: str | None = None
+            while True:
+                params = {"cursor": cursor} if cursor else None
+                page = await session.list_tools(params=params)  # type: ignore[arg-type]
+                for tool in page.tools:
+                    total += 1
+                    if len(tools) < limits.max_tools:
+                        tools.append(
+                            McpTool(
+                                server=server.name,
+                                name=tool.name,
+                                description=tool.description or "",
+                                input_schema=dict(tool.input_schema or {}),
                             )
-                    cursor = page.next_cursor
-                    if not cursor or total > 10 * limits.max_tools:
-                        break
+                        )
+                cursor = page.next_cursor
+                if not cursor or total > 10 * limits.max_tools:
+                    break
     except Exception as exc:
         raise _failure(server, "listing its tools", exc) from None
     return McpListing(tuple(tools), dropped=total - len(tools))
@@ -212,9 +237,12 @@ async def call_tool(
     """Call one tool: ``(success, text the model reads)``. A tool that reports an
     error is ``(False, its text)``; a failed call raises :class:`McpError`."""
     try:
-        async with asyncio.timeout(limits.timeout_s):
-            async with _session(server, policy, limits) as session:
-                result = await session.call_tool(name, arguments)
+        async with (
+            asyncio.timeout(limits.timeout_s),
+            _spanned(server, "tools/call", name),
+            _session(server, policy, limits) as session,
+        ):
+            result = await session.call_tool(name, arguments)
     except Exception as exc:
         raise _failure(server, f"calling tool {name!r}", exc) from None
     return not bool(getattr(result, "is_error", False)), _content_text(result, limits)
