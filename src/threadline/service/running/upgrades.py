@@ -13,18 +13,16 @@ not have. See docs/upgrades.md.
 
 import copy
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from threadline.engine.templates import find_placeholders
 from threadline.errors import Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id
 from threadline.service.caller import Caller
-from threadline.service.definitions import graph as graphs
 from threadline.service.definitions import workflows as wf
-from threadline.service.reuse import managed_prompts, supernodes
+from threadline.service.running.snapshots import VersionSnapshot, for_version
 from threadline.service.running.upgrade_marks import PENDING
-from threadline.service.team.llm_config_refs import resolve_llm_refs
 from threadline.store import Document, Query, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -194,25 +192,14 @@ def report(doc: Document, target_number: int, target: JsonDict) -> JsonDict:
 # --- applying --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
-    number: int
-    name: Any
-    snapshot: JsonDict
+Target = VersionSnapshot
 
 
 async def _target(
     tx: Transaction, caller: Caller, workflow_id: str, number: int
 ) -> Target:
     """The target version's snapshot, hydrated as a new run's would be."""
-    version = await wf.get_version_doc(tx, caller, workflow_id, number)
-    graph = await graphs.load(tx, caller.team_id, version)
-    snapshot = await supernodes.expand_for_run(
-        tx, caller, graph.hydrated(), workflow_id=workflow_id
-    )
-    snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
-    snapshot = await managed_prompts.resolve_for_run(tx, caller.team_id, snapshot)
-    return Target(number, version.body.get("version_name"), snapshot)
+    return await for_version(tx, caller, workflow_id, number)
 
 
 def _upgraded(doc: Document, caller: Caller, target: Target) -> Document:

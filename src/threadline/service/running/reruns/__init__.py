@@ -7,8 +7,10 @@ each other:
 - ``replay``: rebuilding a run's engine state at an earlier turn from its record;
 - ``source``: the source run, its turns, which of them are re-runnable, the state
   at a checkpoint;
-- ``targets``: where a re-run goes and how much it keeps (only ``EXACT`` runs);
+- ``targets``: where a re-run goes (``EXACT``, ``REMAPPED``, ``PORTABLE``) and how
+  much it keeps;
 - ``history``: what of the conversation a re-run carries over;
+- ``placement``: the carried state put onto the target's nodes;
 - ``start``: preflight, and creating (and continuing) the re-run;
 - ``tokens``: re-run tokens, a re-run projected now and redeemed (once) later.
 

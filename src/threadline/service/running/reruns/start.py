@@ -1,9 +1,10 @@
 """Re-runs: preflight (what a re-run would keep and drop) and starting one.
 
-The new run gets the source's config snapshot, copies of the turns up to the
-checkpoint, lineage (``source_workflow_run_id``, ``checkpoint_source_turn_index``)
-and the usage spent up to the checkpoint (``carried_over_llm_*``), and then
-continues like any run.
+The new run gets its target's config snapshot (the source's own for ``EXACT``),
+copies of the turns up to the checkpoint, lineage (``source_workflow_run_id``,
+``checkpoint_source_turn_index``), the usage spent up to the checkpoint
+(``carried_over_llm_*``) and the checkpoint state projected by the history mode and
+placed on the target's nodes (``placement``), and then continues like any run.
 """
 
 import asyncio
@@ -12,7 +13,7 @@ from typing import Any
 
 from threadline.engine.graph import compile_graph
 from threadline.engine.usage import latency_stats, token_usage
-from threadline.errors import Conflict, InvalidField
+from threadline.errors import Conflict, InvalidField, ThreadlineError
 from threadline.ids import new_logical_id, new_object_id
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
@@ -23,6 +24,7 @@ from threadline.service.running.reruns.history import (
     restored_count,
     variable_count,
 )
+from threadline.service.running.reruns.placement import place
 from threadline.service.running.reruns.source import (
     Source,
     check_index,
@@ -30,7 +32,12 @@ from threadline.service.running.reruns.source import (
     lineage_type,
     load_source,
 )
-from threadline.service.running.reruns.targets import Plan, plan_for, require_exact
+from threadline.service.running.reruns.targets import (
+    Plan,
+    Target,
+    plan_for,
+    require_startable,
+)
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission
 from threadline.service.turns import TurnRequest
@@ -57,18 +64,21 @@ async def preflight(
     except Conflict as exc:
         state, rerunnable, reason = None, False, exc.message
     warnings = list(plan.warnings)
-    resumable, not_resumable = True, None
-    if plan.mode != "EXACT":
-        resumable = False
-        not_resumable = "only EXACT re-runs are executed by this server"
-    elif state is not None and state.get("status") in TERMINAL:
-        warnings.append(
-            f"the source run had ended by turn {turn}; the re-run starts ended too"
-        )
+    resumable, not_resumable = plan.not_resumable is None, plan.not_resumable
+    try:
+        require_startable(plan, body)
+    except ThreadlineError as exc:
+        resumable, not_resumable = False, exc.message
     carries = {"message_count": 0, "variable_count": 0}
+    dropped_threads: list[str] = []
     if state is not None:
         projected = copy.deepcopy(state)
         apply_history_mode(projected, plan.history_mode)
+        dropped_threads = place(projected, plan)
+        if resumable and projected.get("status") in TERMINAL:
+            warnings.append(
+                f"the source run had ended by turn {turn}; the re-run starts ended too"
+            )
         carries = {
             "message_count": restored_count(projected),
             "variable_count": variable_count(projected),
@@ -89,7 +99,7 @@ async def preflight(
         "dropped": {
             "node_ids": plan.unmapped_node_ids,
             "variable_keys": [],
-            "state_keys": [],
+            "state_keys": [f"threads.{t}" for t in dropped_threads],
         },
         "warnings": warnings,
     }
@@ -105,10 +115,30 @@ async def projection(
 ) -> tuple[Plan, JsonDict]:
     check_index(src, turn)
     plan = await plan_for(store, caller, src, body)
-    require_exact(plan, body)
+    require_startable(plan, body)
     state = await checkpoint(store, caller, runtime, src, turn)
     apply_history_mode(state, plan.history_mode)
+    place(state, plan)
     return plan, state
+
+
+def lineage(mode: str, history_mode: str, *, edited: bool) -> JsonDict:
+    """What the re-run records of how it was made (``miscellaneous.rerun``)."""
+    return {"rerun": {"mode": mode, "history_mode": history_mode, "edited": edited}}
+
+
+def _on_target(record: JsonDict, target: Target) -> None:
+    """The run record of a re-run onto another workflow or version."""
+    record.update(
+        workflow_id=target.workflow_id,
+        version_number=target.version_number,
+        version_name=target.version_name,
+        workflow_config_fully_hydrated=copy.deepcopy(target.snapshot),
+    )
+    record.pop("version_upgrades", None)  # the source's own history
+    record.pop("run_budget", None)
+    if target.run_budget:
+        record["run_budget"] = target.run_budget
 
 
 def new_rerun(
@@ -116,9 +146,11 @@ def new_rerun(
     src: Source,
     turn: int,
     state: JsonDict,
+    target: Target,
     misc: JsonDict | None = None,
 ) -> Document:
-    """The re-run's document: lineage, carried-over usage, the checkpoint state."""
+    """The re-run's document: lineage, carried-over usage, the checkpoint state,
+    on the target's snapshot."""
     run_id = new_object_id()
     usage = state.get("usage") or {}
     # Its budget's tokens, cost, calls and clock restart with its own usage.
@@ -148,6 +180,8 @@ def new_rerun(
         evaluation_run_info=None,
         loop_detected=state.get("loop_detected"),
     )
+    if not target.same:
+        _on_target(record, target)
     record["miscellaneous"] = {**(record.get("miscellaneous") or {}), **(misc or {})}
     now = wf.now()
     doc = Document(
@@ -158,8 +192,8 @@ def new_rerun(
         updated_at=now,
         created_by=caller.user_id,
         updated_by=caller.user_id,
-        workflow_id=src.doc.workflow_id,
-        version_number=src.doc.version_number,
+        workflow_id=target.workflow_id,
+        version_number=target.version_number,
         logical_id=record["logical_id"],
         type=lineage_type(src.doc.id),
         name=record.get("run_by"),
@@ -198,9 +232,11 @@ async def _create(
     src: Source,
     turn: int,
     state: JsonDict,
+    plan: Plan,
 ) -> Document:
     """Insert the re-run: lineage, carried-over usage, turns 0..``turn`` copied."""
-    doc = new_rerun(caller, src, turn, state)
+    misc = lineage(plan.mode, plan.history_mode, edited=False)
+    doc = new_rerun(caller, src, turn, state, plan.target, misc)
     async with store.begin() as tx:
         await insert_rerun(tx, caller, runtime, src, turn, doc)
     return doc
@@ -259,7 +295,7 @@ async def execute(
             " nothing waits for a message there",
             code="rerun_not_waiting",
         )
-    doc = await _create(store, caller, runtime, src, turn, state)
+    doc = await _create(store, caller, runtime, src, turn, state, plan)
     if message is not None:
         if run_async:
             task = asyncio.create_task(_continue(store, caller, runtime, doc, message))

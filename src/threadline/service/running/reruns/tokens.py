@@ -20,13 +20,14 @@ from threadline.service.running.reruns.history import (
     restored_count,
     threads_view,
 )
-from threadline.service.running.reruns.source import load_source
+from threadline.service.running.reruns.source import Source, load_source
 from threadline.service.running.reruns.start import (
     insert_rerun,
+    lineage,
     new_rerun,
     projection,
 )
-from threadline.service.running.reruns.targets import Plan
+from threadline.service.running.reruns.targets import Plan, Target, load_target
 from threadline.service.runtime import Runtime
 from threadline.store import Document, Query, Store, Transaction
 
@@ -99,6 +100,7 @@ def _plan_fields(plan: Plan) -> JsonDict:
         "node_matches": plan.node_matches,
         "unmapped_node_ids": plan.unmapped_node_ids,
         "warnings": plan.warnings,
+        "fingerprint": None if plan.target.same else plan.target.fingerprint,
     }
 
 
@@ -417,6 +419,27 @@ async def amend_token(
     return _preview(runtime, found)
 
 
+async def _unchanged_target(
+    store: Store, caller: Caller, src: Source, found: _Token
+) -> Target:
+    """The token's target, as it is now; one that is gone, or whose snapshot changed
+    since the token was minted, makes the token invalid."""
+    plan = found.plan
+    try:
+        target = await load_target(
+            store, caller, src, str(plan["workflow_id"]), int(plan["version_number"])
+        )
+    except NotFound as exc:
+        raise RerunTokenInvalid(f"rerun_token: {exc.message}") from None
+    if not target.same and target.fingerprint != plan.get("fingerprint"):
+        raise RerunTokenInvalid(
+            f"rerun_token: workflow {target.workflow_id!r} version"
+            f" {target.version_number} changed since the token was minted;"
+            " mint a new one"
+        )
+    return target
+
+
 async def start_from_token(
     store: Store,
     caller: Caller,
@@ -440,6 +463,7 @@ async def start_from_token(
     if version_number not in (None, found.plan["version_number"]):
         raise RerunTokenInvalid("rerun_token: minted for another version")
     src = await load_source(store, caller, found.source_run_id)
+    target = await _unchanged_target(store, caller, src, found)
     async with store.begin() as tx:
         await tx.lock(_lock_key(digest))
         current = await _read(tx, caller, digest)  # with the latest amendment
@@ -447,7 +471,8 @@ async def start_from_token(
         if current is None or not await tokens.delete(caller.team_id, current.id):
             raise _unknown()
         latest = _Token.of(current)
-        misc = {"rerun": {"edited": latest.edited, "mode": latest.plan["mode"]}}
-        doc = new_rerun(caller, src, latest.turn_index, latest.state, misc)
+        plan = latest.plan
+        misc = lineage(plan["mode"], plan["history_mode"], edited=latest.edited)
+        doc = new_rerun(caller, src, latest.turn_index, latest.state, target, misc)
         await insert_rerun(tx, caller, runtime, src, latest.turn_index, doc)
     return doc
