@@ -1,12 +1,21 @@
 """Re-runs onto another version or workflow: REMAPPED and PORTABLE (no LLM replay)."""
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
 from tests.api.conftest import Team
-from tests.api.test_execute import START, execute, new_workflow, says
+from tests.api.test_execute import START, chat_workflow, execute, new_workflow, says
 from tests.api.test_reruns import _run, _texts, _three_turn_run
+from tests.api.test_stream import (  # noqa: F401 (fixtures)
+    create_workflow,
+    make_app,
+    socket,
+    team_on,
+    teardown_turns,
+)
 from tests.api.test_upgrades import NEW_PROMPT, _version, _with_prompt
 from tests.factories import edge, say_node, static_node
 from threadline.providers.fake import ScriptedLLM, tool_call
@@ -14,6 +23,7 @@ from threadline.service.caller import Caller
 from threadline.service.running import reruns
 from threadline.service.running.reruns import tokens as rerun_tokens
 from threadline.service.runtime import Runtime
+from threadline.settings import Settings
 from threadline.store import Query, Store
 
 HELPER_PROMPT = "You are the front desk of {{clinic}} helping {{patient}}."
@@ -413,3 +423,55 @@ async def test_a_rerun_takes_a_slot_of_the_target_workflow(
     assert admitted.status_code == 200, admitted.text
     listed = await team.client.get("/v1/workflow-runs")
     assert listed.json()["total"] == runs + 1
+
+
+@pytest.mark.usefixtures("teardown_turns")
+async def test_a_portable_token_is_redeemed_on_the_socket_of_the_target_workflow(
+    make_app: Callable[[Any], FastAPI],  # noqa: F811 (the fixture)
+    store: Store,
+    settings: Settings,
+) -> None:
+    app = make_app(ScriptedLLM(["Hi there", "Front desk: hello Ann"]))
+    team = await team_on(app, store, settings)
+    wid = await create_workflow(team, chat_workflow())
+    other = await create_workflow(team, other_workflow())
+    first = await execute(
+        team, wid, {"run_input": {**START, "dynamic_variables": {"patient": "Ann"}}}
+    )
+    run_id = str(first["run_id"])
+    await execute(team, wid, {"run_id": run_id, "run_input": says("hello")})
+    minted = await _rerun(
+        team,
+        run_id,
+        1,
+        {"target_workflow_id": other, "entry_node_logical_id": "node_helper"},
+        kind="rerun-token",
+    )
+    token = minted.json()["rerun_token"]
+    frame = {**says("still there?"), "workflow_id": other, "rerun_token": token}
+
+    async with socket(app, team) as ws:
+        await ws.send({**frame, "workflow_id": wid})  # minted for the other one
+        closed = await ws.closed()
+    async with socket(app, team) as ws:
+        await ws.send(frame)
+        frames = await ws.until("workflow_ready_for_input", "workflow_error")
+
+    assert minted.json()["resolved_mode"] == "PORTABLE"
+    assert minted.json()["target_workflow_id"] == other
+    assert closed.code == 4007 and "another workflow" in closed.reason
+    assert frames[-1]["type"] == "workflow_ready_for_input", frames
+    assert "Front desk: hello Ann" in [f.get("content") for f in frames]
+    llm = app.state.runtime.llm
+    assert "front desk of Northside helping Ann" in _system(llm)
+    assert _chat(llm) == [
+        "Welcome to Northside, Ann!",
+        "hello",
+        "Hi there",
+        "still there?",
+    ]
+    rerun = await _run(team, frames[-1]["workflow_run_id"])
+    assert rerun["workflow_id"] == other
+    assert rerun["source_workflow_run_id"] == run_id
+    assert rerun["miscellaneous"]["rerun"]["mode"] == "PORTABLE"
+    await team.client.aclose()
