@@ -327,7 +327,11 @@ async def test_a_token_starts_its_run_once_and_only_for_its_team(
     started = await _run(team, doc.id)
     assert started["source_workflow_run_id"] == run_id
     assert started["checkpoint_source_turn_index"] == 1
-    assert started["miscellaneous"]["rerun"] == {"edited": True, "mode": "EXACT", "history_mode": "FULL"}
+    assert started["miscellaneous"]["rerun"] == {
+        "edited": True,
+        "mode": "EXACT",
+        "history_mode": "FULL",
+    }
     history = doc.body["state"]["threads"]["0"]["history"]
     assert "Hi there" not in [m.get("content") for m in history]  # deleted
 
@@ -386,7 +390,11 @@ async def test_a_token_minted_by_one_process_is_previewed_amended_and_redeemed_b
     assert doc.body["state"]["dynamic"]["patient"] == "Bo"
     started = await _run(team, doc.id)
     assert started["source_workflow_run_id"] == run_id
-    assert started["miscellaneous"]["rerun"] == {"edited": True, "mode": "EXACT", "history_mode": "FULL"}
+    assert started["miscellaneous"]["rerun"] == {
+        "edited": True,
+        "mode": "EXACT",
+        "history_mode": "FULL",
+    }
     assert again.status_code == 400
     assert again.json()["code"] == "rerun_token_invalid"  # redeemed: gone everywhere
     assert await reruns.rerun_ids(store, owner, run_id, 1) == (doc.id,)
