@@ -18,6 +18,9 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     """SQLAlchemy URL; ``sqlite://`` and ``postgresql://`` get the async driver."""
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+    """SQLite's ``PRAGMA synchronous``: ``NORMAL`` survives a process crash
+    (WAL), ``FULL`` also a power loss (an fsync a commit, shared by a group)."""
     host: str = "127.0.0.1"
     """Interface ``threadline serve`` binds to."""
     port: int = 8611

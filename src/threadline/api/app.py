@@ -108,7 +108,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = store is None
         app.state.store = (
-            store if store is not None else open_store(settings.database_url)
+            store
+            if store is not None
+            else open_store(
+                settings.database_url,
+                sqlite_synchronous=settings.sqlite_synchronous,
+            )
         )
         await bootstrap(app.state.store, settings)
         loops = processes.start(

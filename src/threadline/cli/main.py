@@ -28,7 +28,9 @@ def _with_store(action: Callable[[Store], Awaitable[T]]) -> T:
     settings = Settings()
 
     async def run() -> T:
-        store = open_store(settings.database_url)
+        store = open_store(
+            settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
         try:
             await store.migrate()
             return await action(store)
@@ -111,7 +113,9 @@ def worker() -> None:
         )
 
     async def run() -> None:
-        store = open_store(settings.database_url)
+        store = open_store(
+            settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+        )
         await bootstrap(store, settings)
         runtime = runtime_from_settings(settings)
         loops = processes.start(store, runtime, settings, kind="worker")

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> Store:
-    """Open the store for a database URL (SQLite file or PostgreSQL)."""
-    return SqlStore(create_engine(url))
+def open_store(url: str, *, sqlite_synchronous: str = "NORMAL") -> Store:
+    """Open the store for a database URL (SQLite file or PostgreSQL);
+    ``sqlite_synchronous`` is SQLite's ``PRAGMA synchronous``."""
+    return SqlStore(create_engine(url, sqlite_synchronous=sqlite_synchronous))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from threadline.errors import ConfigError
+from threadline.store import sqlite_loop
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _MIGRATION_LOCK_KEY = 861_100_001
@@ -34,16 +35,30 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # Autocommit at the driver level: SQLAlchemy's "begin" hook below then opens
-    # each transaction with BEGIN IMMEDIATE, so two writers never deadlock on upgrade.
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+_BUSY_MS = 10_000
+"""How long ``BEGIN IMMEDIATE`` waits for another process's write lock."""
+
+
+def _sqlite_pragmas(synchronous: str) -> Any:
+    def connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: the "begin" hook below then opens each
+        # transaction with BEGIN IMMEDIATE, so two writers never deadlock on
+        # upgrade.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        # Statements run on the event loop: nothing may wait there. Checkpoints
+        # run on a thread (``sqlite_loop``) and BEGIN waits on one when busy.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute("PRAGMA busy_timeout=0")
+        cursor.close()
+        if isinstance(dbapi_conn, sqlite_loop.LoopConnection):
+            dbapi_conn.fsync = synchronous in sqlite_loop.FSYNC_ON_COMMIT
+
+    return connect
 
 
 _VEC_ENGINES: set[int] = set()
@@ -56,9 +71,9 @@ def _load_sqlite_vec(dbapi_conn: Any) -> bool:
     try:
         import sqlite_vec  # type: ignore[import-untyped]
 
-        dbapi_conn.run_async(lambda c: c.enable_load_extension(True))
-        dbapi_conn.run_async(lambda c: c.load_extension(sqlite_vec.loadable_path()))
-        dbapi_conn.run_async(lambda c: c.enable_load_extension(False))
+        dbapi_conn.enable_load_extension(True)
+        dbapi_conn.load_extension(sqlite_vec.loadable_path())
+        dbapi_conn.enable_load_extension(False)
     except Exception:  # no extension loading in this build, or no package
         return False
     return True
@@ -88,24 +103,39 @@ def sqlite_vec_loaded(engine: AsyncEngine) -> bool:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    sqlite_loop.begin_immediate(conn.connection.dbapi_connection, _BUSY_MS)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """Create the async engine for ``url`` with the dialect's settings."""
+def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> AsyncEngine:
+    """Create the async engine for ``url`` with the dialect's settings.
+
+    SQLite runs on the event loop's thread (``sqlite_loop``) whatever driver the
+    URL names; ``sqlite_synchronous`` is its ``PRAGMA synchronous``.
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        memory = make_url(url).database in (None, "", ":memory:")
+        synchronous = sqlite_synchronous.upper()
+        if synchronous not in sqlite_loop.SYNC_LEVELS:
+            raise ConfigError(
+                f"THREADLINE_SQLITE_SYNCHRONOUS {sqlite_synchronous!r} is not one "
+                f"of {', '.join(sqlite_loop.SYNC_LEVELS)}"
+            )
+        parsed = make_url(url).set(drivername=sqlite_loop.DRIVER)
+        memory = parsed.database in (None, "", ":memory:")
         # Transactions are queued in the process (``SqlStore.begin``), so one
-        # connection (one aiosqlite thread) does the work; overflow serves the
-        # rare nested transaction.
+        # connection does the work; overflow serves the rare nested transaction.
         kwargs: dict[str, Any] = (
             {"poolclass": StaticPool}
             if memory
             else {"pool_size": 1, "max_overflow": 10}
         )
-        engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        connect_args = {
+            "factory": sqlite_loop.LoopConnection,
+            "check_same_thread": False,  # BEGIN's wait and commits may use a thread
+            "timeout": 0,
+        }
+        engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(synchronous))
         if _probe_sqlite_vec():
             _VEC_ENGINES.add(id(engine))
 

@@ -4,7 +4,6 @@ Dialect differences (engine set-up, locking) live in ``dialect.py``; everything 
 is portable SQLAlchemy Core.
 """
 
-import asyncio
 import json
 import time
 import zlib
@@ -29,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from threadline.store import dialect, migrations, schema, statements
+from threadline.store import dialect, group_commit, migrations, schema, statements
 from threadline.store.base import ApiKey, Document, OperatorCounts, Query, Sealer
 from threadline.store.sql_knowledge import SqlKnowledge
 from threadline.store.sql_runs import SqlCommands, SqlWorkers, operator_counts
@@ -417,8 +416,11 @@ class SqlStore:
         self._db_system = "postgresql" if self.dialect == "postgresql" else "sqlite"
         # SQLite has one writer at a time and every transaction here writes
         # (BEGIN IMMEDIATE): queue them in the process, first come first served,
-        # instead of letting SQLite's busy handler sleep and retry.
-        self._serial = asyncio.Lock() if self.dialect == "sqlite" else None
+        # instead of letting SQLite's busy handler sleep and retry; units that
+        # queued together share one commit.
+        self._serial = (
+            group_commit.GroupCommit(engine) if self.dialect == "sqlite" else None
+        )
         self._sealer: Sealer | None = None
         self._vec = dialect.sqlite_vec_loaded(engine)
 
@@ -453,13 +455,12 @@ class SqlStore:
             async with self._engine.begin() as conn:
                 yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
             return
-        async with self._serial:
-            held = _HOLDING.set(_HOLDING.get() | {id(self)})
-            try:
-                async with self._engine.begin() as conn:
-                    yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
-            finally:
-                _HOLDING.reset(held)
+        held = _HOLDING.set(_HOLDING.get() | {id(self)})
+        try:
+            async with self._serial.unit() as conn:
+                yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
+        finally:
+            _HOLDING.reset(held)
 
     async def migrate(self) -> int:
         async with self._engine.begin() as conn:

@@ -1,0 +1,182 @@
+"""Group commit on SQLite: concurrent write units share one transaction's commit.
+
+SQLite has one writer at a time, so the store queues its transactions in the
+process. When a unit of work ends while others wait in that queue, its
+transaction is not committed: the next waiting unit continues it inside a
+savepoint of its own, and the last unit of the group commits once for all. Each
+unit keeps its own atomicity (a unit that fails is rolled back to its savepoint
+and the others go on), and no unit returns before the commit that holds its
+writes: a unit that ended well waits for its group's commit and raises if that
+commit fails.
+
+Groups form when units wait, that is while a unit or a commit is away from the
+event loop: a ``BEGIN`` waiting for another process, a commit that fsyncs
+(``synchronous=FULL``, run on a thread by ``sqlite_loop``), or a unit that
+awaits other work inside its transaction. ``MAX_UNITS`` bounds a group.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+MAX_UNITS = 64
+"""Most units sharing one commit (bounds how long the first one waits)."""
+
+
+class _Group:
+    """One open transaction and the units in it."""
+
+    __slots__ = ("conn", "done", "units")
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.units = 0
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class GroupCommit:
+    """The in-process write queue of one SQLite engine, with group commit."""
+
+    def __init__(self, engine: AsyncEngine, max_units: int = MAX_UNITS) -> None:
+        self._engine = engine
+        self._max = max_units
+        self._lock = asyncio.Lock()
+        self._waiting = 0
+        self._open: _Group | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.commits = 0
+        """Commits made (each of one group; for tests and metrics)."""
+        self.units = 0
+        """Units that ended well (their writes were committed or are pending)."""
+
+    async def _acquire(self) -> None:
+        self._waiting += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            self._waiting -= 1
+            if self._open is not None and self._waiting == 0:
+                # The unit that left the group open counted on this waiter.
+                self._spawn(self._flush())
+            raise
+        self._waiting -= 1
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self) -> None:
+        await self._acquire()
+        group = self._open
+        if group is None:
+            self._lock.release()
+            return
+        await self._settle(group)
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: a connection inside a transaction (or a savepoint)."""
+        await self._acquire()
+        try:
+            group = self._open
+            if group is None:
+                group = await self._start()
+            joined = group.units > 0
+            if joined:
+                await group.conn.exec_driver_sql("SAVEPOINT threadline_unit")
+        except BaseException:
+            await self._abandon()
+            raise
+        group.units += 1
+        try:
+            yield group.conn
+            if joined:
+                await group.conn.exec_driver_sql("RELEASE threadline_unit")
+        except BaseException:
+            await self._undo(group, joined)
+            raise
+        self.units += 1
+        await self._settle(group)
+        await asyncio.shield(group.done)
+
+    async def _start(self) -> _Group:
+        conn = await self._engine.connect()
+        try:
+            await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        group = _Group(conn)
+        self._open = group
+        return group
+
+    async def _abandon(self) -> None:
+        """Starting or joining failed: the open group (if any) ends without it."""
+        group = self._open
+        if group is None or group.units == 0:
+            if group is not None:
+                await self._end(group, None, commit=False)
+            self._lock.release()
+            return
+        await self._settle(group)
+
+    async def _undo(self, group: _Group, joined: bool) -> None:
+        """The unit failed: undo its writes only, and let the group go on."""
+        if joined:
+            try:
+                await group.conn.exec_driver_sql("ROLLBACK TO threadline_unit")
+                await group.conn.exec_driver_sql("RELEASE threadline_unit")
+            except BaseException as exc:  # the connection itself is broken
+                failed = RuntimeError("the group's transaction failed")
+                failed.__cause__ = exc
+                await self._end(group, failed, commit=False)
+                self._lock.release()
+                return
+            await self._settle(group)
+            return
+        await self._end(group, None, commit=False)
+        self._lock.release()
+
+    async def _settle(self, group: _Group) -> None:
+        """Hand the open transaction to the next waiting unit, or commit it."""
+        if self._waiting > 0 and group.units < self._max:
+            self._lock.release()
+            return
+        # Shielded: a caller cancelled during an fsync must not leave the group
+        # half-finished; the commit completes and releases the queue.
+        await asyncio.shield(self._commit(group))
+
+    async def _commit(self, group: _Group) -> None:
+        try:
+            await self._end(group, None, commit=True)
+        finally:
+            self._lock.release()
+
+    async def _end(
+        self, group: _Group, failed: BaseException | None, *, commit: bool
+    ) -> None:
+        """Commit or roll back ``group``, close it, and tell its units."""
+        self._open = None
+        try:
+            if commit and failed is None:
+                await group.conn.commit()
+                self.commits += 1
+            else:
+                await group.conn.rollback()
+        except BaseException as exc:
+            failed = exc
+            with contextlib.suppress(BaseException):  # closing discards it
+                await group.conn.rollback()
+        finally:
+            await group.conn.close()
+            if not group.done.done():
+                if failed is None:
+                    group.done.set_result(None)
+                else:
+                    group.done.set_exception(failed)
+                    group.done.exception()  # retrieved: units may all be gone
