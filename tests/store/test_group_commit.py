@@ -6,14 +6,17 @@ The first tests run on both stores (SQLite, and PostgreSQL with
 
 import asyncio
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from threadline.ids import new_object_id
-from threadline.store import Document, Query, Store, open_store
+from threadline.store import Document, Query, Store, open_store, sqlite_loop
 from threadline.store.sql import SqlStore
+from threadline.store.sql_knowledge import OFF_LOOP
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -186,3 +189,52 @@ async def test_an_unknown_synchronous_level_is_a_config_error():
 
     with pytest.raises(ConfigError, match="THREADLINE_SQLITE_SYNCHRONOUS"):
         open_store("sqlite:///x.db", sqlite_synchronous="SOMETIMES")
+
+
+async def test_the_write_ahead_log_is_checkpointed_and_stops_growing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Checkpoints run off the loop every few commits; without them the WAL
+    file would grow with every write."""
+    monkeypatch.setattr(sqlite_loop, "CHECKPOINT_EVERY", 5)
+    path = tmp_path / "g.db"
+    store = open_store(f"sqlite:///{path}")
+    await store.migrate()
+    team = new_object_id()
+    wal = Path(f"{path}-wal")
+    try:
+        for i in range(10):
+            await write(store, team, f"early{i}")
+        early = wal.stat().st_size
+        for i in range(100):
+            await write(store, team, f"late{i}")
+        assert wal.stat().st_size <= 2 * early
+        assert len(await names(store, team)) == 220
+    finally:
+        await store.close()
+
+
+async def test_searches_marked_off_loop_run_on_a_thread_and_keep_their_rows(
+    tmp_path: Path,
+):
+    store = open_store(f"sqlite:///{tmp_path / 'g.db'}")
+    await store.migrate()
+    assert isinstance(store, SqlStore)
+    loop_thread = threading.get_ident()
+    try:
+        async with store._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            raw.driver_connection.create_function(  # type: ignore[union-attr]
+                "thread_id", 0, threading.get_ident
+            )
+            sql = text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < 500) SELECT i, thread_id() FROM n"
+            )
+            inline = (await conn.execute(sql)).all()
+            away = (await conn.execute(sql.execution_options(**OFF_LOOP))).all()
+        assert {t for _, t in inline} == {loop_thread}
+        assert loop_thread not in {t for _, t in away}
+        assert [i for i, _ in away] == list(range(1, 501))
+    finally:
+        await store.close()

@@ -23,6 +23,9 @@ from threadline.store.base import Chunk, IngestJob
 
 _CLAIM_BATCH = 5
 
+OFF_LOOP = {"sqlite_off_loop": True}
+"""Searches scan a knowledge base: on SQLite they run on a thread (``sqlite_loop``)."""
+
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
@@ -127,6 +130,7 @@ class SqlKnowledge:
                 "ORDER BY ts_rank(tsv, to_tsquery('english', :q)) DESC, id LIMIT :n"
             )
         stmt = text(sql).bindparams(bindparam("kbs", expanding=True))
+        stmt = stmt.execution_options(**OFF_LOOP)
         return [int(r[0]) for r in (await self._conn.execute(stmt, params)).all()]
 
     def vector_search(self) -> str:
@@ -152,9 +156,14 @@ class SqlKnowledge:
         if self._sqlite_vec:
             distance = func.vec_distance_cosine(t.c.embedding, pack_vector(vector))
             stmt = select(t.c.id).where(*where).order_by(distance, t.c.id).limit(limit)
+            stmt = stmt.execution_options(**OFF_LOOP)
             return [int(i) for i in (await self._conn.execute(stmt)).scalars()]
         rows = (
-            await self._conn.execute(select(t.c.id, t.c.embedding).where(*where))
+            await self._conn.execute(
+                select(t.c.id, t.c.embedding)
+                .where(*where)
+                .execution_options(**OFF_LOOP)
+            )
         ).all()
         scored = [(-_cosine(unpack_vector(blob), vector), int(i)) for i, blob in rows]
         scored.sort()

@@ -16,6 +16,8 @@ most:
   thread, and concurrent write units meanwhile queue up to share the next commit
   (``group_commit``). Under ``NORMAL`` (the default) a WAL commit is a write()
   without fsync and runs inline.
+- Statements marked ``execution_options(sqlite_off_loop=True)`` (knowledge-base
+  searches, which scan) run on a thread with their rows read there.
 - WAL checkpoints (which fsync and copy pages to the database file) run on a
   thread every ``CHECKPOINT_EVERY`` commits instead of inside a commit.
 """
@@ -71,10 +73,38 @@ def begin_immediate(conn: sqlite3.Connection, busy_ms: int) -> None:
 
 
 class LoopCursor(sqlite3.Cursor):
-    """A sqlite3 cursor as SQLAlchemy's async results expect one."""
+    """A sqlite3 cursor as SQLAlchemy's async results expect one; a statement
+    run off the loop (``run_off_loop``) has its rows read there and kept."""
+
+    _rows: list[Any] | None = None
 
     async def _async_soft_close(self) -> None:
         """Nothing to release early: rows are read on this thread, on demand."""
+
+    def run_off_loop(self, statement: str, parameters: Any) -> None:
+        def work() -> list[Any]:
+            super(LoopCursor, self).execute(statement, parameters)
+            return super(LoopCursor, self).fetchall()
+
+        self._rows = await_(asyncio.to_thread(work))
+
+    def fetchone(self) -> Any:
+        if self._rows is None:
+            return super().fetchone()
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self._rows is None:
+            return super().fetchmany(self.arraysize if size is None else size)
+        count = self.arraysize if size is None else size
+        taken, self._rows = self._rows[:count], self._rows[count:]
+        return taken
+
+    def fetchall(self) -> list[Any]:
+        if self._rows is None:
+            return super().fetchall()
+        taken, self._rows = self._rows, []
+        return taken
 
 
 class LoopConnection(sqlite3.Connection):
@@ -83,6 +113,7 @@ class LoopConnection(sqlite3.Connection):
 
     fsync = False
     commits = 0
+    checkpoints = 0
 
     def cursor(self, factory: Any = LoopCursor) -> Any:
         return super().cursor(factory)
@@ -123,6 +154,13 @@ class SQLiteLoopDialect(SQLiteDialect_pysqlite):
     def do_execute(
         self, cursor: Any, statement: str, parameters: Any, context: Any = None
     ) -> None:
+        if (
+            context is not None
+            and context.execution_options.get("sqlite_off_loop")
+            and isinstance(cursor, LoopCursor)
+        ):
+            cursor.run_off_loop(statement, parameters)  # awaits: a real suspension
+            return
         _pass_through_loop()
         cursor.execute(statement, parameters)
 
@@ -139,7 +177,8 @@ class SQLiteLoopDialect(SQLiteDialect_pysqlite):
         cursor.executemany(statement, parameters)
 
     def do_commit(self, dbapi_connection: DBAPIConnection) -> None:
-        conn = dbapi_connection
+        # SQLAlchemy passes the pool's proxy; the sqlite3 connection is inside.
+        conn = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
         if not isinstance(conn, LoopConnection):
             conn.commit()
             return
@@ -152,6 +191,7 @@ class SQLiteLoopDialect(SQLiteDialect_pysqlite):
             # Busy: the next one (or another process) will.
             with contextlib.suppress(sqlite3.Error):
                 await_(asyncio.to_thread(_checkpoint, conn))
+                conn.checkpoints += 1
 
 
 registry.register("sqlite.threadline", __name__, "SQLiteLoopDialect")
