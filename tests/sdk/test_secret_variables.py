@@ -1,5 +1,6 @@
 """Secret global variables on a server without THREADLINE_SECRET_KEY, via the SDK."""
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,14 +10,19 @@ from tests.api.conftest import make_team
 from threadline.api.app import bootstrap, create_app
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
-from threadline.store import Store
+from threadline.store import open_store
 
 interactly = pytest.importorskip("interactly")
 
 
 async def test_a_secret_without_a_key_is_a_409_saying_what_to_set(
-    store: Store, database_url: str, runtime: Runtime
+    tmp_path: Path, runtime: Runtime
 ):
+    # A database of its own: a keyless server refuses to start on one where other
+    # tests stored secrets (which the shared test database may hold).
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'keyless.db'}"
+    store = open_store(database_url)
+    await store.migrate()
     keyless = Settings(database_url=database_url, max_body_bytes=200_000)
     app = create_app(keyless, store=store, runtime=runtime)
     await bootstrap(store, keyless)
@@ -43,3 +49,4 @@ async def test_a_secret_without_a_key_is_a_409_saying_what_to_set(
             assert "Fernet.generate_key" in str(raised.value)
         listed = await sdk.global_variables.list()
         assert listed.total == 0
+    await store.close()
