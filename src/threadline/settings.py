@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     worker_dead_seconds: float = Field(default=30.0, gt=0)
     """A process silent this long is dead: its turns in flight are resumed from
     their last checkpoint by a live process."""
+    history_cache_runs: int = Field(default=256, ge=0)
+    """Runs whose chat histories each process keeps in memory between turns, so a
+    turn reads only what the run's previous turn appended elsewhere (0: none)."""
     command_wait_seconds: float = Field(default=300.0, gt=0)
     """How long a request waits for a queued command (or for the first attempt of
     a retried ``Idempotency-Key``) before answering 409 with ``Retry-After``."""

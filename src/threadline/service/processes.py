@@ -35,6 +35,7 @@ from threadline.service.runtime import Runtime
 from threadline.service.simulations.driver import Driver
 from threadline.settings import Settings
 from threadline.store import Store
+from threadline.store.history_log import HistoryCache
 from threadline.telemetry import metrics, tracing
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
@@ -127,6 +128,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_id=settings.worker_id or f"w-{secrets.token_hex(8)}",
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
+        history_cache=HistoryCache(settings.history_cache_runs),
         tool_ceilings=tool_ceilings(settings),
         mcp_limits=McpLimits(
             timeout_s=settings.mcp_timeout_seconds,

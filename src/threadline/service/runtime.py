@@ -21,6 +21,7 @@ from threadline.engine.render_limits import RenderLimits
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
 from threadline.providers.embeddings import Embeddings
+from threadline.store.history_log import HistoryCache
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings, ToolSlots
@@ -90,6 +91,9 @@ class Runtime:
     )
     """Each run's MCP tool listings, by run id (the most recent runs only): a
     server is listed once per run in this process."""
+    history_cache: HistoryCache = field(default_factory=HistoryCache)
+    """The chat histories of this process's most recent runs
+    (``service.running.run_history``; ``THREADLINE_HISTORY_CACHE_RUNS`` runs)."""
     launcher: Any = None
     """Starts the turn of an accepted command in another durable executor
     (``async (store, runtime, command, first) -> None``); None: a runtime task."""

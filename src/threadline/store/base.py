@@ -1,5 +1,6 @@
 """The store's record types and the ``Store`` protocol every implementation meets."""
 
+import builtins
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -197,7 +198,21 @@ class Turns(Protocol):
     async def replace(
         self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
     ) -> bool: ...
-    async def delete_run(self, team_id: str, run_id: str) -> int: ...
+    async def delete_run(self, team_id: str, run_id: str) -> int:
+        """Delete the run's segments and its ``run_history`` rows."""
+        ...
+
+    async def append_history(
+        self, team_id: str, run_id: str, seq: int, body: JsonDict, at: datetime
+    ) -> None:
+        """Append row ``seq`` of the run's growing lists (``store.history_log``)."""
+        ...
+
+    async def history(
+        self, team_id: str, run_id: str, since: int = 0
+    ) -> "builtins.list[JsonDict]":
+        """The run's ``run_history`` rows from ``since`` on, in order."""
+        ...
 
 
 class Commands(Protocol):

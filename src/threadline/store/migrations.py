@@ -7,11 +7,14 @@ the baseline (the tables themselves). A later change to ``schema.py`` must come 
 a new entry here that makes the same change to an existing database.
 """
 
+import json
+import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, inspect, select
 
-from threadline.store import schema
+from threadline.store import history_log, schema
 
 Migration = Callable[[Connection], None]
 
@@ -44,6 +47,43 @@ def _add_run_commands_trace_context(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN trace_context {kind}")
 
 
+def _move_run_history(conn: Connection) -> None:
+    """Runs stored with their whole chat history in the row: the lists move to
+    ``run_history`` (one row each), the run row keeps the mark (``history_log``)."""
+    schema.metadata.create_all(conn, tables=[schema.run_history])
+    runs, history = schema.documents["workflow_runs"], schema.run_history
+    after = ""
+    while True:
+        page = conn.execute(
+            select(runs.c.id, runs.c.team_id, runs.c.body)
+            .where(runs.c.id > after)
+            .order_by(runs.c.id)
+            .limit(200)
+        ).all()
+        if not page:
+            return
+        after = page[-1].id
+        for run_id, team_id, body in page:
+            body = json.loads(body) if isinstance(body, str | bytes) else body
+            if not isinstance(body, dict) or history_log.MARK in body:
+                continue
+            if not isinstance(body.get("state"), dict):
+                continue
+            row, change = history_log.split(body)
+            if change is not None:
+                text = json.dumps(change, separators=(",", ":"), ensure_ascii=False)
+                conn.execute(
+                    history.insert().values(
+                        run_id=run_id,
+                        seq=0,
+                        team_id=team_id,
+                        body_zlib=zlib.compress(text.encode()),
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
+
+
 # Position = version reached. Steps 2-7 only added tables.
 MIGRATIONS: list[Migration] = [
     _baseline,  # 1: the first tables
@@ -59,6 +99,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 11: knowledge_bases, kb_documents, kb_chunks, kb_jobs
     _create_missing_tables,  # 12: managed_prompts
     _add_run_commands_trace_context,  # 13: run_commands.trace_context
+    _move_run_history,  # 14: run_history; chat histories move out of run rows
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -98,6 +98,19 @@ before keep their segment in ``body`` with ``body_zlib`` NULL. ``SqlTurns`` read
 both. (``body_zlib`` comes last: migration 8 appends it to existing tables.)
 """
 
+run_history = Table(
+    "run_history",
+    metadata,
+    Column("run_id", ID, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("team_id", ID, nullable=False),
+    Column("body_zlib", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("run_id", "seq"),
+)
+"""The growing lists of runs' states (chat history, visited nodes), appended: one
+row per save that changed them, zlib of compact JSON (``store.history_log``)."""
+
 run_commands = Table(
     "run_commands",
     metadata,

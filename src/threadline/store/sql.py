@@ -4,6 +4,7 @@ Dialect differences (engine set-up, locking) live in ``dialect.py``; everything 
 is portable SQLAlchemy Core.
 """
 
+import builtins
 import json
 import time
 import zlib
@@ -312,9 +313,35 @@ class SqlTurns:
         return (await self._conn.execute(stmt)).rowcount > 0
 
     async def delete_run(self, team_id: str, run_id: str) -> int:
+        h = schema.run_history
+        await self._conn.execute(
+            delete(h).where(h.c.team_id == team_id, h.c.run_id == run_id)
+        )
         t = schema.run_turns
         stmt = delete(t).where(t.c.team_id == team_id, t.c.run_id == run_id)
         return (await self._conn.execute(stmt)).rowcount
+
+    async def append_history(
+        self, team_id: str, run_id: str, seq: int, body: JsonDict, at: datetime
+    ) -> None:
+        row = {
+            "run_id": run_id,
+            "seq": seq,
+            "team_id": team_id,
+            "body_zlib": _pack_segment(body),
+            "created_at": at,
+        }
+        await self._conn.execute(schema.run_history.insert(), row)
+
+    async def history(
+        self, team_id: str, run_id: str, since: int = 0
+    ) -> "builtins.list[JsonDict]":
+        stmt = statements.run_history()
+        params = {"k_team": team_id, "k_run": run_id, "k_since": since}
+        rows = (await self._conn.execute(stmt, params)).scalars().all()
+        return [
+            cast(JsonDict, json.loads(zlib.decompress(cast(bytes, r)))) for r in rows
+        ]
 
 
 def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:

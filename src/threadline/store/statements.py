@@ -72,3 +72,18 @@ def update_command(owned: bool) -> Update:
     if owned:
         stmt = stmt.where(t.c.worker_id == bindparam("k_worker"))
     return stmt
+
+
+@cache
+def run_history() -> Select[tuple[object, ...]]:
+    """A run's ``run_history`` rows from ``k_since`` on, in order."""
+    h = schema.run_history
+    return (
+        select(h.c.body_zlib)
+        .where(
+            h.c.team_id == bindparam("k_team"),
+            h.c.run_id == bindparam("k_run"),
+            h.c.seq >= bindparam("k_since"),
+        )
+        .order_by(h.c.seq)
+    )

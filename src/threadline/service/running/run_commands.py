@@ -24,7 +24,7 @@ from threadline.ids import new_object_id
 from threadline.service import commands as machine
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
-from threadline.service.running import turn_endings
+from threadline.service.running import run_history, turn_endings
 from threadline.service.runtime import Runtime
 from threadline.service.team.global_variables import TeamGlobals, for_run_in
 from threadline.service.team.secrets import redact
@@ -214,6 +214,7 @@ async def accept(
                 at=at,
                 by=caller.user_id,
             )
+            run = await run_history.whole(tx, run, runtime.history_cache)
             accepted = Accepted(
                 command,
                 replace(run, status="running", updated_at=at),

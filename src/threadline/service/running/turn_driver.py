@@ -40,7 +40,12 @@ from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.reuse import managed_prompts
-from threadline.service.running import budget_gate, costs, upgrade_marks
+from threadline.service.running import (
+    budget_gate,
+    costs,
+    run_history,
+    upgrade_marks,
+)
 from threadline.service.running.budget_gate import BudgetedLLM
 from threadline.service.running.node_execution import execute_node
 from threadline.service.running.ports import ports_for
@@ -326,6 +331,8 @@ async def _run_command(
             doc = await tx.documents("workflow_runs").get(
                 command.team_id, command.run_id
             )
+            if doc is not None:
+                doc = await run_history.whole(tx, doc, runtime.history_cache)
             journal = await tx.commands().steps(command.id) if resume else []
     if doc is None or doc.status != "running":
         # Deleted, or failed by the reaper while this turn was away.

@@ -13,7 +13,7 @@ from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import Conflict, ThreadlineError
 from threadline.service import commands as machine
 from threadline.service.definitions import workflows as wf
-from threadline.service.running import costs
+from threadline.service.running import costs, run_history
 from threadline.service.running.turn_answers import (
     Interrupted,
     Lost,
@@ -181,11 +181,11 @@ async def record(
             pair = _pair(state, run_input, outcome)
             await tx.turns().append(doc.team_id, doc.id, count, pair, at)
         saved = replace(done, status="running") if following else done
-        if not await tx.documents("workflow_runs").replace(
-            saved, expected_status="running"
-        ):
+        stored = await run_history.save(tx, saved, expected_status="running")
+        if stored is None:
             raise Lost(command.id)
-    return done, following, refused
+    run_history.remember(runtime.history_cache, stored)
+    return replace(done, body=stored.body), following, refused
 
 
 async def refuse(runtime: Runtime, refused: list[tuple[Command, Conflict]]) -> None:
@@ -256,7 +256,9 @@ async def interrupted(
         )
         saved = _with_usage(doc, start, "running" if following else previous)
         await _close(tx, runtime, command, error_answer(error))
-        await tx.documents("workflow_runs").replace(saved)
+        stored = await run_history.save(tx, saved)
+    if stored is not None:
+        run_history.remember(runtime.history_cache, stored)
     resolve(runtime, command.id, error)
     await refuse(runtime, refused)
     return following
@@ -305,7 +307,8 @@ async def _safety_net(
             response=error_answer(ThreadlineError(reason, code="turn_failed")),
         )
         await tx.commands().delete_steps(command.id)
-        await tx.documents("workflow_runs").replace(failed, expected_status="running")
+        await run_history.save(tx, failed, expected_status="running")
+    runtime.history_cache.forget(doc.id)
     for other in queued:
         resolve(runtime, other.id, gone)
 

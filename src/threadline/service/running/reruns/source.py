@@ -12,6 +12,7 @@ from typing import Any
 from threadline.errors import Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id
 from threadline.service.caller import Caller
+from threadline.service.running import run_history
 from threadline.service.running.reruns.replay import replay
 from threadline.service.runtime import Runtime
 from threadline.service.team.global_variables import for_run as team_globals
@@ -53,6 +54,7 @@ async def load_source(store: Store, caller: Caller, run_id: str) -> Source:
         doc = await tx.documents("workflow_runs").get(caller.team_id, run_id)
         if doc is None:
             raise NotFound(f"workflow run {run_id!r} not found")
+        doc = await run_history.whole(tx, doc)
         pairs = await tx.turns().list(caller.team_id, run_id)
     return Source(doc, pairs)
 

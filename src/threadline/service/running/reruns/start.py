@@ -18,7 +18,7 @@ from threadline.ids import new_logical_id, new_object_id
 from threadline.service.caller import Caller
 from threadline.service.commands import TERMINAL
 from threadline.service.definitions import workflows as wf
-from threadline.service.running import costs, runs
+from threadline.service.running import costs, run_history, runs
 from threadline.service.running.reruns.history import (
     apply_history_mode,
     restored_count,
@@ -219,7 +219,7 @@ async def insert_rerun(
     if doc.status in admission.ACTIVE_STATUSES:
         workflow = await wf.get_doc(tx, caller, str(doc.workflow_id))
         await admission.admit(tx, caller, workflow, runtime.team_max_concurrent_runs)
-    await tx.documents("workflow_runs").insert(doc)
+    await run_history.insert(tx, doc)
     for index, pair in enumerate(src.pairs[: turn + 1]):
         copied = {**pair, "evaluation": None, "comments": [], "ratings": []}
         await tx.turns().append(doc.team_id, doc.id, index, copied, doc.created_at)

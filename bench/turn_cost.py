@@ -1,0 +1,111 @@
+"""What one conversation turn costs the store: statements, transactions, bytes, CPU.
+
+Drives the ``bench-compare`` conversation (greet -> classify -> answer -> classify,
+two instant model calls a turn) through ``run_one_turn`` on a SQLite file, or on
+PostgreSQL with ``--url``, and counts every SQL statement and every ``COMMIT`` with
+SQLAlchemy event listeners. Prints per-turn figures for the first and the last 10 %
+of the turns: statements, transactions, CPU (``time.process_time``) and the bytes of
+the run row.
+
+    .venv/bin/python -m bench.turn_cost --turns 200
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+
+from bench.compare_threadline import support_chat, user_turn
+from bench.service_sqlite import (
+    bench_caller,
+    bench_runtime,
+    create_workflow,
+    open_bench_store,
+    remove_db,
+)
+from bench.workloads import START
+from threadline.service.running.runs import run_one_turn
+from threadline.service.turns import TurnRequest
+from threadline.store import Store, open_store
+
+
+class Counter:
+    """Statements and commits seen on an engine."""
+
+    def __init__(self, store: Store) -> None:
+        engine = store._engine.sync_engine  # type: ignore[attr-defined]
+        self.statements = 0
+        self.commits = 0
+        self.row_bytes = 0
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "commit", self._commit)
+
+    def _statement(self, conn: Any, cursor: Any, stmt: str, params: Any, *_: Any) -> None:
+        if stmt.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            return
+        self.statements += 1
+        if "workflow_runs" in stmt and stmt.lstrip().upper().startswith("UPDATE"):
+            self.row_bytes += len(json.dumps(params, default=str))
+
+    def _commit(self, conn: Any) -> None:
+        self.commits += 1
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--url", default=None)
+    args = parser.parse_args()
+    path = Path("bench/results/tmp/turn-cost.db")
+    if args.url:
+        store = open_store(args.url)
+        await store.migrate()
+    else:
+        store = await open_bench_store(path)
+    caller, runtime = bench_caller(), bench_runtime()
+    counter = Counter(store)
+    wid = await create_workflow(store, caller, support_chat())
+
+    async def turn(run_id: str | None, raw: Any) -> str:
+        doc, outcome = await run_one_turn(
+            store,
+            caller,
+            runtime,
+            TurnRequest(workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"),
+        )
+        if outcome.status != "waiting_for_user_input":
+            raise AssertionError(f"turn ended {outcome.status} {outcome.error}")
+        return str(doc.id)
+
+    rows: list[tuple[int, int, int, float]] = []
+    try:
+        run_id = await turn(None, START)
+        for i in range(args.turns):
+            s, c, b = counter.statements, counter.commits, counter.row_bytes
+            cpu = time.process_time()
+            await turn(run_id, user_turn(i))
+            cpu = time.process_time() - cpu
+            rows.append(
+                (counter.statements - s, counter.commits - c, counter.row_bytes - b, cpu)
+            )
+    finally:
+        await store.close()
+        if not args.url:
+            remove_db(path)
+    tenth = max(len(rows) // 10, 1)
+    for name, part in (("first 10%", rows[:tenth]), ("last 10%", rows[-tenth:])):
+        print(
+            f"{name}: statements {statistics.mean(r[0] for r in part):.1f}"
+            f"  commits {statistics.mean(r[1] for r in part):.1f}"
+            f"  run-row bytes written {statistics.mean(r[2] for r in part):.0f}"
+            f"  cpu {statistics.median(r[3] for r in part) * 1000:.2f} ms (median)"
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
