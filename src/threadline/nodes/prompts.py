@@ -15,6 +15,7 @@ result is repaired for the wire: tool calls without results lose their
 """
 
 import json
+from collections import OrderedDict
 from typing import Any
 
 from threadline.engine.steps import Destination, NodeTask
@@ -151,11 +152,31 @@ def _repair(messages: list[ChatMessage]) -> list[ChatMessage]:
     return out
 
 
+_CONVERTED: "OrderedDict[int, tuple[JsonDict, ChatMessage | None]]" = OrderedDict()
+"""``to_chat_message`` of the history dicts seen last, by identity: a run's history
+is the same list of dicts from one turn to the next (``service.running.run_history``
+keeps it between turns), so each message is converted once, not once per call."""
+_CONVERTED_MAX = 50_000
+
+
+def _converted(message: JsonDict) -> ChatMessage | None:
+    # The entry holds the dict itself, so its id cannot be reused while it is here.
+    # History dicts are never changed in place (a redaction builds new ones).
+    held = _CONVERTED.get(id(message))
+    if held is not None and held[0] is message:
+        return held[1]
+    out = to_chat_message(message)
+    _CONVERTED[id(message)] = (message, out)
+    if len(_CONVERTED) > _CONVERTED_MAX:
+        _CONVERTED.popitem(last=False)
+    return out
+
+
 def history_messages(
     history: tuple[JsonDict, ...] | list[JsonDict], max_recent: int | None
 ) -> list[ChatMessage]:
     """Chat history as wire-consistent messages, the last ``max_recent`` only."""
-    converted = [m for m in (to_chat_message(h) for h in history) if m is not None]
+    converted = [m for m in map(_converted, history) if m is not None]
     if max_recent is not None and max_recent >= 0:
         converted = converted[-max_recent:] if max_recent else []
     return _repair(converted)
