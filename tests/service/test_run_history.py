@@ -4,10 +4,9 @@ whole history in its row) is read and continued, with or without the migration."
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
@@ -18,6 +17,7 @@ from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
 from threadline.service.turns import TurnRequest
 from threadline.store import Store, open_store
+from threadline.store import dialect as store_dialect
 from threadline.store import history_log as log
 from threadline.store.history_log import HistoryCache
 
@@ -209,29 +209,29 @@ async def test_a_run_stored_in_the_older_shape_is_read_and_continued(store: Stor
     assert texts(state["threads"]["0"]["history"]) == texts(expected_history(4))
 
 
-async def test_the_migration_moves_histories_out_of_older_rows(tmp_path: Path):
-    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    store = open_store(url)
-    await store.migrate()
+async def test_the_migration_moves_histories_out_of_older_rows(
+    store: Store, database_url: str
+):
     llm = ScriptedLLM(latency_ms=0)
     chat = Chat(store, Runtime(llm=llm), llm)
+    await chat.start()
+    for n in range(3):
+        await chat.say(n)
+    await _older_shape(store, chat)
+    visited = (await chat.whole_state())["threads"]["0"]["visited"]
+    engine = store_dialect.create_engine(database_url)
     try:
-        await chat.start()
-        for n in range(3):
-            await chat.say(n)
-        await _older_shape(store, chat)
-        visited = (await chat.whole_state())["threads"]["0"]["visited"]
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE threadline_schema_version SET version = 13")
+            )
     finally:
-        await store.close()
-    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE threadline_schema_version SET version = 13"))
-    engine.dispose()
-    store = open_store(url)
-    chat.store = store
+        await engine.dispose()
+    migrated = open_store(database_url)
+    chat.store = migrated
     try:
-        assert await store.migrate() == 1
-        assert await store.migrate() == 0
+        assert await migrated.migrate() == 1
+        assert await migrated.migrate() == 0
         row = await chat.row()
         assert row[log.MARK]["rows"] == 1
         assert row["state"]["threads"]["0"]["history"] == []
@@ -244,4 +244,4 @@ async def test_the_migration_moves_histories_out_of_older_rows(tmp_path: Path):
         assert texts(state["threads"]["0"]["history"]) == texts(expected_history(4))
         assert (await chat.row())[log.MARK]["rows"] == 2
     finally:
-        await store.close()
+        await migrated.close()
