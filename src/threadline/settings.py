@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     """Team of the bootstrap key (24-hex)."""
     bootstrap_user_id: str = "000000000000000000000001"
     """User of the bootstrap key (24-hex)."""
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
+    """How long an API key, once authenticated, is trusted without reading the
+    database again (0: every request reads it). A revoke in this process takes
+    effect at once; one made by another process within this time."""
+    team_cache_seconds: float = Field(default=5.0, ge=0, le=3600)
+    """How long a team's global variables and vendor credentials, once read for a
+    run, are reused (0: read each time). A change made
+    through this process is seen at once; one made by another within this time."""
     max_body_bytes: int = 5_000_000
     """Largest request body accepted; larger bodies get 413."""
     max_json_depth: int = Field(default=64, ge=2, le=200)

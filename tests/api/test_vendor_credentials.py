@@ -299,6 +299,27 @@ async def test_each_team_runs_with_its_own_credentials(
         assert TEAM_KEY not in text and SMS_TOKEN not in text
 
 
+async def test_a_credential_changed_here_is_used_by_the_next_turn(world: World):
+    """The team's credentials are cached per process (``service.team.team_cache``);
+    a PUT or DELETE through this process is seen by the very next turn."""
+    url = "/v1/teams/current/credentials/openai"
+    assert (await world.a.client.put(url, json={"api_key": TEAM_KEY})).is_success
+    first = len(world.provider.requests)
+    await _run(world.a)  # the credentials are now cached
+    assert _auth_by_model(world.provider, first)["gpt-team"] == f"Bearer {TEAM_KEY}"
+
+    rotated = "sk-team-A-rotated-0c1d2e"
+    assert (await world.a.client.put(url, json={"api_key": rotated})).is_success
+    first = len(world.provider.requests)
+    await _run(world.a)
+    assert _auth_by_model(world.provider, first)["gpt-team"] == f"Bearer {rotated}"
+
+    assert (await world.a.client.delete(url)).status_code == 204
+    first = len(world.provider.requests)
+    await _run(world.a)
+    assert _auth_by_model(world.provider, first)["gpt-team"] == f"Bearer {SERVER_KEY}"
+
+
 async def test_the_service_refuses_to_start_with_credentials_and_no_key(
     store: Store, database_url: str
 ):

@@ -44,7 +44,7 @@ from threadline.api.tracing import TraceRequests
 from threadline.service import processes
 from threadline.service.processes import runtime_from_settings
 from threadline.service.runtime import Runtime
-from threadline.service.team import auth
+from threadline.service.team import auth, team_cache
 from threadline.service.team.global_variables import check_startup
 from threadline.settings import Settings
 from threadline.store import Store, open_store
@@ -87,6 +87,9 @@ async def bootstrap(store: Store, settings: Settings) -> None:
     Refuses to start (``ConfigError``) when secret global variables are stored and
     ``THREADLINE_SECRET_KEY`` is unset, or when the key is not a valid Fernet key.
     """
+    team_cache.configure(
+        store, settings.auth_cache_seconds, settings.team_cache_seconds
+    )
     await store.migrate()
     await check_startup(store, settings.secret_key)
     if settings.bootstrap_api_key is not None:

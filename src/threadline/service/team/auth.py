@@ -1,4 +1,9 @@
-"""API keys: created once, stored as SHA-256 hashes, bound to a team and a user."""
+"""API keys: created once, stored as SHA-256 hashes, bound to a team and a user.
+
+An active key's record is cached by its hash (``service.team.team_cache``: for
+``THREADLINE_AUTH_CACHE_SECONDS`` at most; a revoke in this process forgets every
+cached key at once; an unknown or revoked key is never cached).
+"""
 
 import hashlib
 import secrets
@@ -8,6 +13,7 @@ from datetime import UTC, datetime
 from threadline.errors import Forbidden, InvalidField, NotFound, Unauthenticated
 from threadline.ids import is_object_id, new_object_id
 from threadline.service.caller import Caller
+from threadline.service.team import team_cache
 from threadline.store import ApiKey, Store
 
 KEY_PREFIX = "tl_"
@@ -74,6 +80,23 @@ async def revoke_key(store: Store, key_id: str) -> None:
     async with store.begin() as tx:
         if not await tx.revoke_api_key(key_id, datetime.now(UTC)):
             raise NotFound(f"no active API key with id {key_id!r}")
+    # Committed: this process refuses the key from the next request on.
+    team_cache.of(store).invalidate(team_cache.AUTH)
+
+
+async def _active_key(store: Store, key_hash: str) -> ApiKey | None:
+    """The active key with this hash (cached), or None (never cached)."""
+    cache = team_cache.of(store)
+    key: ApiKey | None = cache.get(team_cache.AUTH, key_hash)
+    if key is not None:
+        return key
+    ticket = cache.ticket(team_cache.AUTH, key_hash)
+    async with store.begin() as tx:
+        key = await tx.find_api_key(key_hash)
+    if key is None or key.revoked_at is not None:
+        return None
+    cache.put(team_cache.AUTH, key_hash, key, ticket)
+    return key
 
 
 async def authenticate(
@@ -91,9 +114,8 @@ async def authenticate(
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("missing 'Authorization: Bearer <api key>' header")
-    async with store.begin() as tx:
-        key = await tx.find_api_key(hash_key(token))
-    if key is None or key.revoked_at is not None:
+    key = await _active_key(store, hash_key(token))
+    if key is None:
         raise Unauthenticated("the API key is unknown or revoked")
     if team_header and team_header != key.team_id:
         raise Forbidden(f"header teamid {team_header!r} is not the API key's team")
@@ -104,9 +126,8 @@ async def authenticate(
 
 async def caller_by_hash(store: Store, key_hash: str) -> Caller | None:
     """The caller of an active key given by its stored hash (console sessions)."""
-    async with store.begin() as tx:
-        key = await tx.find_api_key(key_hash)
-    if key is None or key.revoked_at is not None:
+    key = await _active_key(store, key_hash)
+    if key is None:
         return None
     return Caller(team_id=key.team_id, user_id=key.user_id, key_id=key.id)
 

@@ -36,7 +36,9 @@ Run time: :func:`for_run` loads the team's variables with secrets decrypted; the
 run service passes every value as ``TurnEnv.globals_`` and the secret values as
 ``Ports.secret_values`` (the run's ``secret_variables``), which redacts them
 from HTTP events and curl commands and, through ``secrets.redact_in_place``, from
-every event and output of the turn.
+every event and output of the turn. The result is cached per team
+(``service.team.team_cache``): every write below forgets it once committed, other
+processes see a write within ``THREADLINE_TEAM_CACHE_SECONDS``.
 """
 
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ from threadline.errors import ConfigError, Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_object_id
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
-from threadline.service.team import secrets, vendor_credentials
+from threadline.service.team import secrets, team_cache, vendor_credentials
 from threadline.service.team.sealing import Sealer
 from threadline.service.team.variable_values import (
     ValueLimits,
@@ -181,6 +183,11 @@ async def _must_get(tx: Transaction, caller: Caller, variable_id: str) -> Docume
     return doc
 
 
+def _changed(store: Store, team_id: str) -> None:
+    """A write of ``team_id``'s variables committed: runs read them again."""
+    team_cache.of(store).invalidate(team_cache.VARIABLES, team_id)
+
+
 # -------------------------------------------------------------------- CRUD
 
 
@@ -212,6 +219,7 @@ async def _insert(store: Store, caller: Caller, body: JsonDict) -> Document:
             raise _duplicate(body["name"])
         doc = _document(caller, body, wf.now())
         await tx.documents(COLLECTION).insert(doc)
+    _changed(store, caller.team_id)
     return doc
 
 
@@ -359,6 +367,7 @@ async def update(
                 raise _duplicate(name)
         new = _document(caller, body, wf.now(), previous=doc)
         await tx.documents(COLLECTION).replace(new)
+    _changed(store, caller.team_id)
     return render(new)
 
 
@@ -367,6 +376,7 @@ async def delete(store: Store, caller: Caller, variable_id: str) -> None:
     async with store.begin() as tx:
         doc = await _must_get(tx, caller, variable_id)
         await tx.documents(COLLECTION).delete(caller.team_id, doc.id)
+    _changed(store, caller.team_id)
 
 
 async def _all(tx: Transaction, team_id: str) -> list[Document]:
@@ -391,7 +401,18 @@ async def for_run(store: Store, team_id: str) -> TeamGlobals:
 
 
 async def for_run_in(tx: Transaction, store: Store, team_id: str) -> TeamGlobals:
-    """:func:`for_run` inside a transaction the caller holds."""
+    """:func:`for_run` inside a transaction the caller holds (cached per team)."""
+    cache = team_cache.of(store)
+    found: TeamGlobals | None = cache.get(team_cache.VARIABLES, team_id)
+    if found is not None:
+        return found
+    ticket = cache.ticket(team_cache.VARIABLES, team_id)
+    found = await _load(tx, store, team_id)
+    cache.put(team_cache.VARIABLES, team_id, found, ticket)
+    return found
+
+
+async def _load(tx: Transaction, store: Store, team_id: str) -> TeamGlobals:
     docs = await _all(tx, team_id)
     if not docs:
         return TeamGlobals()

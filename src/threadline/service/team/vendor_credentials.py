@@ -47,7 +47,7 @@ from threadline.providers.keys import TEAM_FIELDS, TeamKeys
 from threadline.providers.router import TeamLLM
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
-from threadline.service.team import secrets
+from threadline.service.team import secrets, team_cache
 from threadline.service.team.llm_endpoints import EndpointRules, check_fields
 from threadline.store import Document, Query, Store, Transaction
 
@@ -248,6 +248,7 @@ async def put(
             await tx.documents(KIND).insert(doc)
         else:
             await tx.documents(KIND).replace(doc)
+    team_cache.of(store).invalidate(team_cache.CREDENTIALS, caller.team_id)
     return render(doc), previous is None
 
 
@@ -278,15 +279,29 @@ async def delete(store: Store, caller: Caller, raw_vendor: str) -> None:
         if doc is None:
             raise NotFound(f"the team has no {vendor} credential")
         await tx.documents(KIND).delete(caller.team_id, doc.id)
+    team_cache.of(store).invalidate(team_cache.CREDENTIALS, caller.team_id)
 
 
 # ------------------------------------------------------------- run time
 
 
 async def for_team(store: Store, team_id: str) -> TeamKeys:
-    """The team's credentials, decrypted with the store's key."""
+    """The team's credentials, decrypted with the store's key (cached per team:
+    :func:`put` and :func:`delete` forget them, other processes see a change within
+    ``THREADLINE_TEAM_CACHE_SECONDS``)."""
     if not team_id:
         return TeamKeys()
+    cache = team_cache.of(store)
+    found: TeamKeys | None = cache.get(team_cache.CREDENTIALS, team_id)
+    if found is not None:
+        return found
+    ticket = cache.ticket(team_cache.CREDENTIALS, team_id)
+    found = await _load(store, team_id)
+    cache.put(team_cache.CREDENTIALS, team_id, found, ticket)
+    return found
+
+
+async def _load(store: Store, team_id: str) -> TeamKeys:
     async with store.begin() as tx:
         docs, _ = await tx.documents(KIND).find(team_id, Query(equals={"type": TYPE}))
     if not docs:
