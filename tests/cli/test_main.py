@@ -84,3 +84,30 @@ def test_no_development_key_when_turned_off_or_keys_exist(
     monkeypatch.delenv("THREADLINE_BOOTSTRAP_API_KEY")
     runner.invoke(app, ["api-key", "create", "--team-id", "a" * 24, "--user-id", "u"])
     assert "tl_" not in runner.invoke(app, ["serve"]).output
+
+
+def test_serve_uses_httptools_and_uvloop_unless_told_otherwise(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import uvicorn
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append(k))
+    monkeypatch.setenv("THREADLINE_CONSOLE_DEV_KEY", "0")
+    runner = CliRunner()
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert (calls[-1]["http"], calls[-1]["loop"]) == ("httptools", "uvloop")
+    fallback = runner.invoke(app, ["serve", "--http", "h11", "--loop", "asyncio"])
+    assert fallback.exit_code == 0
+    assert (calls[-1]["http"], calls[-1]["loop"]) == ("h11", "asyncio")
+    assert runner.invoke(app, ["serve", "--http", "nope"]).exit_code == 2
+
+
+def test_serve_falls_back_to_h11_and_asyncio_when_not_installed(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    from threadline.cli import main
+
+    monkeypatch.setattr(main, "_installed", lambda module: False)
+    assert main.server_http(main.HttpParser.auto) == "h11"
+    assert main.server_loop(main.EventLoop.auto) == "asyncio"

@@ -2,7 +2,9 @@
 
 import asyncio
 import contextlib
+import importlib.util
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 from typing import Annotated, TypeVar
 
 import typer
@@ -61,10 +63,50 @@ def _first_run(settings: Settings, console_url: str) -> None:
     )
 
 
+class HttpParser(StrEnum):
+    """``serve --http``: uvicorn's HTTP/1.1 implementation."""
+
+    auto = "auto"
+    httptools = "httptools"
+    h11 = "h11"
+
+
+class EventLoop(StrEnum):
+    """``serve --loop``: the asyncio event loop implementation."""
+
+    auto = "auto"
+    uvloop = "uvloop"
+    asyncio = "asyncio"
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def server_http(choice: HttpParser) -> str:
+    """The parser ``serve`` uses: httptools (C) when installed, else h11."""
+    if choice is HttpParser.auto:
+        return "httptools" if _installed("httptools") else "h11"
+    return choice.value
+
+
+def server_loop(choice: EventLoop) -> str:
+    """The event loop ``serve`` uses: uvloop when installed, else asyncio's."""
+    if choice is EventLoop.auto:
+        return "uvloop" if _installed("uvloop") else "asyncio"
+    return choice.value
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on")] = None,
+    http: Annotated[
+        HttpParser, typer.Option(help="HTTP/1.1 parser (auto: httptools if installed)")
+    ] = HttpParser.auto,
+    loop: Annotated[
+        EventLoop, typer.Option(help="Event loop (auto: uvloop if installed)")
+    ] = EventLoop.auto,
 ) -> None:
     """Run the HTTP API with its in-process worker."""
     import uvicorn
@@ -83,6 +125,8 @@ def serve(
             log_level=settings.log_level,
             log_config=logs.uvicorn_log_config(),
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+            http=server_http(http),
+            loop=server_loop(loop),
         )
     finally:
         tracing.shutdown()

@@ -10,6 +10,7 @@ from threadline import config
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
 from threadline.api.openapi import EXTENSION
 from threadline.api.params import TurnIndex, TurnQuery, VersionQuery
+from threadline.api.responses import JsonBytes
 from threadline.api.routes.common import (
     JsonBody,
     ObjectIdPath,
@@ -57,7 +58,11 @@ def turn_summary(doc: Document, outcome: TurnOutcome) -> JsonBody:
     }
 
 
-@router.post("/workflows/{workflow_id}/execute")
+# The hot routes answer JsonBytes (encoded once, not validated again) and declare
+# their response model, so the OpenAPI document still describes them.
+
+
+@router.post("/workflows/{workflow_id}/execute", response_model=JsonBody)
 async def execute(
     request: Request,
     store: StoreDep,
@@ -65,7 +70,7 @@ async def execute(
     workflow_id: WorkflowId,
     body: Annotated[JsonBody, Body()],
     version: VersionQuery = None,
-) -> JsonBody:
+) -> Response:
     """Run one turn: ``{run_input, run_id}`` or a flat run input (legacy shape)."""
     parsed = read_execute_body(body)
     doc, outcome = await runs.run_one_turn(
@@ -82,18 +87,20 @@ async def execute(
         ),
     )
     if parsed.interactive:
-        return turn_summary(doc, outcome)
-    return await run_records.run_record(store, doc)
+        return JsonBytes(turn_summary(doc, outcome))
+    return JsonBytes(await run_records.run_record(store, doc))
 
 
-@router.post("/workflows/{workflow_id}/runs/{run_id}/pump-companions")
+@router.post(
+    "/workflows/{workflow_id}/runs/{run_id}/pump-companions", response_model=JsonBody
+)
 async def pump_companions(
     request: Request,
     store: StoreDep,
     caller: CallerDep,
     workflow_id: WorkflowId,
     run_id: ObjectIdPath,
-) -> JsonBody:
+) -> Response:
     """Advance background work (scheduled threads, waiting edges) of a run."""
     doc, outcome = await runs.run_one_turn(
         store,
@@ -106,16 +113,16 @@ async def pump_companions(
             pump=True,
         ),
     )
-    return turn_summary(doc, outcome)
+    return JsonBytes(turn_summary(doc, outcome))
 
 
-@router.post("/workflow-runs")
+@router.post("/workflow-runs", response_model=JsonBody)
 async def start_or_resume(
     request: Request,
     store: StoreDep,
     caller: CallerDep,
     body: Annotated[JsonBody, Body()],
-) -> JsonBody:
+) -> Response:
     """Legacy "start or resume": a flat run input naming ``workflow_id``."""
     workflow_id = body.get("workflow_id")
     if not isinstance(workflow_id, str) or not workflow_id:
@@ -131,7 +138,7 @@ async def start_or_resume(
             idempotency_key=idempotency_key(request),
         ),
     )
-    return {"workflow_run": await run_records.load(store, caller, doc.id)}
+    return JsonBytes({"workflow_run": await run_records.load(store, caller, doc.id)})
 
 
 def _public(schema: JsonBody) -> JsonBody:
@@ -155,7 +162,7 @@ async def run_schemas(_: CallerDep) -> JsonBody:
     }
 
 
-@router.get("/workflow-runs")
+@router.get("/workflow-runs", response_model=JsonBody)
 async def list_runs(
     store: StoreDep,
     caller: CallerDep,
@@ -167,7 +174,7 @@ async def list_runs(
         str | None, Query(pattern=OBJECT_ID_PATTERN)
     ] = None,
     source_turn_index: TurnQuery = None,
-) -> JsonBody:
+) -> Response:
     """The team's runs, newest first (filters: workflow_id, status, run_by, and
     the re-runs of ``source_workflow_run_id``, optionally of ``source_turn_index``)."""
     equals: dict[str, Any] = {}
@@ -195,17 +202,19 @@ async def list_runs(
         size=paging.size,
     )
     items, total = await run_records.list_(store, caller, query)
-    return page("workflow_runs", items, total, page=query.page, size=query.size)
+    return JsonBytes(
+        page("workflow_runs", items, total, page=query.page, size=query.size)
+    )
 
 
-@router.get("/workflow-runs/{run_id}")
+@router.get("/workflow-runs/{run_id}", response_model=JsonBody)
 async def get_run(
     request: Request, store: StoreDep, caller: CallerDep, run_id: ObjectIdPath
-) -> JsonBody:
+) -> Response:
     """One run, with every turn (and, with a run budget, ``run_budget_usage``)."""
     runtime: Runtime = request.app.state.runtime
     found = await run_records.get(store, caller, run_id, runtime.clock())
-    return {"workflow_run": found}
+    return JsonBytes({"workflow_run": found})
 
 
 @router.get(
