@@ -5,7 +5,7 @@ Modules and their public names:
 - ``access``: access levels (``AccessLevel``, ``LevelFilter``) and ``Shelf``, the
   access-checked CRUD every reusable kind shares;
 - ``templates``, ``node_libraries``: their CRUD and schema;
-- ``managed_prompts``: the team's named prompt texts with versions (CRUD), and
+- ``managed_prompts/``: the team's named prompt texts with versions (CRUD), and
   recording the ones a run references in its snapshot (``resolve_for_run``);
 - ``super_node_publishing``: publishing a version as a super node;
   ``super_node_queries``: the read side; ``super_nodes_api``: both, for the
