@@ -238,3 +238,24 @@ async def test_searches_marked_off_loop_run_on_a_thread_and_keep_their_rows(
         assert [i for i, _ in away] == list(range(1, 501))
     finally:
         await store.close()
+
+
+async def test_a_broken_connection_is_replaced_for_the_next_unit(tmp_path: Path):
+    store = open_store(f"sqlite:///{tmp_path / 'g.db'}")
+    await store.migrate()
+    assert isinstance(store, SqlStore)
+    team = new_object_id()
+    try:
+        await write(store, team, "before")
+        kept = store._serial._conn  # type: ignore[union-attr]
+        assert kept is not None
+        raw = await kept.get_raw_connection()
+        raw.driver_connection.close()  # type: ignore[union-attr]  # as if lost
+        with pytest.raises(Exception, match="closed"):
+            await write(store, team, "lost")
+        await write(store, team, "after")
+        assert await names(store, team) == {
+            "before-a", "before-b", "after-a", "after-b",
+        }  # fmt: skip
+    finally:
+        await store.close()

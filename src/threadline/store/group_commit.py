@@ -47,11 +47,25 @@ class GroupCommit:
         self._lock = asyncio.Lock()
         self._waiting = 0
         self._open: _Group | None = None
+        self._conn: AsyncConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
         """Commits made (each of one group; for tests and metrics)."""
         self.units = 0
         """Units that ended well (their writes were committed or are pending)."""
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(BaseException):  # closing discards it
+                await conn.rollback()
+            with contextlib.suppress(BaseException):
+                await conn.close()
+
+    async def close(self) -> None:
+        """Give the kept connection back (before the engine is disposed)."""
+        async with self._lock:
+            await self._drop()
 
     async def _acquire(self) -> None:
         self._waiting += 1
@@ -105,11 +119,15 @@ class GroupCommit:
         await asyncio.shield(group.done)
 
     async def _start(self) -> _Group:
-        conn = await self._engine.connect()
+        # One connection stays checked out between groups: no pool checkout,
+        # reset and check-in a transaction.
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conn = await self._engine.connect()
         try:
             await conn.begin()
         except BaseException:
-            await conn.close()
+            await self._drop()
             raise
         group = _Group(conn)
         self._open = group
@@ -170,10 +188,8 @@ class GroupCommit:
                 await group.conn.rollback()
         except BaseException as exc:
             failed = exc
-            with contextlib.suppress(BaseException):  # closing discards it
-                await group.conn.rollback()
+            await self._drop()  # whatever state it is in, it is not reused
         finally:
-            await group.conn.close()
             if not group.done.done():
                 if failed is None:
                     group.done.set_result(None)

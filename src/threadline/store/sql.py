@@ -495,4 +495,6 @@ class SqlStore:
             return await conn.run_sync(migrations.migrate)
 
     async def close(self) -> None:
+        if self._serial is not None:
+            await self._serial.close()
         await self._engine.dispose()
