@@ -1,8 +1,10 @@
 """Streaming transports: the SDK's WebSocket protocol and Server-Sent Events.
 
 - ``websocket``: the ``/workflow-runs/ws`` endpoint, its authentication and close;
-- ``session``: what one socket carries, turn after turn (frames, re-run tokens,
-  re-attaching, pumping background work);
+- ``protocol``: what one socket carries, its frames and close codes;
+- ``session``: one socket's run, turn after turn (turns, re-run tokens,
+  pumping background work), on ``connection``: reading the client's frames and
+  sending it the run's (live, re-attached, stored);
 - ``sse``: ``POST /workflows/{id}/execute/stream`` and ``GET
   /workflow-runs/{id}/stream`` (re-attach with ``Last-Event-ID``);
 - ``frames``: what they share.

@@ -8,7 +8,8 @@ key is answered by accepting the socket and closing it at once with 4001
 (unknown, revoked or missing key) or 4003 (``teamid``/``uuid`` name another
 team or user); the reason is the error message.
 
-What the socket then carries, and its close codes, is in ``session``.
+What the socket then carries, and its close codes, is in ``protocol``; the
+``session`` carries it.
 """
 
 import contextlib
@@ -20,11 +21,11 @@ from threadline.api.console.web import socket_caller
 from threadline.api.routes.stream.frames import (
     store_of,
 )
-from threadline.api.routes.stream.session import (
+from threadline.api.routes.stream.protocol import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
-    Session,
 )
+from threadline.api.routes.stream.session import Session
 from threadline.errors import (
     Forbidden,
     Unauthenticated,
