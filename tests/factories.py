@@ -15,6 +15,20 @@ def say_node(
     }
 
 
+def moving_say_node(logical_id: str, llms_config: Any) -> dict[str, Any]:
+    """A ``say_llm`` node on ``llms_config`` that speaks and moves on (it waits
+    for no user message and does not loop on itself)."""
+    return {
+        "type": "say_llm",
+        "logical_id": logical_id,
+        "name": logical_id,
+        "wait_for_user_message": False,
+        "self_loop": False,
+        "llms_config": llms_config,
+        "main_response_config": {"prompt": "Answer briefly."},
+    }
+
+
 def static_node(
     logical_id: str, message: str, *, is_start: bool = False
 ) -> dict[str, Any]:

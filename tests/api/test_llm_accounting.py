@@ -2,17 +2,15 @@
 call: the run's totals equal exactly what the fake provider server served."""
 
 import itertools
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.api.conftest import SECRET_KEY, Team, make_team
-from tests.factories import edge, static_node
-from threadline.api.app import bootstrap, create_app
+from tests.api.conftest import SECRET_KEY, Team
+from tests.api.provider_team import team_on_fake_provider
+from tests.factories import edge, moving_say_node, static_node
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
     Reply,
@@ -20,11 +18,6 @@ from threadline.providers.fake_server import (
     running_openai_server,
     text_reply,
 )
-from threadline.providers.groups import GroupLLM
-from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff
-from threadline.providers.router import ConfigurableLLM
-from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
 
@@ -78,18 +71,6 @@ def llm(
     }
 
 
-def say(lid: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "say_llm",
-        "logical_id": lid,
-        "name": lid,
-        "wait_for_user_message": False,
-        "self_loop": False,
-        "llms_config": config,
-        "main_response_config": {"prompt": "Answer briefly."},
-    }
-
-
 @pytest.fixture
 async def server() -> AsyncIterator[tuple[FakeOpenAIServer, Ledger]]:
     ledger = Ledger()
@@ -101,22 +82,9 @@ async def server() -> AsyncIterator[tuple[FakeOpenAIServer, Ledger]]:
 async def client(
     store: Store, database_url: str, server: tuple[FakeOpenAIServer, Ledger]
 ) -> AsyncIterator[Team]:
-    fake, _ = server
-    keys = ServerKeys(
-        api_keys={"openai": "sk-server", "anthropic": "sk-server-anthropic"},
-        endpoints={"openai": fake.base_url, "anthropic": fake.root_url},
-        backoff=Backoff(0.0, 0.0),
-    )
-    runtime = Runtime(
-        llm=ConfigurableLLM(keys=keys, group_factory=GroupLLM), rng=random.Random(1)
-    )
     settings = Settings(database_url=database_url, secret_key=SECRET_KEY)
-    app = create_app(settings, store=store, runtime=runtime)
-    await bootstrap(store, settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        yield await make_team(store, http)
+    async with team_on_fake_provider(store, settings, server[0]) as team:
+        yield team
 
 
 async def test_a_mixed_run_accounts_for_exactly_what_the_providers_served(
@@ -137,11 +105,13 @@ async def test_a_mixed_run_accounts_for_exactly_what_the_providers_served(
     }
     nodes = [
         static_node("node_start", "Hello", is_start=True),
-        say("node_openai", llm("gpt-a", api_key="sk-team-own-key")),
-        say("node_anthropic", llm("claude-b", "anthropic_llm", "anthropic")),
-        say("node_race", race),
-        say("node_backchannel", backchannel),
-        say("node_broken", llm("gpt-broken", max_retries=0)),
+        moving_say_node("node_openai", llm("gpt-a", api_key="sk-team-own-key")),
+        moving_say_node(
+            "node_anthropic", llm("claude-b", "anthropic_llm", "anthropic")
+        ),
+        moving_say_node("node_race", race),
+        moving_say_node("node_backchannel", backchannel),
+        moving_say_node("node_broken", llm("gpt-broken", max_retries=0)),
     ]
     ids = [n["logical_id"] for n in nodes]
     edges = [edge(f"e{i}", a, b) for i, (a, b) in enumerate(itertools.pairwise(ids))]

@@ -2,28 +2,21 @@
 may fire is counted before the race starts, and the run's totals are exactly what
 the provider served (its reported usage, not an estimate)."""
 
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.api.conftest import SECRET_KEY, Team, make_team
+from tests.api.conftest import SECRET_KEY, Team
+from tests.api.provider_team import team_on_fake_provider
 from tests.api.test_run_budgets import of_type, record, run, workflow
-from tests.factories import static_node
-from threadline.api.app import bootstrap, create_app
+from tests.factories import moving_say_node, static_node
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
     Reply,
     running_openai_server,
     text_reply,
 )
-from threadline.providers.groups import GroupLLM
-from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff
-from threadline.providers.router import ConfigurableLLM
-from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
 
@@ -65,23 +58,9 @@ async def server() -> AsyncIterator[tuple[FakeOpenAIServer, Ledger]]:
 async def client(
     store: Store, database_url: str, server: tuple[FakeOpenAIServer, Ledger]
 ) -> AsyncIterator[Team]:
-    fake, _ = server
-    keys = ServerKeys(
-        api_keys={"openai": "sk-server"},
-        endpoints={"openai": fake.base_url},
-        backoff=Backoff(0.0, 0.0),
-    )
-    runtime = Runtime(
-        llm=ConfigurableLLM(keys=keys, group_factory=GroupLLM), rng=random.Random(1)
-    )
     settings = Settings(database_url=database_url, secret_key=SECRET_KEY)
-    app = create_app(settings, store=store, runtime=runtime)
-    await bootstrap(store, settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        yield await make_team(store, http)
-    await runtime.drain()
+    async with team_on_fake_provider(store, settings, server[0]) as team:
+        yield team
 
 
 def model(name: str) -> dict[str, Any]:
@@ -97,18 +76,6 @@ RACE = {
 }
 
 
-def say(lid: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "say_llm",
-        "logical_id": lid,
-        "name": lid,
-        "wait_for_user_message": False,
-        "self_loop": False,
-        "llms_config": config,
-        "main_response_config": {"prompt": "Answer briefly."},
-    }
-
-
 async def test_a_race_that_could_pass_max_llm_calls_is_never_started(
     client: Team, server: tuple[FakeOpenAIServer, Ledger]
 ):
@@ -116,8 +83,8 @@ async def test_a_race_that_could_pass_max_llm_calls_is_never_started(
     body = workflow(
         [
             static_node("node_hi", "Hi"),
-            say("node_solo", model("gpt-solo")),
-            say("node_race", RACE),
+            moving_say_node("node_solo", model("gpt-solo")),
+            moving_say_node("node_race", RACE),
         ],
         run_budget={"max_llm_calls": 2},
     )
@@ -147,7 +114,11 @@ async def test_every_raced_call_counts_against_tokens_and_calls(
 ):
     _, ledger = server
     body = workflow(
-        [static_node("node_hi", "Hi"), say("node_race", RACE), say("node_next", RACE)],
+        [
+            static_node("node_hi", "Hi"),
+            moving_say_node("node_race", RACE),
+            moving_say_node("node_next", RACE),
+        ],
         run_budget={"max_tokens": 20, "max_llm_calls": 10},
     )
     wid = (await client.client.post("/v1/workflows", json=body)).json()["workflow"][
@@ -177,7 +148,7 @@ async def test_max_cost_usd_counts_the_price_table_cost(
     _, ledger = server
     priced = model("gpt-4o-mini")
     body = workflow(
-        [say("node_a", priced), say("node_b", priced)],
+        [moving_say_node("node_a", priced), moving_say_node("node_b", priced)],
         run_budget={"max_cost_usd": 0.0001},
     )
     wid = (await client.client.post("/v1/workflows", json=body)).json()["workflow"][

@@ -15,7 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.api.conftest import Team, make_team
-from tests.factories import edge, static_node
+from tests.factories import edge, moving_say_node, static_node
 from threadline.api.app import bootstrap, create_app
 from threadline.errors import ConfigError
 from threadline.ids import new_object_id
@@ -118,23 +118,11 @@ def _llm(model: str, **extra: Any) -> dict[str, Any]:
     return {"type": "openai_llm", "provider": "openai", "model": model, **extra}
 
 
-def _say(lid: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "say_llm",
-        "logical_id": lid,
-        "name": lid,
-        "wait_for_user_message": False,
-        "self_loop": False,
-        "llms_config": config,
-        "main_response_config": {"prompt": "Answer briefly."},
-    }
-
-
 def _workflow() -> dict[str, Any]:
     nodes = [
         static_node("node_start", "Hello", is_start=True),
-        _say("node_team", _llm("gpt-team")),
-        _say("node_own", _llm("gpt-own", api_key=NODE_KEY)),
+        moving_say_node("node_team", _llm("gpt-team")),
+        moving_say_node("node_own", _llm("gpt-own", api_key=NODE_KEY)),
         {
             "type": "send_sms",
             "logical_id": "node_sms",

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import moving_say_node
 from tests.security.conftest import (
     START,
     RawListener,
@@ -47,18 +48,6 @@ def _ok(_: Seen) -> tuple[int, dict[str, str], bytes]:
     return 200, {"content-type": "application/json"}, b'{"ok": true}'
 
 
-def _say(lid: str, config: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "say_llm",
-        "logical_id": lid,
-        "name": lid,
-        "wait_for_user_message": False,
-        "self_loop": False,
-        "llms_config": config,
-        "main_response_config": {"prompt": "Answer briefly."},
-    }
-
-
 def _workflow(llm: FakeOpenAIServer, hook: RawListener) -> dict[str, Any]:
     own = {"type": "custom_llm", "base_url": llm.base_url, "model": "node-model"}
     nodes = [
@@ -71,8 +60,8 @@ def _workflow(llm: FakeOpenAIServer, hook: RawListener) -> dict[str, Any]:
             "headers": {"X-Partner": "{{global.partner}}"},
             "timeout": 5,
         },
-        _say("node_own_key", {**own, "api_key": NODE_KEY, "max_retries": 0}),
-        _say("node_team_key", {"type": "openai_llm", "model": "team-model"}),
+        moving_say_node("node_own_key", {**own, "api_key": NODE_KEY, "max_retries": 0}),
+        moving_say_node("node_team_key", {"type": "openai_llm", "model": "team-model"}),
         {
             "type": "say_static",
             "logical_id": "node_bye",
@@ -253,7 +242,9 @@ async def test_without_a_secret_key_no_secret_is_stored(
     await drop_secrets(store)  # a keyless start-up refuses stored secrets
     async with serve(store, database_url, secret_key=None) as served:
         client = served.team.client
-        node = _say("node_k", {"type": "openai_llm", "model": "m", "api_key": NODE_KEY})
+        node = moving_say_node(
+            "node_k", {"type": "openai_llm", "model": "m", "api_key": NODE_KEY}
+        )
         attempts = {
             "llm_configs": client.post(
                 "/v1/llm-configs",

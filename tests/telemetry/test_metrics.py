@@ -1,18 +1,16 @@
 """``GET /metrics``: a scripted conversation's counters, parsed as Prometheus does."""
 
-import random
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.api.conftest import SECRET_KEY, Team, make_team
+from tests.api.conftest import SECRET_KEY, Team
+from tests.api.provider_team import team_on_fake_provider
 from tests.factories import edge, static_node
-from threadline.api.app import bootstrap, create_app
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
     Reply,
@@ -20,11 +18,6 @@ from threadline.providers.fake_server import (
     running_openai_server,
     text_reply,
 )
-from threadline.providers.groups import GroupLLM
-from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff
-from threadline.providers.router import ConfigurableLLM
-from threadline.service.runtime import Runtime
 from threadline.settings import Settings
 from threadline.store import Store
 from threadline.telemetry import metrics
@@ -62,26 +55,6 @@ async def server() -> AsyncIterator[tuple[FakeOpenAIServer, Ledger]]:
         yield fake, ledger
 
 
-async def _client(
-    store: Store, settings: Settings, fake: FakeOpenAIServer
-) -> AsyncIterator[Team]:
-    keys = ServerKeys(
-        api_keys={"openai": "sk-server"},
-        endpoints={"openai": fake.base_url},
-        backoff=Backoff(0.0, 0.0),
-    )
-    runtime = Runtime(
-        llm=ConfigurableLLM(keys=keys, group_factory=GroupLLM), rng=random.Random(1)
-    )
-    app = create_app(settings, store=store, runtime=runtime)
-    await bootstrap(store, settings)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://t"
-    ) as http:
-        yield await make_team(store, http)
-    await runtime.drain()
-
-
 @pytest.fixture
 async def client(
     store: Store, database_url: str, server: tuple[FakeOpenAIServer, Ledger]
@@ -89,7 +62,7 @@ async def client(
     settings = Settings(
         database_url=database_url, secret_key=SECRET_KEY, metrics_label_limit=10_000
     )
-    async for team in _client(store, settings, server[0]):
+    async with team_on_fake_provider(store, settings, server[0]) as team:
         yield team
 
 
@@ -202,7 +175,7 @@ async def test_metrics_take_any_valid_key_or_none_when_public(
     public = Settings(
         database_url=database_url, secret_key=SECRET_KEY, metrics_public=True
     )
-    async for team in _client(store, public, server[0]):
+    async with team_on_fake_provider(store, public, server[0]) as team:
         del team.client.headers["Authorization"]
         assert (await team.client.get("/metrics")).status_code == 200
 
