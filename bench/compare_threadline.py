@@ -23,6 +23,7 @@ from bench.service_sqlite import (
     bench_runtime,
     create_workflow,
     open_bench_store,
+    waiting_turn,
 )
 from bench.sqlite_probe import StorageProbe, growth, remove_db
 from bench.workloads import (
@@ -185,17 +186,9 @@ async def conversation_case(opts: Options) -> Case:
     llm = runtime.llm
 
     async def turn(run_id: str | None, raw: JsonDict) -> str:
-        doc, outcome = await run_one_turn(
-            store,
-            caller,
-            runtime,
-            TurnRequest(
-                workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"
-            ),
+        return await waiting_turn(
+            store, caller, runtime, workflow_id=wid, run_id=run_id, raw=raw
         )
-        if outcome.status != "waiting_for_user_input":
-            raise AssertionError(f"turn ended {outcome.status} {outcome.error}")
-        return str(doc.id)
 
     async def chat(count: int) -> list[float]:
         run_id = await turn(None, START)

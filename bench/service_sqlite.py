@@ -51,6 +51,30 @@ async def create_workflow(store: Store, caller: Caller, body: JsonDict) -> str:
     return str(created["_id"])
 
 
+async def waiting_turn(
+    store: Store,
+    caller: Caller,
+    runtime: Runtime,
+    *,
+    workflow_id: str,
+    run_id: str | None,
+    raw: JsonDict,
+) -> str:
+    """One turn through ``run_one_turn`` (a new run when ``run_id`` is None) that
+    must end waiting for the user; the run's id."""
+    doc, outcome = await run_one_turn(
+        store,
+        caller,
+        runtime,
+        TurnRequest(
+            workflow_id=workflow_id, run_id=run_id, raw_input=raw, field="run_input"
+        ),
+    )
+    if outcome.status != "waiting_for_user_input":
+        raise AssertionError(f"turn ended {outcome.status} {outcome.error}")
+    return str(doc.id)
+
+
 async def run(opts: Options) -> list[Case]:
     path = opts.work_dir / "service.db"
     store = await open_bench_store(path)

@@ -27,14 +27,10 @@ from typing import Any
 
 from bench.compare_threadline import support_chat, user_turn
 from bench.load import JsonDict, drive, emit, waiting_memory
-from bench.service_sqlite import bench_caller, create_workflow
+from bench.service_sqlite import bench_caller, create_workflow, waiting_turn
 from bench.workloads import START, SlowLLM
-from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
-from threadline.service.turns import TurnRequest
 from threadline.store import open_store
-
-WAITING = "waiting_for_user_input"
 
 
 async def measure(args: argparse.Namespace) -> JsonDict:
@@ -48,17 +44,9 @@ async def measure(args: argparse.Namespace) -> JsonDict:
         wid = await create_workflow(store, caller, support_chat())
 
         async def turn(run_id: str | None, raw: JsonDict) -> str:
-            doc, outcome = await run_one_turn(
-                store,
-                caller,
-                runtime,
-                TurnRequest(
-                    workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"
-                ),
+            return await waiting_turn(
+                store, caller, runtime, workflow_id=wid, run_id=run_id, raw=raw
             )
-            if outcome.status != WAITING:
-                raise AssertionError(f"turn ended {outcome.status} {outcome.error}")
-            return str(doc.id)
 
         async def start(_: int) -> str:
             return await turn(None, START)

@@ -28,10 +28,9 @@ from bench.service_sqlite import (
     create_workflow,
     open_bench_store,
     remove_db,
+    waiting_turn,
 )
 from bench.workloads import START
-from threadline.service.running.runs import run_one_turn
-from threadline.service.turns import TurnRequest
 from threadline.store import Store, open_store
 
 
@@ -76,17 +75,9 @@ async def main() -> None:
     wid = await create_workflow(store, caller, support_chat())
 
     async def turn(run_id: str | None, raw: Any) -> str:
-        doc, outcome = await run_one_turn(
-            store,
-            caller,
-            runtime,
-            TurnRequest(
-                workflow_id=wid, run_id=run_id, raw_input=raw, field="run_input"
-            ),
+        return await waiting_turn(
+            store, caller, runtime, workflow_id=wid, run_id=run_id, raw=raw
         )
-        if outcome.status != "waiting_for_user_input":
-            raise AssertionError(f"turn ended {outcome.status} {outcome.error}")
-        return str(doc.id)
 
     rounds: list[list[tuple[int, int, int, float]]] = []
     try:
