@@ -235,6 +235,11 @@ class Settings(BaseSettings):
     upgrade_max_runs: int = Field(default=500, ge=1, le=100_000)
     """The most waiting runs one ``upgrade-waiting-runs`` call reports on and
     upgrades; the answer says ``more`` when others are left for the next call."""
+    replay_check_max_runs: int = Field(default=20, ge=1, le=1_000)
+    """The largest ``runs`` (recorded runs replayed) one replay check may ask."""
+    replay_check_max_llm_calls: int = Field(default=200, ge=0, le=100_000)
+    """The most model calls one replay check makes (where recorded answers cannot
+    be reused); runs it cannot finish within them are reported ``incomplete``."""
     executor: Literal["journal", "dbos"] = "journal"
     """Durable executor of turns: ``journal`` (our step journal, the default) or
     ``dbos`` (DBOS Transact workflows, ``service.running.dbos_executor``)."""

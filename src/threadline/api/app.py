@@ -27,6 +27,7 @@ from threadline.api.routes import (
     managed_prompts,
     metrics,
     parts,
+    replay_checks,
     reruns,
     reuse,
     runs,
@@ -78,6 +79,7 @@ def build_router() -> APIRouter:
     router.include_router(knowledge.router)
     router.include_router(managed_prompts.router)
     router.include_router(upgrades.router)
+    router.include_router(replay_checks.router)
     return router
 
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from threadline.config.events import BudgetExceededEvent, BudgetWarningEvent
 from threadline.config.run_budget import RunBudget
+from threadline.config.workflow import WorkflowConfig
 
 JsonDict = dict[str, Any]
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -114,6 +115,29 @@ def _rewrite(operation: JsonDict, path: str, method: str) -> None:
         }
 
 
+def _workflow_extensions(schemas: JsonDict) -> None:
+    """``WorkflowConfig`` with the settings Threadline adds (kept by the lenient
+    config model): ``run_budget`` and ``require_replay_check``."""
+    config = WorkflowConfig.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for name, sub in config.pop("$defs", {}).items():
+        schemas.setdefault(name, sub)
+    schemas["WorkflowConfig"] = config
+    properties = config.setdefault("properties", {})
+    properties["run_budget"] = {
+        "anyOf": [{"$ref": "#/components/schemas/RunBudget"}, {"type": "null"}],
+        "description": "Budgets of every run of the workflow (docs/budgets.md).",
+        EXTENSION: True,
+    }
+    properties["require_replay_check"] = {
+        "anyOf": [{"type": "boolean"}, {"type": "null"}],
+        "description": "Activate a version only after a replay check of it passed"
+        " (docs/replay-checks.md).",
+        EXTENSION: True,
+    }
+
+
 def build(app: FastAPI) -> JsonDict:
     """The app's OpenAPI document, rewritten as the module docstring says."""
     document = get_openapi(title=app.title, version=app.version, routes=app.routes)
@@ -127,6 +151,7 @@ def build(app: FastAPI) -> JsonDict:
         for name, sub in schema.pop("$defs", {}).items():
             schemas.setdefault(name, sub)
         schemas[model.__name__] = {**schema, EXTENSION: True}
+    _workflow_extensions(schemas)
     components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():

@@ -7,7 +7,8 @@
 - the scheduler and its start queue (exactly-once claims; ``fire_due`` is one
   pass), outbound webhook deliveries, the drivers of simulation groups
   (``service.simulations.driver``, leased per group) and knowledge-base ingestion
-  (leased jobs, ``service.knowledge.ingest``);
+  (leased jobs, ``service.knowledge.ingest``) and replay checks (leased,
+  ``service.replay_checks.worker``);
 - the knowledge-base retriever of ``knowledge_base`` tools (``attach``).
 
 This module is where the rooms meet: it hands the running room's
@@ -29,6 +30,7 @@ from threadline.service.automation import scheduler, start_queue, webhook_delive
 from threadline.service.automation.scheduler import DEFAULT_STUCK_AFTER, PassReport
 from threadline.service.knowledge import ingest
 from threadline.service.knowledge.search import StoreRetriever
+from threadline.service.replay_checks import worker as replay_checks
 from threadline.service.running import reaper, recovery
 from threadline.service.running.runs import run_one_turn
 from threadline.service.runtime import Runtime
@@ -254,6 +256,7 @@ def start(
         asyncio.create_task(webhook_delivery.deliver_forever(store, policy)),
         asyncio.create_task(Driver(store, runtime, run_one_turn).run_forever()),
         asyncio.create_task(ingest.ingest_forever(store, runtime)),
+        asyncio.create_task(replay_checks.work_forever(store, runtime)),
     ]
 
 

@@ -100,6 +100,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 12: managed_prompts
     _add_run_commands_trace_context,  # 13: run_commands.trace_context
     _move_run_history,  # 14: run_history; chat histories move out of run rows
+    _create_missing_tables,  # 15: replay_checks
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

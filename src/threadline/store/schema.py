@@ -48,6 +48,7 @@ DOCUMENT_KINDS = (
     "knowledge_bases",
     "kb_documents",
     "managed_prompts",
+    "replay_checks",
 )
 
 

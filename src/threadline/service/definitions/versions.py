@@ -7,7 +7,7 @@ from typing import Any
 from threadline.errors import Conflict, InvalidField
 from threadline.service.caller import Caller
 from threadline.service.definitions import graph as graphs
-from threadline.service.definitions import knowledge_refs, wire
+from threadline.service.definitions import knowledge_refs, replay_gate, wire
 from threadline.service.definitions import workflows as wf
 from threadline.service.definitions.envelopes import stored_doc
 from threadline.service.definitions.masking import mask_secrets, restore_secrets
@@ -72,6 +72,7 @@ async def create(
         active = _active(doc)
         if body.get("mark_as_active"):
             graphs.check(graph)
+            await _gate(tx, caller, doc, number, graph)
             active = number
             await _set_active(tx, caller, doc, number)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
@@ -199,6 +200,13 @@ async def delete(store: Store, caller: Caller, workflow_id: str, number: int) ->
         await tx.documents("workflow_versions").delete(caller.team_id, version.id)
 
 
+async def _gate(
+    tx: Transaction, caller: Caller, doc: Document, number: int, graph: graphs.Graph
+) -> None:
+    """The replay-check gate (``replay_gate``)."""
+    await replay_gate.check_activation(tx, caller, doc.id, number, graph.hydrated())
+
+
 async def _set_active(
     tx: Transaction, caller: Caller, doc: Document, number: int
 ) -> Document:
@@ -215,7 +223,9 @@ async def activate(
     async with store.begin() as tx:
         doc = await wf.get_doc(tx, caller, workflow_id)
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
-        graphs.check(await graphs.load(tx, caller.team_id, version))
+        graph = await graphs.load(tx, caller.team_id, version)
+        graphs.check(graph)
+        await _gate(tx, caller, doc, number, graph)
         doc = await _set_active(tx, caller, doc, number)
         return await wf.render(tx, caller, doc, hydrate=True)
 

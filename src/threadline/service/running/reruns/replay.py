@@ -14,8 +14,10 @@ every turn after it, is reported as not re-runnable with the reason.
 
 import copy
 import dataclasses
+import functools
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +50,9 @@ _ENVELOPE = frozenset(
 _BUILTIN_KEYS = tuple(builtin_variables(0.0, random.Random(0)))
 _MISSING = object()
 _MAX_SKIPPED_EVENTS = 10_000
+
+OnTask = Callable[[int, NodeTask, NodeResult], None]
+"""Sees each task of segment ``index`` and the result rebuilt from its record."""
 
 
 class ReplayMismatch(Exception):
@@ -254,6 +259,7 @@ def _segment(
     secrets: tuple[str, ...],
     limits: TurnEnv,
     final: dict[str, list[JsonDict]],
+    on_task: Callable[[NodeTask, NodeResult], None] | None = None,
 ) -> None:
     run_input = pair.get("run_input") or {}
     events: list[JsonDict] = list((pair.get("run_output") or {}).get("events") or [])
@@ -270,7 +276,10 @@ def _segment(
     try:
         task = next(gen)
         while True:
-            task = gen.send(_rebuild(task, state, events, spans, final))
+            result = _rebuild(task, state, events, spans, final)
+            if on_task is not None:
+                on_task(task, copy.deepcopy(result))
+            task = gen.send(result)
     except StopIteration as stop:
         outcome = stop.value
     except InvalidInput as exc:
@@ -294,10 +303,12 @@ def replay(
     secrets: tuple[str, ...] = (),
     max_node_runs: int = 100,
     render_limits: RenderLimits | None = None,
+    on_task: OnTask | None = None,
 ) -> Replayed:
     """Replay every segment; each must emit its recorded events, and the last state
     must match ``final_state`` in what a continuation reads (threads, variables,
-    usage). On a final mismatch no earlier state is trusted either."""
+    usage). On a final mismatch no earlier state is trusted either. ``on_task``
+    sees every task answered (replay checks compare them with another version)."""
     graph = compile_graph(snapshot)
     dynamic = (final_state or {}).get("dynamic") or {}
     builtins = {k: dynamic[k] for k in _BUILTIN_KEYS if k in dynamic}
@@ -323,6 +334,7 @@ def replay(
                 secrets,
                 limits,
                 final,
+                None if on_task is None else functools.partial(on_task, index),
             )
         except ReplayMismatch as exc:
             out.failed_at, out.reason = index, str(exc)
