@@ -4,12 +4,14 @@ import copy
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.api.conftest import Team
 from tests.api.test_execute import START, execute, new_workflow, says
 from tests.factories import edge, say_node, static_node
 from threadline.ids import new_object_id
+from threadline.providers.base import ChatResponse
 from threadline.providers.fake import ScriptedLLM
 from threadline.service.definitions import workflows as wf
 from threadline.service.replay_checks import worker
@@ -171,7 +173,8 @@ async def test_a_prompt_change_calls_the_model_passes_and_may_be_activated(
     target = await _version(team, wid, _gated(orders(25, "You take orders kindly.")))
     queued = await _check(team, wid, target, {"runs": 3, "source_version_number": 0})
     assert sorted(queued["run_ids"]) == sorted([ids[30], ids[40], ids[50]])
-    llm.extend("Sure", "Sure", "Sure")
+    priced = ChatResponse(content="Sure", model="gpt-4o-mini", provider="openai")
+    llm.extend(priced, priced, priced)
 
     await worker.work_once(store, runtime)
     check = await _poll(team, wid, target, queued["replay_check_id"])
@@ -179,6 +182,7 @@ async def test_a_prompt_change_calls_the_model_passes_and_may_be_activated(
     assert check["status"] == "passed" and check["passed"] is True, check
     assert check["summary"]["same_path"] == 3
     assert check["usage"]["llm_calls"] == 3
+    assert check["usage"]["input_tokens"] > 0 and check["usage"]["cost_usd"] > 0
     assert all(r["usage"]["llm_calls"] == 1 for r in check["runs"])
     assert "You take orders kindly." in str(llm.requests[-1].messages[0].content)
     activated = await _activate(team, wid, target)
@@ -252,6 +256,42 @@ async def test_a_check_whose_worker_died_is_taken_over_after_its_lease(
     check = await _poll(team, wid, target, queued["replay_check_id"])
     assert check["summary"]["diverged"] == 2
     assert await worker.work_once(store, runtime, later) == 0
+
+
+async def test_a_new_http_call_is_reported_and_never_sent(
+    team: Team, llm: ScriptedLLM, store: Store, runtime: Runtime
+) -> None:
+    wid = await new_workflow(team, orders(25))
+    ids = await _runs(team, llm, wid)
+    config = orders(25)
+    config["node_configs"][3] = {
+        "type": "http_request",
+        "logical_id": "node_small",
+        "name": "node_small",
+        "method": "POST",
+        "url": "http://vendor.example.test/v1/orders?amount={{amount}}",
+    }
+    target = await _version(team, wid, config)
+    sent: list[httpx.Request] = []
+    runtime.http_transport = httpx.MockTransport(
+        lambda request: sent.append(request) or httpx.Response(200, json={})
+    )
+    queued = await _check(team, wid, target, {"runs": 5})
+
+    await worker.work_once(store, runtime)
+    check = await _poll(team, wid, target, queued["replay_check_id"])
+
+    assert sent == []
+    assert check["summary"]["with_changed_tool_calls"] == 2
+    reports = {r["workflow_run_id"]: r for r in check["runs"]}
+    for amount in (10, 20):
+        calls = reports[ids[amount]]["tool_calls"]
+        assert calls["changed"] is True
+        [call] = calls["not_executed"]
+        assert call["kind"] == "http_request"
+        assert call["node_logical_id"] == "node_small"
+    for amount in (30, 40, 50):
+        assert reports[ids[amount]]["tool_calls"]["changed"] is False
 
 
 @pytest.mark.parametrize(

@@ -250,6 +250,7 @@ class Offline:
         if self.llm.calls >= self.max_llm_calls and _calls_models(task):
             self.llm.refused = True
             raise CallLimitReached("model-call ceiling")
+        self.llm.refused = False
         quick = dataclasses.replace(task, delay_s=0.0)
         result = await execute_node(quick, self.ports(snapshot), self.runtime)
         if self.llm.refused:

@@ -29,6 +29,7 @@ from threadline.engine.render_limits import RenderLimits
 from threadline.engine.state import RunState
 from threadline.engine.steps import NodeResult, NodeTask
 from threadline.engine.turn import run_turn
+from threadline.providers.prices import price
 from threadline.service.replay_checks import compare
 from threadline.service.replay_checks.offline import (
     SIDE_EFFECT_TYPES,
@@ -41,7 +42,7 @@ from threadline.service.replay_checks.offline import (
 )
 from threadline.service.running.reruns.replay import replay
 from threadline.service.runtime import builtin_variables
-from threadline.service.team.secrets import redact_turn
+from threadline.service.team.secrets import redact, redact_turn
 from threadline.store import Document
 
 JsonDict = dict[str, Any]
@@ -156,6 +157,7 @@ class Replay:
     reused: int = 0
     live: int = 0
     calls: list[JsonDict] = field(default_factory=list)
+    cost_usd: float = 0.0
     tokens: dict[str, int] = field(
         default_factory=lambda: {
             "input_tokens": 0,
@@ -185,6 +187,13 @@ class Replay:
         for call in result.llm_calls:
             for name in self.tokens:
                 self.tokens[name] += int(call.get(name) or 0)
+            cost = price(
+                str(call.get("response_model") or ""),
+                str(call.get("provider") or ""),
+                int(call.get("input_tokens") or 0),
+                int(call.get("output_tokens") or 0),
+            )
+            self.cost_usd += cost or 0.0
         return result
 
     def _note_call(self, task: NodeTask, *, executed: bool) -> None:
@@ -279,7 +288,11 @@ class Replay:
             tool_calls=changed,
             reused_node_runs=self.reused,
             live_node_runs=self.live,
-            usage={"llm_calls": self.offline.llm.calls - calls_before, **self.tokens},
+            usage={
+                "llm_calls": self.offline.llm.calls - calls_before,
+                **self.tokens,
+                "cost_usd": round(self.cost_usd, 6),
+            },
         )
         return report
 
@@ -326,7 +339,10 @@ async def replay_run(
             "outcome": "incomplete",
             "reason": f"replaying the run failed: {type(exc).__name__}: {exc}",
         }
-    intercepted = [dict(c, not_executed=True) for c in offline.intercepted.calls]
+    intercepted = [
+        redact(dict(c, not_executed=True), limits.secrets)
+        for c in offline.intercepted.calls
+    ]
     if intercepted:
         calls = report["tool_calls"]
         calls.update(changed=True, added=calls["added"] + intercepted)

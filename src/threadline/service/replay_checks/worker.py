@@ -101,10 +101,13 @@ def _usage(runs: list[JsonDict]) -> JsonDict:
         "output_tokens": 0,
         "total_tokens": 0,
     }
+    cost = 0.0
     for run in runs:
+        used = run.get("usage") or {}
         for key in total:
-            total[key] += int((run.get("usage") or {}).get(key) or 0)
-    return total
+            total[key] += int(used.get(key) or 0)
+        cost += float(used.get("cost_usd") or 0.0)
+    return {**total, "cost_usd": round(cost, 6)}
 
 
 async def _replay_all(
@@ -174,9 +177,8 @@ async def run_check(store: Store, runtime: Runtime, doc: Document) -> None:
     )
     if attempts > MAX_ATTEMPTS:
         error = f"the check was interrupted {MAX_ATTEMPTS} times (its worker stopped)"
-        await _save(
-            store, runtime, doc, **{**_verdict(doc), "status": "failed"}, error=error
-        )
+        verdict = {**_verdict(doc), "status": "failed", "passed": False}
+        await _save(store, runtime, doc, **verdict, error=error)
         return
     caller = Caller(doc.team_id, doc.created_by or "")
     try:
