@@ -132,7 +132,7 @@ async def test_a_changed_condition_diverges_exactly_two_runs_and_blocks_activati
     assert queued["status"] == "queued"
     assert sorted(queued["run_ids"]) == sorted(ids.values())
     calls_before = len(llm.requests)
-    assert await worker.work_once(store, runtime) == 1
+    assert await worker.work_once(store, runtime, teams={team.team_id}) == 1
     check = await _poll(team, wid, target, queued["replay_check_id"])
 
     assert check["status"] == "failed" and check["passed"] is False
@@ -176,7 +176,7 @@ async def test_a_prompt_change_calls_the_model_passes_and_may_be_activated(
     priced = ChatResponse(content="Sure", model="gpt-4o-mini", provider="openai")
     llm.extend(priced, priced, priced)
 
-    await worker.work_once(store, runtime)
+    await worker.work_once(store, runtime, teams={team.team_id})
     check = await _poll(team, wid, target, queued["replay_check_id"])
 
     assert check["status"] == "passed" and check["passed"] is True, check
@@ -198,7 +198,7 @@ async def test_editing_a_checked_version_needs_a_new_check(
     await _runs(team, llm, wid)
     target = await _version(team, wid, _gated(orders(25)))
     queued = await _check(team, wid, target, {"runs": 2})
-    await worker.work_once(store, runtime)
+    await worker.work_once(store, runtime, teams={team.team_id})
     assert (await _poll(team, wid, target, queued["replay_check_id"]))["passed"]
     await team.client.patch(
         f"/v1/workflows/{wid}/versions/{target}/config",
@@ -221,7 +221,7 @@ async def test_the_model_call_ceiling_leaves_runs_incomplete(
     queued = await _check(team, wid, target, {"runs": 3})
     llm.extend("One", "Two", "Three")
 
-    await worker.work_once(store, runtime)
+    await worker.work_once(store, runtime, teams={team.team_id})
     check = await _poll(team, wid, target, queued["replay_check_id"])
 
     assert check["status"] == "failed"
@@ -246,16 +246,16 @@ async def test_a_check_whose_worker_died_is_taken_over_after_its_lease(
             now + worker.LEASE,
         )
 
-    assert await worker.work_once(store, runtime, now) == 0
+    assert await worker.work_once(store, runtime, now, teams={team.team_id}) == 0
     assert (await _poll(team, wid, target, queued["replay_check_id"]))["status"] == (
         "queued"
     )
     later = now + worker.LEASE + timedelta(seconds=1)
-    assert await worker.work_once(store, runtime, later) == 1
+    assert await worker.work_once(store, runtime, later, teams={team.team_id}) == 1
 
     check = await _poll(team, wid, target, queued["replay_check_id"])
     assert check["summary"]["diverged"] == 2
-    assert await worker.work_once(store, runtime, later) == 0
+    assert await worker.work_once(store, runtime, later, teams={team.team_id}) == 0
 
 
 async def test_a_new_http_call_is_reported_and_never_sent(
@@ -278,7 +278,7 @@ async def test_a_new_http_call_is_reported_and_never_sent(
     )
     queued = await _check(team, wid, target, {"runs": 5})
 
-    await worker.work_once(store, runtime)
+    await worker.work_once(store, runtime, teams={team.team_id})
     check = await _poll(team, wid, target, queued["replay_check_id"])
 
     assert sent == []

@@ -292,6 +292,9 @@ VALID_WRITES: dict[str, JsonDict] = {
     "POST /v1/llm-configs/{llm_config_id}/test": {"system_prompt": "Hi"},
     "POST /v1/workflow-runs/{run_id}/comments": {"content": "B"},
     "POST /v1/workflow-runs/{run_id}/upgrade": {"target_version_number": 0},
+    "POST /v1/workflows/{workflow_id}/versions/{version_number}/replay-check": {
+        "runs": 1
+    },
     "POST /v1/workflow-runs/{run_id}/events/{event_id}/comments": {"content": "B"},
     "POST /v1/workflow-runs/{run_id}/turns/{turn_index}/comments": {"content": "B"},
     "PUT /v1/workflow-runs/{run_id}/events/{event_id}/rating": {"value": "down"},
@@ -508,6 +511,12 @@ async def build_owned(a: Team) -> Owned:
     wid = owned.ids["workflow_id"] = created["workflow"]["_id"]
     await _ok(await a.client.post(f"/v1/workflows/{wid}/versions", json={}))
     await _runs_and_feedback(a, owned)
+    check = await _ok(
+        await a.client.post(
+            f"/v1/workflows/{wid}/versions/1/replay-check", json={"runs": 1}
+        )
+    )
+    owned.ids["check_id"] = check["replay_check_id"]
     await _team_resources(a, owned)
     await _reuse(a, owned)
     await _simulation(a, owned)

@@ -16,6 +16,7 @@ run's report say why).
 
 import asyncio
 import logging
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,8 +196,15 @@ async def run_check(store: Store, runtime: Runtime, doc: Document) -> None:
     await _save(store, runtime, doc, **_verdict(doc))
 
 
-async def work_once(store: Store, runtime: Runtime, now: datetime | None = None) -> int:
-    """Take and run every check left to finish that no live worker holds."""
+async def work_once(
+    store: Store,
+    runtime: Runtime,
+    now: datetime | None = None,
+    *,
+    teams: Collection[str] | None = None,
+) -> int:
+    """Take and run every check left to finish that no live worker holds (of
+    ``teams`` only, when given: tests share a database); how many ran."""
     at = now or wf.now()
     found: list[Document] = []
     async with store.begin() as tx:
@@ -204,6 +212,8 @@ async def work_once(store: Store, runtime: Runtime, now: datetime | None = None)
             found += await tx.documents(CHECKS).find_stale(status, at + _TICK, SCAN)
     ran = 0
     for doc in found:
+        if teams is not None and doc.team_id not in teams:
+            continue
         async with store.begin() as tx:
             held = await tx.workers().take_lease(
                 lease_name(doc.id), runtime.worker_id, at, at + LEASE
