@@ -273,9 +273,12 @@ async def test_a_new_http_call_is_reported_and_never_sent(
     }
     target = await _version(team, wid, config)
     sent: list[httpx.Request] = []
-    runtime.http_transport = httpx.MockTransport(
-        lambda request: sent.append(request) or httpx.Response(200, json={})
-    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    runtime.http_transport = httpx.MockTransport(answer)
     queued = await _check(team, wid, target, {"runs": 5})
 
     await worker.work_once(store, runtime, teams={team.team_id})
