@@ -29,10 +29,9 @@ from threadline.service.replay_checks import compare
 from threadline.service.replay_checks.offline import Offline
 from threadline.service.replay_checks.replayer import Limits, recording, replay_run
 from threadline.service.replay_checks.requests import ACTIVE
-from threadline.service.reuse import managed_prompts, supernodes
+from threadline.service.running import run_history, snapshots
 from threadline.service.runtime import Runtime
 from threadline.service.team.global_variables import for_run as team_globals
-from threadline.service.team.llm_config_refs import resolve_llm_refs
 from threadline.service.team.secrets import with_template_forms
 from threadline.store import Document, Store
 
@@ -78,12 +77,8 @@ async def _target(store: Store, caller: Caller, doc: Document) -> tuple[JsonDict
     async with store.begin() as tx:
         version = await wf.get_version_doc(tx, caller, workflow_id, number)
         graph = await graphs.load(tx, caller.team_id, version)
-        snapshot = await supernodes.expand_for_run(
-            tx, caller, graph.hydrated(), workflow_id=workflow_id
-        )
-        snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
-        snapshot = await managed_prompts.resolve_for_run(tx, caller.team_id, snapshot)
-    return snapshot, fingerprint(graph.hydrated())
+        target = await snapshots.for_version(tx, caller, workflow_id, number)
+    return target.snapshot, fingerprint(graph.hydrated())
 
 
 async def _source(
@@ -91,7 +86,10 @@ async def _source(
 ) -> tuple[Document | None, list[JsonDict]]:
     async with store.begin() as tx:
         run = await tx.documents("workflow_runs").get(team_id, run_id)
-        pairs = await tx.turns().list(team_id, run_id) if run else []
+        if run is None:
+            return None, []
+        run = await run_history.whole(tx, run)
+        pairs = await tx.turns().list(team_id, run_id)
     return run, pairs
 
 
