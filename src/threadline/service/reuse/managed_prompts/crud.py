@@ -26,9 +26,10 @@ from threadline.service.reuse.managed_prompts.records import (
     insert,
     lock,
     render,
+    replace_body,
     version_entry,
 )
-from threadline.store import Document, Query, Store
+from threadline.store import Query, Store
 
 JsonDict = dict[str, Any]
 
@@ -154,20 +155,7 @@ async def update(
                 version_entry(text, body["version"], caller, at),
             ]
             body["versions"] = kept[-limits.versions_kept :]
-        at_dt = wf.now()
-        new = Document(
-            id=doc.id,
-            team_id=doc.team_id,
-            body=body,
-            created_at=doc.created_at,
-            updated_at=at_dt,
-            created_by=doc.created_by,
-            updated_by=caller.user_id,
-            name=name,
-            status="team",
-            search_text=f"{name} {body.get('description') or ''}".lower(),
-        )
-        await tx.documents(KIND).replace(new)
+        new = await replace_body(tx, caller, doc, body)
     return render(new)
 
 

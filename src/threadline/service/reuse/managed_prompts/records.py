@@ -1,5 +1,5 @@
-"""The stored ``managed_prompts`` documents: finding, inserting, locking and
-rendering one.
+"""The stored ``managed_prompts`` documents: finding, inserting, replacing,
+locking and rendering one.
 
 One document per name, body ``{name, description, text, version, versions:
 [{version, text, created_at, created_by}]}`` (the newest
@@ -78,10 +78,35 @@ async def insert(
         updated_by=caller.user_id,
         name=name,
         status="team",
-        search_text=f"{name} {description or ''}".lower(),
+        search_text=_search_text(name, description),
     )
     await tx.documents(KIND).insert(doc)
     return doc
+
+
+async def replace_body(
+    tx: Transaction, caller: Caller, doc: Document, body: JsonDict
+) -> Document:
+    """Store ``body`` as the prompt's new body, updated now by ``caller``."""
+    name = doc.body["name"]
+    new = Document(
+        id=doc.id,
+        team_id=doc.team_id,
+        body=body,
+        created_at=doc.created_at,
+        updated_at=wf.now(),
+        created_by=doc.created_by,
+        updated_by=caller.user_id,
+        name=name,
+        status="team",
+        search_text=_search_text(name, body.get("description")),
+    )
+    await tx.documents(KIND).replace(new)
+    return new
+
+
+def _search_text(name: str, description: str | None) -> str:
+    return f"{name} {description or ''}".lower()
 
 
 async def lock(tx: Transaction, caller: Caller, name: str) -> None:
