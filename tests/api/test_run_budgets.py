@@ -12,29 +12,20 @@ import pytest
 from tests.api.conftest import Team
 from tests.api.test_execute import START, assert_wire_events, says
 from tests.factories import edge, static_node
+from tests.fakes.clock import HandClock
 from threadline.providers.fake import ScriptedLLM
 from threadline.service.runtime import Runtime
 from threadline.store import Store
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> HandClock:
+    return HandClock()
 
 
 @pytest.fixture
 async def runtime(
-    llm: ScriptedLLM, store: Store, clock: Clock
+    llm: ScriptedLLM, store: Store, clock: HandClock
 ) -> AsyncIterator[Runtime]:
     runtime = Runtime(llm=llm, clock=clock, rng=random.Random(7))
     yield runtime
@@ -193,7 +184,7 @@ async def test_the_smallest_max_turns_wins_and_stops_at_the_turn_boundary(
 
 
 async def test_the_team_default_limits_tokens_and_seconds(
-    team: Team, llm: ScriptedLLM, clock: Clock
+    team: Team, llm: ScriptedLLM, clock: HandClock
 ):
     put = await team.client.put(
         "/v1/teams/current/run-budget",

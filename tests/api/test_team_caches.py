@@ -14,6 +14,7 @@ import pytest
 
 from tests.api.conftest import Team
 from tests.factories import static_node
+from tests.fakes.clock import HandClock
 from threadline.service.team import auth, team_cache
 from threadline.service.team import global_variables as variables
 from threadline.settings import Settings
@@ -22,20 +23,11 @@ from threadline.store import Store
 START = {"command": "start", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
 
 
-class Clock:
-    """The caches' clock, moved by hand (no sleeping)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(store: Store, app_client: httpx.AsyncClient) -> Clock:
-    """Set after ``app_client``'s bootstrap, which gives the store new caches."""
-    clock = Clock()
+def clock(store: Store, app_client: httpx.AsyncClient) -> HandClock:
+    """The caches' clock, set after ``app_client``'s bootstrap, which gives the
+    store new caches."""
+    clock = HandClock(now=1000.0)
     team_cache.of(store).clock = clock
     return clock
 
@@ -50,7 +42,7 @@ async def _revoke_elsewhere(store: Store, key_id: str) -> None:
 
 
 async def test_a_key_revoked_here_is_refused_at_once(
-    store: Store, team: Team, clock: Clock
+    store: Store, team: Team, clock: HandClock
 ):
     assert (await team.client.get("/v1/workflows")).status_code == 200  # cached
     [key] = await auth.list_keys(store, team.team_id)
@@ -61,7 +53,7 @@ async def test_a_key_revoked_here_is_refused_at_once(
 
 
 async def test_a_key_revoked_by_another_process_is_refused_within_the_ttl(
-    store: Store, team: Team, clock: Clock, settings: Settings
+    store: Store, team: Team, clock: HandClock, settings: Settings
 ):
     assert (await team.client.get("/v1/workflows")).status_code == 200
     [key] = await auth.list_keys(store, team.team_id)
@@ -85,7 +77,7 @@ async def test_with_no_ttl_a_revoke_elsewhere_is_refused_at_once(
 
 
 async def test_an_unknown_key_is_not_remembered(
-    store: Store, app_client: httpx.AsyncClient, clock: Clock
+    store: Store, app_client: httpx.AsyncClient, clock: HandClock
 ):
     secret = "tl_created_elsewhere_0123456789"
     headers = {"Authorization": f"Bearer {secret}"}
@@ -96,7 +88,7 @@ async def test_an_unknown_key_is_not_remembered(
 
 
 async def test_a_cached_key_still_checks_the_teamid_header(
-    team: Team, other_team: Team, clock: Clock
+    team: Team, other_team: Team, clock: HandClock
 ):
     assert (await team.client.get("/v1/workflows")).status_code == 200
     response = await team.client.get(
@@ -120,28 +112,32 @@ async def _run_says(team: Team, wid: str) -> list[str]:
     ]
 
 
+async def _saying_workflow(team: Team, name: str, text: str) -> str:
+    """A workflow of one static node saying ``text``; its id."""
+    made = await team.client.post(
+        "/v1/workflows",
+        json={
+            "name": name,
+            "node_configs": [static_node("node_say", text, is_start=True)],
+            "edge_configs": [],
+        },
+    )
+    assert made.status_code == 200, made.text
+    return str(made.json()["workflow"]["_id"])
+
+
 async def _region_workflow(team: Team) -> tuple[str, str]:
     created = await team.client.post(
         "/v1/global-variables", json={"name": "region", "value": "eu-west"}
     )
     assert created.status_code == 200, created.text
-    made = await team.client.post(
-        "/v1/workflows",
-        json={
-            "name": "Region",
-            "node_configs": [
-                static_node("node_say", "Region {{global.region}}", is_start=True)
-            ],
-            "edge_configs": [],
-        },
-    )
-    assert made.status_code == 200, made.text
-    return created.json()["variable"]["id"], made.json()["workflow"]["_id"]
+    wid = await _saying_workflow(team, "Region", "Region {{global.region}}")
+    return created.json()["variable"]["id"], wid
 
 
 @pytest.mark.parametrize("write", ["patch", "delete"])
 async def test_a_variable_changed_here_is_used_by_the_next_turn(
-    team: Team, clock: Clock, write: str
+    team: Team, clock: HandClock, write: str
 ):
     variable_id, wid = await _region_workflow(team)
     assert await _run_says(team, wid) == ["Region eu-west"]  # now cached
@@ -157,19 +153,9 @@ async def test_a_variable_changed_here_is_used_by_the_next_turn(
 
 
 async def test_a_variable_created_here_is_used_by_the_next_turn(
-    team: Team, clock: Clock
+    team: Team, clock: HandClock
 ):
-    made = await team.client.post(
-        "/v1/workflows",
-        json={
-            "name": "Greeting",
-            "node_configs": [
-                static_node("node_say", "Hi {{global.who}}", is_start=True)
-            ],
-            "edge_configs": [],
-        },
-    )
-    wid = made.json()["workflow"]["_id"]
+    wid = await _saying_workflow(team, "Greeting", "Hi {{global.who}}")
     assert await _run_says(team, wid) == ["Hi {{global.who}}"]  # now cached
     created = await team.client.post(
         "/v1/global-variables", json={"name": "who", "value": "Ada"}
@@ -179,7 +165,7 @@ async def test_a_variable_created_here_is_used_by_the_next_turn(
 
 
 async def test_a_variable_changed_by_another_process_is_used_within_the_ttl(
-    store: Store, team: Team, clock: Clock, settings: Settings
+    store: Store, team: Team, clock: HandClock, settings: Settings
 ):
     variable_id, wid = await _region_workflow(team)
     assert await _run_says(team, wid) == ["Region eu-west"]
@@ -195,7 +181,7 @@ async def test_a_variable_changed_by_another_process_is_used_within_the_ttl(
 
 
 async def test_each_team_reads_its_own_variables(
-    team: Team, other_team: Team, clock: Clock
+    team: Team, other_team: Team, clock: HandClock
 ):
     _, wid = await _region_workflow(team)
     assert await _run_says(team, wid) == ["Region eu-west"]
