@@ -142,3 +142,27 @@ def test_the_row_and_each_change_stay_the_same_size_as_the_history_grows():
     assert len(row_sizes) == 1
     assert len(change_sizes) == 1  # only the digits of the start index grow
     assert log.join(row, stored)["state"] == body["state"]
+
+
+async def test_segments_carry_history_rows_read_in_order_with_the_others(
+    store: Store,
+):
+    team, run = new_object_id(), new_object_id()
+    rows = [{"threads": {"0": {"history": [i, [_msg(i)]]}}} for i in range(4)]
+    segment = {"run_input": {"command": "data"}, "run_output": {"events": []}}
+    async with store.begin() as tx:
+        await tx.turns().append_history(team, run, 0, rows[0], T0)
+        await tx.turns().append(team, run, 0, segment, T0, history=(1, rows[1]))
+        await tx.turns().append(team, run, 1, segment, T0)  # a turn adding none
+        await tx.turns().append_history(team, run, 2, rows[2], T0)
+        await tx.turns().append(team, run, 2, segment, T0, history=(3, rows[3]))
+    async with store.begin() as tx:
+        assert await tx.turns().history(team, run) == rows
+        assert await tx.turns().history(team, run, 1) == rows[1:]
+        assert await tx.turns().history(team, run, 3) == rows[3:]
+        assert await tx.turns().list(team, run) == [segment] * 3
+        # Feedback rewrites a segment: the history it carries stays.
+        assert await tx.turns().replace(team, run, 0, {**segment, "ratings": []}, T0)
+        assert await tx.turns().history(team, run) == rows
+        await tx.turns().delete_run(team, run)
+        assert await tx.turns().history(team, run) == []

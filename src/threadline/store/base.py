@@ -192,8 +192,18 @@ class Turns(Protocol):
     """The execution segments of runs, one row each, in order."""
 
     async def append(
-        self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
-    ) -> None: ...
+        self,
+        team_id: str,
+        run_id: str,
+        index: int,
+        body: JsonDict,
+        at: datetime,
+        history: tuple[int, JsonDict] | None = None,
+    ) -> None:
+        """Append segment ``index``; with ``history``, ``(seq, change)``, it also
+        carries that row of the run's history (read back by ``history``)."""
+        ...
+
     async def list(self, team_id: str, run_id: str) -> list[JsonDict]: ...
     async def replace(
         self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
@@ -211,7 +221,8 @@ class Turns(Protocol):
     async def history(
         self, team_id: str, run_id: str, since: int = 0
     ) -> "builtins.list[JsonDict]":
-        """The run's ``run_history`` rows from ``since`` on, in order."""
+        """The run's history rows from ``since`` on, in order: those appended
+        with ``append_history`` and those carried by segments."""
         ...
 
 

@@ -84,6 +84,15 @@ def _move_run_history(conn: Connection) -> None:
             conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
 
 
+def _add_run_turns_history(conn: Connection) -> None:
+    # A database that got run_turns from create_all (a step above) has them.
+    columns = {c["name"] for c in inspect(conn).get_columns(schema.run_turns.name)}
+    for name in ("history_seq", "history_zlib"):
+        if name not in columns:
+            kind = schema.run_turns.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE run_turns ADD COLUMN {name} {kind}")
+
+
 # Position = version reached. Steps 2-7 only added tables.
 MIGRATIONS: list[Migration] = [
     _baseline,  # 1: the first tables
@@ -101,6 +110,7 @@ MIGRATIONS: list[Migration] = [
     _add_run_commands_trace_context,  # 13: run_commands.trace_context
     _move_run_history,  # 14: run_history; chat histories move out of run rows
     _create_missing_tables,  # 15: replay_checks
+    _add_run_turns_history,  # 16: run_turns.history_seq, history_zlib
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -88,6 +88,8 @@ run_turns = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("body_zlib", LargeBinary, nullable=True),
+    Column("history_seq", Integer, nullable=True),
+    Column("history_zlib", LargeBinary, nullable=True),
     PrimaryKeyConstraint("run_id", "turn_index"),
     Index("ix_run_turns_team_run", "team_id", "run_id"),
 )
@@ -97,6 +99,11 @@ Since schema version 8 the segment is stored in ``body_zlib`` (zlib of compact U
 JSON, about a quarter of the size) and ``body`` holds JSON ``null``; rows written
 before keep their segment in ``body`` with ``body_zlib`` NULL. ``SqlTurns`` reads
 both. (``body_zlib`` comes last: migration 8 appends it to existing tables.)
+
+Since schema version 16 a segment may also carry row ``history_seq`` of its run's
+``run_history`` (``history_zlib``, the same format): a turn that appends a segment
+writes its history change in the same ``INSERT``; ``SqlTurns.history`` reads both
+tables in ``seq`` order.
 """
 
 run_history = Table(

@@ -276,7 +276,13 @@ class SqlTurns:
         self._conn = conn
 
     async def append(
-        self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
+        self,
+        team_id: str,
+        run_id: str,
+        index: int,
+        body: JsonDict,
+        at: datetime,
+        history: tuple[int, JsonDict] | None = None,
     ) -> None:
         row = {
             "team_id": team_id,
@@ -286,6 +292,8 @@ class SqlTurns:
             "body_zlib": _pack_segment(body),
             "created_at": at,
             "updated_at": at,
+            "history_seq": None if history is None else history[0],
+            "history_zlib": None if history is None else _pack_segment(history[1]),
         }
         await self._conn.execute(schema.run_turns.insert(), row)
 
@@ -338,9 +346,9 @@ class SqlTurns:
     ) -> "builtins.list[JsonDict]":
         stmt = statements.run_history()
         params = {"k_team": team_id, "k_run": run_id, "k_since": since}
-        rows = (await self._conn.execute(stmt, params)).scalars().all()
+        rows = (await self._conn.execute(stmt, params)).all()
         return [
-            cast(JsonDict, json.loads(zlib.decompress(cast(bytes, r)))) for r in rows
+            cast(JsonDict, json.loads(zlib.decompress(packed))) for _, packed in rows
         ]
 
 

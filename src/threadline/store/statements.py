@@ -7,7 +7,18 @@ names for the values an ``UPDATE`` sets or an ``INSERT`` writes).
 
 from functools import cache
 
-from sqlalchemy import Delete, Select, Table, Update, bindparam, delete, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    Delete,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    select,
+    union_all,
+    update,
+)
 
 from threadline.store import schema
 
@@ -75,15 +86,18 @@ def update_command(owned: bool) -> Update:
 
 
 @cache
-def run_history() -> Select[tuple[object, ...]]:
-    """A run's ``run_history`` rows from ``k_since`` on, in order."""
-    h = schema.run_history
-    return (
-        select(h.c.body_zlib)
-        .where(
-            h.c.team_id == bindparam("k_team"),
-            h.c.run_id == bindparam("k_run"),
-            h.c.seq >= bindparam("k_since"),
-        )
-        .order_by(h.c.seq)
+def run_history() -> CompoundSelect[int, bytes]:
+    """A run's history rows from ``k_since`` on, in order: ``run_history`` rows and
+    those carried by its segments (``run_turns.history_seq``)."""
+    h, t = schema.run_history, schema.run_turns
+    own = select(h.c.seq, h.c.body_zlib).where(
+        h.c.team_id == bindparam("k_team"),
+        h.c.run_id == bindparam("k_run"),
+        h.c.seq >= bindparam("k_since"),
     )
+    carried = select(t.c.history_seq, t.c.history_zlib).where(
+        t.c.team_id == bindparam("k_team"),
+        t.c.run_id == bindparam("k_run"),
+        t.c.history_seq >= bindparam("k_since"),
+    )
+    return union_all(own, carried).order_by("seq")

@@ -49,17 +49,26 @@ async def whole(
 
 
 async def save(
-    tx: Transaction, doc: Document, *, expected_status: str | None = None
+    tx: Transaction,
+    doc: Document,
+    *,
+    expected_status: str | None = None,
+    segment: tuple[int, JsonDict] | None = None,
 ) -> Document | None:
     """Write ``doc`` (whole state) over its run row, appending the change of its
-    lists; None when the row's status was not ``expected_status``. The document
-    returned is ``doc`` as now stored (pass it to ``remember`` once committed)."""
+    lists; None when the row's status was not ``expected_status``. ``segment``:
+    the turn's segment ``(index, body)``, appended carrying the change (one
+    statement for both). The document returned is ``doc`` as now stored (pass it
+    to ``remember`` once committed)."""
     row, change = log.split(doc.body)
-    if change is not None:
-        seq = log.rows_count(row) - 1
-        await tx.turns().append_history(
-            doc.team_id, doc.id, seq, change, datetime.now(UTC)
+    at = datetime.now(UTC)
+    carried = None if change is None else (log.rows_count(row) - 1, change)
+    if segment is not None:
+        await tx.turns().append(
+            doc.team_id, doc.id, segment[0], segment[1], at, history=carried
         )
+    elif carried is not None:
+        await tx.turns().append_history(doc.team_id, doc.id, *carried, at)
     stored = replace(doc, body=row)
     runs = tx.documents("workflow_runs")
     if not await runs.replace(stored, expected_status=expected_status):

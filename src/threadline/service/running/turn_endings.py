@@ -177,11 +177,11 @@ async def record(
         following, refused = await _promote_next(
             tx, runtime, doc.id, state.status, state.turn
         )
-        if not quiet:
-            pair = _pair(state, run_input, outcome)
-            await tx.turns().append(doc.team_id, doc.id, count, pair, at)
+        segment = None if quiet else (count, _pair(state, run_input, outcome))
         saved = replace(done, status="running") if following else done
-        stored = await run_history.save(tx, saved, expected_status="running")
+        stored = await run_history.save(
+            tx, saved, expected_status="running", segment=segment
+        )
         if stored is None:
             raise Lost(command.id)
     run_history.remember(runtime.history_cache, stored)
