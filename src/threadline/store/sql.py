@@ -4,10 +4,7 @@ Dialect differences (engine set-up, locking) live in ``dialect.py``; everything 
 is portable SQLAlchemy Core.
 """
 
-import builtins
-import json
 import time
-import zlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -16,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Integer,
     Table,
@@ -33,6 +29,7 @@ from threadline.store import dialect, group_commit, migrations, schema, statemen
 from threadline.store.base import ApiKey, Document, OperatorCounts, Query, Sealer
 from threadline.store.sql_knowledge import SqlKnowledge
 from threadline.store.sql_runs import SqlCommands, SqlWorkers, operator_counts
+from threadline.store.sql_turns import SqlTurns
 from threadline.telemetry import metrics, tracing
 
 JsonDict = dict[str, Any]
@@ -244,112 +241,6 @@ class SqlDocuments:
             conds.append(t.c.status.in_(list(statuses)))
         stmt = select(func.count()).select_from(t).where(*conds)
         return int((await self._conn.execute(stmt)).scalar_one())
-
-
-def _pack_segment(body: JsonDict) -> bytes:
-    """A segment as stored in ``run_turns.body_zlib``: zlib of compact UTF-8 JSON.
-
-    An 8 KB window (``wbits=13``) and ``memLevel=5`` compress a chat turn's segment
-    as small as the defaults, with a fraction of zlib's set-up cost per call. Any
-    zlib reader decompresses it (the window size is in the stream header).
-    """
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    packer = zlib.compressobj(6, zlib.DEFLATED, 13, 5)
-    return packer.compress(text.encode()) + packer.flush()
-
-
-def _unpack_segment(body: Any, packed: bytes | None) -> JsonDict:
-    """A stored segment, packed (schema 8 on) or in the JSON column (older rows)."""
-    if packed is not None:
-        return cast(JsonDict, json.loads(zlib.decompress(packed)))
-    return dict(body)
-
-
-class SqlTurns:
-    """Run segments in ``run_turns``: appended per turn, read back in order.
-
-    Segments are written compressed (``body_zlib``, ``body`` left JSON ``null``);
-    rows written before schema version 8 are read from ``body``.
-    """
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def append(
-        self,
-        team_id: str,
-        run_id: str,
-        index: int,
-        body: JsonDict,
-        at: datetime,
-        history: tuple[int, JsonDict] | None = None,
-    ) -> None:
-        row = {
-            "team_id": team_id,
-            "run_id": run_id,
-            "turn_index": index,
-            "body": JSON.NULL,
-            "body_zlib": _pack_segment(body),
-            "created_at": at,
-            "updated_at": at,
-            "history_seq": None if history is None else history[0],
-            "history_zlib": None if history is None else _pack_segment(history[1]),
-        }
-        await self._conn.execute(schema.run_turns.insert(), row)
-
-    async def list(self, team_id: str, run_id: str) -> list[JsonDict]:
-        t = schema.run_turns
-        stmt = (
-            select(t.c.body, t.c.body_zlib)
-            .where(t.c.team_id == team_id, t.c.run_id == run_id)
-            .order_by(t.c.turn_index)
-        )
-        rows = (await self._conn.execute(stmt)).all()
-        return [_unpack_segment(body, packed) for body, packed in rows]
-
-    async def replace(
-        self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
-    ) -> bool:
-        t = schema.run_turns
-        stmt = (
-            update(t)
-            .where(
-                t.c.team_id == team_id, t.c.run_id == run_id, t.c.turn_index == index
-            )
-            .values(body=JSON.NULL, body_zlib=_pack_segment(body), updated_at=at)
-        )
-        return (await self._conn.execute(stmt)).rowcount > 0
-
-    async def delete_run(self, team_id: str, run_id: str) -> int:
-        h = schema.run_history
-        await self._conn.execute(
-            delete(h).where(h.c.team_id == team_id, h.c.run_id == run_id)
-        )
-        t = schema.run_turns
-        stmt = delete(t).where(t.c.team_id == team_id, t.c.run_id == run_id)
-        return (await self._conn.execute(stmt)).rowcount
-
-    async def append_history(
-        self, team_id: str, run_id: str, seq: int, body: JsonDict, at: datetime
-    ) -> None:
-        row = {
-            "run_id": run_id,
-            "seq": seq,
-            "team_id": team_id,
-            "body_zlib": _pack_segment(body),
-            "created_at": at,
-        }
-        await self._conn.execute(schema.run_history.insert(), row)
-
-    async def history(
-        self, team_id: str, run_id: str, since: int = 0
-    ) -> "builtins.list[JsonDict]":
-        stmt = statements.run_history()
-        params = {"k_team": team_id, "k_run": run_id, "k_since": since}
-        rows = (await self._conn.execute(stmt, params)).all()
-        return [
-            cast(JsonDict, json.loads(zlib.decompress(packed))) for _, packed in rows
-        ]
 
 
 def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:
