@@ -6,7 +6,7 @@ its conversation in two lists per thread: ``history`` (the chat messages) and
 with both lists empty, plus a mark ``body["history_log"] = {"rows": n, "lengths":
 {thread id: [history length, visited length]}}``; the lists themselves are in
 history rows, one per save that changed them (in ``run_history``, or since schema
-15 carried by the turn's segment in ``run_turns``), holding only the change:
+16 carried by the turn's segment in ``run_turns``), holding only the change:
 ``{"threads": {thread id: {"history": [start, items], "visited": [start, items]}}}``
 (the list becomes ``list[:start] + items``; ``start`` is the stored length when the
 turn only appended, 0 when it rewrote the list). Reading applies the rows in order
