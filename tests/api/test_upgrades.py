@@ -2,9 +2,11 @@
 
 import asyncio
 import copy
+import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tests.api.conftest import Team
 from tests.api.test_durability import post, start_gated
@@ -14,6 +16,8 @@ from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings
+from threadline.store import dialect as store_dialect
+from threadline.store import open_store, run_snapshots, schema
 
 NEW_PROMPT = "You help VIP patients of {{clinic}}."
 
@@ -371,3 +375,48 @@ async def test_a_run_whose_turn_is_in_progress_is_refused_and_unchanged(
     assert (await turn).status_code == 200
     after = await _raw_run(team, run_id)
     assert after["version_number"] == 0 and "version_upgrades" not in after
+
+
+async def _stored_ref(database_url: str, run_id: str) -> str | None:
+    """The snapshot reference in the run row, as stored."""
+    runs = schema.documents["workflow_runs"]
+    engine = store_dialect.create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            body = (
+                await conn.execute(select(runs.c.body).where(runs.c.id == run_id))
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    return run_snapshots.ref_of(json.loads(body) if isinstance(body, str) else body)
+
+
+async def test_an_upgraded_run_is_stored_with_the_target_snapshot(
+    team: Team, database_url: str
+) -> None:
+    wid, run_id = await _waiting_run(team)
+    target = await _version(team, wid, _with_prompt(NEW_PROMPT))
+    before = await _stored_ref(database_url, run_id)
+
+    response = await team.client.post(
+        f"/v1/workflow-runs/{run_id}/upgrade", json={"target_version_number": target}
+    )
+
+    assert response.status_code == 200, response.text
+    after = await _stored_ref(database_url, run_id)
+    assert before is not None and after is not None and after != before
+    served = (await _raw_run(team, run_id))["workflow_config_fully_hydrated"]
+    fresh = open_store(database_url)  # reads the snapshot rows, not this memo
+    try:
+        async with fresh.begin() as tx:
+            doc = await tx.documents("workflow_runs").get(team.team_id, run_id)
+    finally:
+        await fresh.close()
+    assert doc is not None
+    stored = doc.body["workflow_run"]["workflow_config_fully_hydrated"]
+    assert stored == served
+    prompts = [
+        (n.get("main_response_config") or {}).get("prompt")
+        for n in stored["node_configs"]
+    ]
+    assert NEW_PROMPT in prompts

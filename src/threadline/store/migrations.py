@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, inspect, select
 
-from threadline.store import history_log, schema
+from threadline.store import history_log, run_snapshots, schema
 
 Migration = Callable[[Connection], None]
 
@@ -93,6 +93,53 @@ def _add_run_turns_history(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE run_turns ADD COLUMN {name} {kind}")
 
 
+def _move_run_snapshots(conn: Connection) -> None:
+    """Runs stored with their config snapshot in the row: the snapshot moves to
+    ``run_snapshots`` (one row per distinct snapshot of a team, as stored: sealed
+    values stay sealed), the row keeps a reference (``store.run_snapshots``)."""
+    schema.metadata.create_all(conn, tables=[schema.run_snapshots])
+    runs, table = schema.documents["workflow_runs"], schema.run_snapshots
+    written: set[tuple[str, str]] = set()
+    after = ""
+    while True:
+        page = conn.execute(
+            select(runs.c.id, runs.c.team_id, runs.c.body)
+            .where(runs.c.id > after)
+            .order_by(runs.c.id)
+            .limit(200)
+        ).all()
+        if not page:
+            return
+        after = page[-1].id
+        for run_id, team_id, body in page:
+            body = json.loads(body) if isinstance(body, str | bytes) else body
+            if not isinstance(body, dict):
+                continue
+            snapshot = run_snapshots.snapshot_of(body)
+            if snapshot is None:
+                continue
+            text = run_snapshots.stored_text(snapshot)
+            ref = run_snapshots.ref_for(text)
+            if (team_id, ref) not in written:
+                stored = conn.execute(
+                    select(table.c.ref).where(
+                        table.c.team_id == team_id, table.c.ref == ref
+                    )
+                ).first()
+                if stored is None:
+                    conn.execute(
+                        table.insert().values(
+                            team_id=team_id,
+                            ref=ref,
+                            body_zlib=run_snapshots.pack(text),
+                            created_at=datetime.now(UTC),
+                        )
+                    )
+                written.add((team_id, ref))
+            row = run_snapshots.with_field(body, {run_snapshots.REF: ref})
+            conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
+
+
 # Position = version reached. Steps 2-7 only added tables.
 MIGRATIONS: list[Migration] = [
     _baseline,  # 1: the first tables
@@ -111,6 +158,7 @@ MIGRATIONS: list[Migration] = [
     _move_run_history,  # 14: run_history; chat histories move out of run rows
     _create_missing_tables,  # 15: replay_checks
     _add_run_turns_history,  # 16: run_turns.history_seq, history_zlib
+    _move_run_snapshots,  # 17: run_snapshots; config snapshots move out of run rows
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -119,6 +119,18 @@ run_history = Table(
 """The growing lists of runs' states (chat history, visited nodes), appended: one
 row per save that changed them, zlib of compact JSON (``store.history_log``)."""
 
+run_snapshots = Table(
+    "run_snapshots",
+    metadata,
+    Column("team_id", ID, nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("body_zlib", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("team_id", "ref"),
+)
+"""Runs' config snapshots, written once and shared by the runs on the same one:
+zlib of compact JSON, as sealed, keyed by its SHA-256 (``store.run_snapshots``)."""
+
 run_commands = Table(
     "run_commands",
     metadata,

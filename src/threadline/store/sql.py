@@ -27,8 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, group_commit, migrations, schema, statements
 from threadline.store.base import ApiKey, Document, OperatorCounts, Query, Sealer
+from threadline.store.run_snapshots import SnapshotMemo
 from threadline.store.sql_knowledge import SqlKnowledge
 from threadline.store.sql_runs import SqlCommands, SqlWorkers, operator_counts
+from threadline.store.sql_snapshots import RUNS, Pending, SqlSnapshots
 from threadline.store.sql_turns import SqlTurns
 from threadline.telemetry import metrics, tracing
 
@@ -92,15 +94,32 @@ def _to_document(row: Mapping[Any, Any]) -> Document:
 class SqlDocuments:
     """One document table, used through a live connection.
 
-    Bodies written go through the store's ``sealer`` first (see ``Store``).
+    Bodies written go through the store's ``sealer`` first (see ``Store``). Runs
+    (``workflow_runs``) keep their config snapshot in ``run_snapshots``
+    (``snapshots``: see ``sql_snapshots``).
     """
 
     def __init__(
-        self, conn: AsyncConnection, table: Table, sealer: Sealer | None = None
+        self,
+        conn: AsyncConnection,
+        table: Table,
+        sealer: Sealer | None = None,
+        snapshots: SqlSnapshots | None = None,
     ) -> None:
         self._conn = conn
         self._table = table
         self._sealer = sealer
+        self._snapshots = snapshots if table.name == RUNS else None
+
+    async def _stowed(self, doc: Document) -> Document:
+        if self._snapshots is not None:
+            doc = await self._snapshots.stow(doc)
+        return self._sealed(doc)
+
+    async def _joined(self, docs: list[Document]) -> list[Document]:
+        if self._snapshots is None or not docs:
+            return docs
+        return await self._snapshots.join(docs)
 
     def _sealed(self, doc: Document) -> Document:
         if self._sealer is None:
@@ -108,21 +127,23 @@ class SqlDocuments:
         return replace(doc, body=self._sealer(self._table.name, doc.body))
 
     async def insert(self, doc: Document) -> None:
-        await self._conn.execute(self._table.insert(), _row(self._sealed(doc)))
+        await self._conn.execute(self._table.insert(), _row(await self._stowed(doc)))
 
     async def insert_many(self, docs: Sequence[Document]) -> None:
         # One executemany per chunk: a graph of thousands of nodes is one round
         # trip per chunk to the driver's thread, not one per node.
         for start in range(0, len(docs), _INSERT_CHUNK):
             chunk = docs[start : start + _INSERT_CHUNK]
-            rows = [_row(self._sealed(d)) for d in chunk]
+            rows = [_row(await self._stowed(d)) for d in chunk]
             await self._conn.execute(self._table.insert(), rows)
 
     async def get(self, team_id: str, doc_id: str) -> Document | None:
         stmt = statements.get_document(self._table)
         params = {"k_team": team_id, "k_id": doc_id}
         row = (await self._conn.execute(stmt, params)).mappings().first()
-        return _to_document(row) if row is not None else None
+        if row is None:
+            return None
+        return (await self._joined([_to_document(row)]))[0]
 
     def _conditions(self, team_id: str, query: Query) -> list[ColumnElement[bool]]:
         t = self._table
@@ -144,7 +165,7 @@ class SqlDocuments:
         if query == Query(newest_first=query.newest_first):  # the whole team
             stmt = statements.team_documents(self._table, query.newest_first)
             found = (await self._conn.execute(stmt, {"k_team": team_id})).mappings()
-            docs = [_to_document(r) for r in found.all()]
+            docs = await self._joined([_to_document(r) for r in found.all()])
             return docs, len(docs)
         t = self._table
         where = and_(*self._conditions(team_id, query))
@@ -164,13 +185,13 @@ class SqlDocuments:
         rows = (await self._conn.execute(stmt)).mappings().all()
         if query.size is None:
             total = len(rows)
-        return [_to_document(r) for r in rows], int(total)
+        return await self._joined([_to_document(r) for r in rows]), int(total)
 
     async def replace(
         self, doc: Document, *, expected_status: str | None = None
     ) -> bool:
         """Overwrite a document (only from ``expected_status`` when given)."""
-        doc = self._sealed(doc)
+        doc = await self._stowed(doc)
         values = {k: v for k, v in _row(doc).items() if k not in ("id", "team_id")}
         params = {**values, "k_team": doc.team_id, "k_id": doc.id}
         guard = ""
@@ -220,7 +241,7 @@ class SqlDocuments:
             .limit(limit)
         )
         rows = (await self._conn.execute(stmt)).mappings().all()
-        return [_to_document(r) for r in rows]
+        return await self._joined([_to_document(r) for r in rows])
 
     async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int:
         t = self._table
@@ -259,13 +280,19 @@ class SqlTransaction:
         sealer: Sealer | None = None,
         *,
         sqlite_vec: bool = False,
+        memo: SnapshotMemo | None = None,
     ) -> None:
         self._conn = conn
         self._sealer = sealer
         self._sqlite_vec = sqlite_vec
+        self.pending = Pending()
+        self._snapshots = SqlSnapshots(
+            conn, memo if memo is not None else SnapshotMemo(0), self.pending, sealer
+        )
 
     def documents(self, kind: str) -> SqlDocuments:
-        return SqlDocuments(self._conn, schema.documents[kind], self._sealer)
+        table = schema.documents[kind]
+        return SqlDocuments(self._conn, table, self._sealer, self._snapshots)
 
     def turns(self) -> SqlTurns:
         return SqlTurns(self._conn)
@@ -349,6 +376,7 @@ class SqlStore:
         )
         self._sealer: Sealer | None = None
         self._vec = dialect.sqlite_vec_loaded(engine)
+        self.snapshots = SnapshotMemo()
 
     def set_sealer(self, sealer: Sealer | None) -> None:
         """Pass every document body written from now on through ``sealer``."""
@@ -379,14 +407,23 @@ class SqlStore:
     async def _begin(self) -> AsyncIterator[SqlTransaction]:
         if self._serial is None or id(self) in _HOLDING.get():
             async with self._engine.begin() as conn:
-                yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
+                tx = self._transaction(conn)
+                yield tx
+            tx.pending.apply(self.snapshots)  # committed
             return
         held = _HOLDING.set(_HOLDING.get() | {id(self)})
         try:
             async with self._serial.unit() as conn:
-                yield SqlTransaction(conn, self._sealer, sqlite_vec=self._vec)
+                tx = self._transaction(conn)
+                yield tx
+            tx.pending.apply(self.snapshots)  # committed
         finally:
             _HOLDING.reset(held)
+
+    def _transaction(self, conn: AsyncConnection) -> SqlTransaction:
+        return SqlTransaction(
+            conn, self._sealer, sqlite_vec=self._vec, memo=self.snapshots
+        )
 
     async def migrate(self) -> int:
         async with self._engine.begin() as conn:
