@@ -82,6 +82,21 @@ def unpack(packed: bytes) -> str:
     return zlib.decompress(packed).decode()
 
 
+Forms = list[JsonDict | str]
+"""Copies of what is stored under one reference; a text is parsed when first
+compared (a page of runs read is not parsed twice)."""
+
+
+def matches(snapshot: JsonDict, forms: Forms) -> bool:
+    """Whether ``snapshot`` equals one of ``forms`` (texts parsed in place)."""
+    for i, form in enumerate(forms):
+        if isinstance(form, str):
+            form = forms[i] = json.loads(form)
+        if snapshot == form:
+            return True
+    return False
+
+
 class SnapshotMemo:
     """Stored snapshots by ``(team, ref)`` (their text), and the snapshot each
     recent run is stored with, by ``(team, run id)``: its reference and copies of
@@ -93,9 +108,7 @@ class SnapshotMemo:
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
-        self._runs: OrderedDict[tuple[str, str], tuple[str, list[JsonDict]]] = (
-            OrderedDict()
-        )
+        self._runs: OrderedDict[tuple[str, str], tuple[str, Forms]] = OrderedDict()
 
     def _put(self, held: "OrderedDict[Any, Any]", key: Any, value: Any) -> None:
         if self.size <= 0:
@@ -121,7 +134,7 @@ class SnapshotMemo:
         if found is None:
             return None
         ref, forms = found
-        if any(snapshot == form for form in forms):
+        if matches(snapshot, forms):
             self._runs.move_to_end((team_id, run_id))
             return ref
         return None
@@ -131,9 +144,7 @@ class SnapshotMemo:
         found = self._runs.get((team_id, run_id))
         return None if found is None else found[0]
 
-    def put_run(
-        self, team_id: str, run_id: str, ref: str, forms: list[JsonDict]
-    ) -> None:
+    def put_run(self, team_id: str, run_id: str, ref: str, forms: Forms) -> None:
         self._put(self._runs, (team_id, run_id), (ref, forms))
 
     def forget_run(self, team_id: str, run_id: str) -> None:

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from threadline.store import run_snapshots as snap
 from threadline.store import schema
 from threadline.store.base import Document, Sealer
-from threadline.store.run_snapshots import SnapshotMemo
+from threadline.store.run_snapshots import Forms, SnapshotMemo, matches
 
 JsonDict = dict[str, Any]
 
 RUNS = "workflow_runs"
+_READ_CHUNK = 500
+"""References a ``SELECT`` asks for at most (a page of runs on many snapshots)."""
 
 
 @dataclass
@@ -33,9 +35,7 @@ class Pending:
     """What one transaction learnt, applied to the memo after its commit."""
 
     texts: dict[tuple[str, str], str] = field(default_factory=dict)
-    runs: dict[tuple[str, str], tuple[str, list[JsonDict]]] = field(
-        default_factory=dict
-    )
+    runs: dict[tuple[str, str], tuple[str, Forms]] = field(default_factory=dict)
 
     def apply(self, memo: SnapshotMemo) -> None:
         for (team_id, ref), text in self.texts.items():
@@ -77,7 +77,7 @@ class SqlSnapshots:
         found = self._pending.runs.get((doc.team_id, doc.id))
         if found is not None:
             ref, forms = found
-            return ref if any(snapshot == f for f in forms) else None
+            return ref if matches(snapshot, forms) else None
         return self._memo.stored_ref(doc.team_id, doc.id, snapshot)
 
     def _sealed(self, snapshot: JsonDict) -> JsonDict:
@@ -105,7 +105,7 @@ class SqlSnapshots:
                     "created_at": datetime.now(UTC),
                 }
                 await self._conn.execute(insert_missing(self._conn, row))
-            forms = [json.loads(text)]
+            forms: Forms = [text]
             if sealed is not snapshot:
                 forms.append(json.loads(snap.stored_text(snapshot)))
             self._pending.texts[(doc.team_id, ref)] = text
@@ -140,7 +140,7 @@ class SqlSnapshots:
         ref_known: str | None
         ref_known = self._memo.known_ref(*key) if known is None else known[0]
         if ref_known != ref:
-            self._pending.runs[key] = (ref, [json.loads(text)])
+            self._pending.runs[key] = (ref, [text])
 
     async def _read(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
         t = schema.run_snapshots
@@ -149,9 +149,12 @@ class SqlSnapshots:
         for team_id, ref in keys:
             by_team.setdefault(team_id, []).append(ref)
         for team_id, refs in by_team.items():
-            stmt = select(t.c.ref, t.c.body_zlib).where(
-                t.c.team_id == team_id, t.c.ref.in_(sorted(refs))
-            )
-            for ref, packed in (await self._conn.execute(stmt)).all():
-                found[(team_id, ref)] = snap.unpack(packed)
+            refs.sort()
+            for start in range(0, len(refs), _READ_CHUNK):
+                stmt = select(t.c.ref, t.c.body_zlib).where(
+                    t.c.team_id == team_id,
+                    t.c.ref.in_(refs[start : start + _READ_CHUNK]),
+                )
+                for ref, packed in (await self._conn.execute(stmt)).all():
+                    found[(team_id, ref)] = snap.unpack(packed)
         return found
