@@ -9,14 +9,16 @@ a new entry here that makes the same change to an existing database.
 
 import json
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, Table, inspect, select
 
 from threadline.store import history_log, run_snapshots, schema
 
 Migration = Callable[[Connection], None]
+JsonDict = dict[str, Any]
 
 
 def _baseline(conn: Connection) -> None:
@@ -28,30 +30,18 @@ def _create_missing_tables(conn: Connection) -> None:
     schema.metadata.create_all(conn)
 
 
-def _add_run_turns_body_zlib(conn: Connection) -> None:
-    # A database that got run_turns from create_all (a step above) already has it.
-    columns = {c["name"] for c in inspect(conn).get_columns(schema.run_turns.name)}
-    if "body_zlib" in columns:
-        return
-    kind = schema.run_turns.c.body_zlib.type.compile(dialect=conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE run_turns ADD COLUMN body_zlib {kind}")
+def _add_columns(conn: Connection, table: Table, *names: str) -> None:
+    # A database that got the table from create_all (a step above) has them.
+    columns = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in columns:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}")
 
 
-def _add_run_commands_trace_context(conn: Connection) -> None:
-    # A database that got run_commands from create_all (a step above) has it.
-    table = schema.run_commands.name
-    columns = {c["name"] for c in inspect(conn).get_columns(table)}
-    if "trace_context" in columns:
-        return
-    kind = schema.run_commands.c.trace_context.type.compile(dialect=conn.dialect)
-    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN trace_context {kind}")
-
-
-def _move_run_history(conn: Connection) -> None:
-    """Runs stored with their whole chat history in the row: the lists move to
-    ``run_history`` (one row each), the run row keeps the mark (``history_log``)."""
-    schema.metadata.create_all(conn, tables=[schema.run_history])
-    runs, history = schema.documents["workflow_runs"], schema.run_history
+def _stored_runs(conn: Connection) -> Iterator[tuple[str, str, JsonDict]]:
+    """Every stored run as ``(id, team_id, body)``, read 200 rows at a time."""
+    runs = schema.documents["workflow_runs"]
     after = ""
     while True:
         page = conn.execute(
@@ -65,32 +55,43 @@ def _move_run_history(conn: Connection) -> None:
         after = page[-1].id
         for run_id, team_id, body in page:
             body = json.loads(body) if isinstance(body, str | bytes) else body
-            if not isinstance(body, dict) or history_log.MARK in body:
-                continue
-            if not isinstance(body.get("state"), dict):
-                continue
-            row, change = history_log.split(body)
-            if change is not None:
-                text = json.dumps(change, separators=(",", ":"), ensure_ascii=False)
-                conn.execute(
-                    history.insert().values(
-                        run_id=run_id,
-                        seq=0,
-                        team_id=team_id,
-                        body_zlib=zlib.compress(text.encode()),
-                        created_at=datetime.now(UTC),
-                    )
+            if isinstance(body, dict):
+                yield run_id, team_id, body
+
+
+def _add_run_turns_body_zlib(conn: Connection) -> None:
+    _add_columns(conn, schema.run_turns, "body_zlib")
+
+
+def _add_run_commands_trace_context(conn: Connection) -> None:
+    _add_columns(conn, schema.run_commands, "trace_context")
+
+
+def _move_run_history(conn: Connection) -> None:
+    """Runs stored with their whole chat history in the row: the lists move to
+    ``run_history`` (one row each), the run row keeps the mark (``history_log``)."""
+    schema.metadata.create_all(conn, tables=[schema.run_history])
+    runs, history = schema.documents["workflow_runs"], schema.run_history
+    for run_id, team_id, body in _stored_runs(conn):
+        if history_log.MARK in body or not isinstance(body.get("state"), dict):
+            continue
+        row, change = history_log.split(body)
+        if change is not None:
+            text = json.dumps(change, separators=(",", ":"), ensure_ascii=False)
+            conn.execute(
+                history.insert().values(
+                    run_id=run_id,
+                    seq=0,
+                    team_id=team_id,
+                    body_zlib=zlib.compress(text.encode()),
+                    created_at=datetime.now(UTC),
                 )
-            conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
+            )
+        conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
 
 
 def _add_run_turns_history(conn: Connection) -> None:
-    # A database that got run_turns from create_all (a step above) has them.
-    columns = {c["name"] for c in inspect(conn).get_columns(schema.run_turns.name)}
-    for name in ("history_seq", "history_zlib"):
-        if name not in columns:
-            kind = schema.run_turns.c[name].type.compile(dialect=conn.dialect)
-            conn.exec_driver_sql(f"ALTER TABLE run_turns ADD COLUMN {name} {kind}")
+    _add_columns(conn, schema.run_turns, "history_seq", "history_zlib")
 
 
 def _move_run_snapshots(conn: Connection) -> None:
@@ -100,44 +101,30 @@ def _move_run_snapshots(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[schema.run_snapshots])
     runs, table = schema.documents["workflow_runs"], schema.run_snapshots
     written: set[tuple[str, str]] = set()
-    after = ""
-    while True:
-        page = conn.execute(
-            select(runs.c.id, runs.c.team_id, runs.c.body)
-            .where(runs.c.id > after)
-            .order_by(runs.c.id)
-            .limit(200)
-        ).all()
-        if not page:
-            return
-        after = page[-1].id
-        for run_id, team_id, body in page:
-            body = json.loads(body) if isinstance(body, str | bytes) else body
-            if not isinstance(body, dict):
-                continue
-            snapshot = run_snapshots.snapshot_of(body)
-            if snapshot is None:
-                continue
-            text = run_snapshots.stored_text(snapshot)
-            ref = run_snapshots.ref_for(text)
-            if (team_id, ref) not in written:
-                stored = conn.execute(
-                    select(table.c.ref).where(
-                        table.c.team_id == team_id, table.c.ref == ref
+    for run_id, team_id, body in _stored_runs(conn):
+        snapshot = run_snapshots.snapshot_of(body)
+        if snapshot is None:
+            continue
+        text = run_snapshots.stored_text(snapshot)
+        ref = run_snapshots.ref_for(text)
+        if (team_id, ref) not in written:
+            stored = conn.execute(
+                select(table.c.ref).where(
+                    table.c.team_id == team_id, table.c.ref == ref
+                )
+            ).first()
+            if stored is None:
+                conn.execute(
+                    table.insert().values(
+                        team_id=team_id,
+                        ref=ref,
+                        body_zlib=run_snapshots.pack(text),
+                        created_at=datetime.now(UTC),
                     )
-                ).first()
-                if stored is None:
-                    conn.execute(
-                        table.insert().values(
-                            team_id=team_id,
-                            ref=ref,
-                            body_zlib=run_snapshots.pack(text),
-                            created_at=datetime.now(UTC),
-                        )
-                    )
-                written.add((team_id, ref))
-            row = run_snapshots.with_field(body, {run_snapshots.REF: ref})
-            conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
+                )
+            written.add((team_id, ref))
+        row = run_snapshots.with_field(body, {run_snapshots.REF: ref})
+        conn.execute(runs.update().where(runs.c.id == run_id).values(body=row))
 
 
 # Position = version reached. Steps 2-7 only added tables.
