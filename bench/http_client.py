@@ -10,6 +10,10 @@ keep-alive connection, each driving one conversation at a time over
 ``--turns`` user turns) until ``--seconds`` have passed. Every request is timed;
 the first conversation start of each client is a warm-up and is not counted.
 Prints JSON: requests per second, latency summary (µs), errors.
+
+``--get-run RUN_ID`` instead reads that run (``GET /v1/workflow-runs/{id}``) over
+and over on each connection: the request path's floor (authentication, routing,
+one read, one encoding) without a turn.
 """
 
 import argparse
@@ -74,27 +78,64 @@ async def client_loop(
                     break
 
 
+async def get_loop(
+    base: str,
+    key: str,
+    run_id: str,
+    deadline: float,
+    latencies: list[float],
+    errors: list[str],
+    answered: list[int],
+) -> None:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"/v1/workflow-runs/{run_id}"
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=60.0
+    ) as client:
+        counted = False
+        while time.perf_counter() < deadline:
+            began = time.perf_counter_ns()
+            response = await client.get(url)
+            elapsed = (time.perf_counter_ns() - began) / 1000
+            answered[0] += 1
+            if response.status_code != 200:
+                errors.append(f"{response.status_code} {response.text[:200]}")
+            elif counted:
+                latencies.append(elapsed)
+            counted = True
+
+
 async def load(args: argparse.Namespace) -> JsonDict:
     latencies: list[float] = []
     errors: list[str] = []
     answered = [0]
     began = time.perf_counter()
     deadline = began + args.seconds
-    await asyncio.gather(
-        *(
-            client_loop(
-                args.base,
-                args.key,
-                args.workflow,
-                args.turns,
-                deadline,
-                latencies,
-                errors,
-                answered,
+    if args.get_run:
+        loops = [
+            get_loop(
+                args.base, args.key, args.get_run, deadline, latencies, errors, answered
             )
             for _ in range(args.connections)
+        ]
+        await asyncio.gather(*loops)
+    else:
+        await asyncio.gather(
+            *(
+                client_loop(
+                    args.base,
+                    args.key,
+                    args.workflow,
+                    args.turns,
+                    deadline,
+                    latencies,
+                    errors,
+                    answered,
+                )
+                for _ in range(args.connections)
+            )
         )
-    )
     wall = time.perf_counter() - began
     return {
         "connections": args.connections,
@@ -117,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--get-run", default="", help="read this run instead")
     args = parser.parse_args(argv)
     sys.stdout.write(json.dumps(asyncio.run(load(args))) + "\n")
 

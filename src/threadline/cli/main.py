@@ -119,7 +119,7 @@ def serve(
     _first_run(settings, f"http://{host}:{port}/ui/")
     try:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, freeze=True),
             host=host,
             port=port,
             log_level=settings.log_level,
