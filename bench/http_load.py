@@ -77,12 +77,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """``utime + stime`` of a process (all its threads), in seconds."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """``utime`` and ``stime`` of a process (all its threads), in seconds."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     # fields[0] is the state (field 3): utime and stime are fields 14 and 15.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """``utime + stime`` of a process (all its threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def load_row(
@@ -104,12 +110,16 @@ def load_row(
         "--seconds",
         str(seconds),
     ]
-    began = cpu_seconds(pid)
+    user, system = cpu_split(pid)
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
-    spent = cpu_seconds(pid) - began
+    user_after, system_after = cpu_split(pid)
+    spent = user_after - user + system_after - system
     row: JsonDict = json.loads(done.stdout)
     answered = row.get("requests_all") or row["requests"]
     row["server_cpu_s"] = round(spent, 3)
+    row["server_system_cpu_s"] = round(system_after - system, 3)
+    # Each request is one turn (a start or a user turn): this is the row's
+    # "serve CPU a turn".
     row["server_cpu_ms_per_request"] = (
         round(1000 * spent / answered, 3) if answered else None
     )
@@ -219,7 +229,7 @@ def table(title: str, cases: list[Case]) -> None:
     say(f"\n== {title}")
     head = (
         f"{'workflow':<14} {'connections':>11} {'requests':>9} {'req/s':>8} "
-        f"{'p50':>9} {'p99':>9} {'errors':>7} {'server cpu/req':>15}"
+        f"{'p50':>9} {'p99':>9} {'errors':>7} {'serve cpu/turn':>15}"
     )
     say(head)
     say("-" * len(head))

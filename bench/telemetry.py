@@ -81,4 +81,3 @@ async def run(opts: Options) -> list[Case]:
         extra = (on.per_turn.p50 - off.per_turn.p50) / off.per_turn.p50
         on.extra["over_off_p50"] = f"{extra:+.1%}"
     return cases
-

@@ -26,7 +26,7 @@ def _flat(router: Any, prefix: str = "") -> list[tuple[str, set[str]]]:
             context = getattr(route, "include_context", None)
             out += _flat(inner, prefix + str(getattr(context, "prefix", "") or ""))
         elif isinstance(route, APIRoute):
-            out.append((prefix + route.path, set(route.methods)))
+            out.append((prefix + route.path, set(route.methods or ())))
         else:
             out.append((prefix + str(getattr(route, "path", "")), {"*"}))
     return out
@@ -47,7 +47,9 @@ def _may_overlap(a: str, b: str) -> bool:
         return True
     if len(left) != len(right):
         return False
-    return all(x is None or y is None or x == y for x, y in zip(left, right))
+    return all(
+        x is None or y is None or x == y for x, y in zip(left, right, strict=True)
+    )
 
 
 def _shadowing(

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from threadline import __version__
 from threadline.api import access_log, errors, openapi
-from threadline.api.hot_routes import HOT_UNVERSIONED, hot_router
 from threadline.api.console import mount as console
 from threadline.api.deps import check_llm_urls
+from threadline.api.hot_routes import HOT_UNVERSIONED, hot_router
 from threadline.api.json_guard import JsonGuard
 from threadline.api.limits import BodyLimit
 from threadline.api.routes import (

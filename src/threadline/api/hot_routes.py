@@ -39,7 +39,7 @@ def hot_router(router: APIRouter, wanted: Set[tuple[str, str]] = HOT) -> APIRout
     for route in router.routes:
         if not isinstance(route, APIRoute):
             continue
-        served = {(method, route.path) for method in route.methods}
+        served = {(method, route.path) for method in route.methods or ()}
         if served & wanted:
             hot.routes.append(route)
             found |= served

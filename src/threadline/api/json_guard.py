@@ -15,6 +15,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadline.api.errors import error_response
+from threadline.api.lean_routes import PARSED_BODY
 from threadline.errors import InvalidField
 from threadline.jsoncheck import find_problem
 
@@ -74,14 +75,14 @@ class JsonGuard:
         self.app = app
         self.max_depth = max_depth
 
-    def _verdict(self, body: bytes) -> InvalidField | None:
+    def _verdict(self, body: bytes) -> tuple[InvalidField | None, Any]:
+        """(refusal, decoded body); the body is None when it is not JSON."""
         try:
-            loads(body, self.max_depth)
+            return None, loads(body, self.max_depth)
         except InvalidField as error:
-            return error
+            return error, None
         except ValueError:
-            return None  # not JSON: the route answers json_invalid itself
-        return None
+            return None, None  # not JSON: the route answers json_invalid itself
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -93,13 +94,17 @@ class JsonGuard:
             return
         body, messages = await _read_all(receive)
         if len(body) > THREAD_ABOVE_BYTES:
-            error = await anyio.to_thread.run_sync(self._verdict, body)
+            error, value = await anyio.to_thread.run_sync(self._verdict, body)
         else:
-            error = self._verdict(body)
+            error, value = self._verdict(body)
         if error is not None:
             response = error_response(422, error.code, error.message, error.details)
             await response(scope, receive, send)
             return
+        if value is not None:
+            # Decoded as FastAPI would (json.loads of the same bytes): the lean
+            # routes (api/lean_routes.py) read it instead of decoding it again.
+            scope[PARSED_BODY] = value
         pending = iter(messages)
 
         async def replay() -> Message:

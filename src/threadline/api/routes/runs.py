@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 
 from threadline import config
 from threadline.api.deps import CallerDep, PagingDep, SettingsDep, StoreDep
+from threadline.api.lean_routes import EXECUTE, RUN, LeanRoute, lean
 from threadline.api.openapi import EXTENSION
 from threadline.api.params import TurnIndex, TurnQuery, VersionQuery
 from threadline.api.responses import JsonBytes
@@ -29,7 +30,9 @@ from threadline.service.turns import TurnRequest
 from threadline.store import Document
 from threadline.store import Query as StoreQuery
 
-router = APIRouter(tags=["runs"])
+# LeanRoute: execute and get run skip FastAPI's parameter solver when a request
+# is plainly valid (api/lean_routes.py); the other routes are unchanged.
+router = APIRouter(tags=["runs"], route_class=LeanRoute)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -63,6 +66,7 @@ def turn_summary(doc: Document, outcome: TurnOutcome) -> JsonBody:
 
 
 @router.post("/workflows/{workflow_id}/execute", response_model=JsonBody)
+@lean(EXECUTE)
 async def execute(
     request: Request,
     store: StoreDep,
@@ -208,6 +212,7 @@ async def list_runs(
 
 
 @router.get("/workflow-runs/{run_id}", response_model=JsonBody)
+@lean(RUN)
 async def get_run(
     request: Request, store: StoreDep, caller: CallerDep, run_id: ObjectIdPath
 ) -> Response:
