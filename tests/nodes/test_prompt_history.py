@@ -1,7 +1,7 @@
 """The chat history becomes model messages: each message converted once per process,
 and a message rebuilt (a redaction) converted again, never served stale."""
 
-from threadline.nodes.prompts import history_messages, to_chat_message
+from threadline.nodes.chat_history import history_messages, to_chat_message
 
 
 def test_a_history_read_again_gives_the_same_messages_and_a_rebuilt_one_is_fresh():

@@ -14,6 +14,7 @@ from typing import Any
 from threadline.engine.steps import Destination, NodeTask
 from threadline.nodes import prompts
 from threadline.nodes.base import Ports
+from threadline.nodes.chat_history import history_messages
 from threadline.nodes.llm_calls import CallLog, usage_info
 from threadline.nodes.llm_tools import (
     Offered,
@@ -224,7 +225,7 @@ def initial_messages(ctx: LLMContext, warnings: list[JsonDict]) -> list[ChatMess
     system = prompts.system_prompt(ctx.task)
     if system:
         messages.append(ChatMessage(role="system", content=system))
-    messages.extend(prompts.history_messages(ctx.task.history, ctx.max_recent))
+    messages.extend(history_messages(ctx.task.history, ctx.max_recent))
     if ctx.kind == EVALUATOR:
         name = str(ctx.task.node.get("input_runtime_variable_name") or "")
         value = ctx.task.scope.runtime.get(name) if name else None

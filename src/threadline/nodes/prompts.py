@@ -7,32 +7,18 @@ System prompt (§6.5): the workflow's ``default_prompt_prefix``, the node's
 rendered with the task scope (``{{dynamic}}``, ``[[runtime]]``, ``{{global.x}}``;
 unresolved placeholders are kept verbatim).
 
-History: LangChain-style dicts (``human``/``ai``/``tool``/``system``; OpenAI roles
-are accepted too) become ``ChatMessage``s. Navigation memos stay (the model should
-see them). ``truncated_max_recent_messages`` keeps the N most recent messages. The
-result is repaired for the wire: tool calls without results lose their
-``tool_calls``, and tool results without a preceding call are dropped.
+History: ``nodes.chat_history`` turns a thread's chat history into model messages.
 """
 
 import json
-from collections import OrderedDict
 from typing import Any
 
 from threadline.engine.steps import Destination, NodeTask
 from threadline.engine.templates import render
-from threadline.providers.base import ChatMessage, Role, ToolCall
+from threadline.nodes.chat_history import history_messages
+from threadline.providers.base import ChatMessage
 
 JsonDict = dict[str, Any]
-
-_ROLES: dict[str, Role] = {
-    "human": "user",
-    "user": "user",
-    "ai": "assistant",
-    "assistant": "assistant",
-    "AIMessageChunk": "assistant",
-    "tool": "tool",
-    "system": "system",
-}
 
 
 def render_text(text: str, task: NodeTask) -> str:
@@ -67,119 +53,6 @@ def system_prompt(task: NodeTask) -> str:
         parts.append(str(workflow.get("default_prompt_suffix") or ""))
     text = "\n\n".join(p.strip("\n") for p in parts if p and p.strip())
     return render_text(text, task)
-
-
-def content_text(content: Any) -> str:
-    """Message content as plain text (content-part lists are joined)."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content
-        )
-    return json.dumps(content, default=str)
-
-
-def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
-    calls: list[ToolCall] = []
-    for i, item in enumerate(raw or []):
-        if not isinstance(item, dict):
-            continue
-        function = item.get("function") or {}
-        name = item.get("name") or function.get("name") or ""
-        args = item.get("args", function.get("arguments", {}))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError:
-                args = {"value": args}
-        if not isinstance(args, dict):
-            args = {"value": args}
-        calls.append(
-            ToolCall(id=str(item.get("id") or f"call_{i}"), name=name, arguments=args)
-        )
-    return tuple(calls)
-
-
-def to_chat_message(message: JsonDict) -> ChatMessage | None:
-    """One history dict as a ``ChatMessage`` (None for unknown types)."""
-    role = _ROLES.get(str(message.get("type") or message.get("role") or ""))
-    if role is None:
-        return None
-    text = content_text(message.get("content"))
-    if role == "assistant":
-        return ChatMessage(
-            role=role, content=text, tool_calls=_tool_calls(message.get("tool_calls"))
-        )
-    if role == "tool":
-        return ChatMessage(
-            role=role,
-            content=text,
-            tool_call_id=str(message.get("tool_call_id") or ""),
-            name=message.get("name"),
-        )
-    return ChatMessage(role=role, content=text)
-
-
-def _repair(messages: list[ChatMessage]) -> list[ChatMessage]:
-    """Make tool-call / tool-result pairs consistent for the wire."""
-    out: list[ChatMessage] = []
-    i = 0
-    while i < len(messages):
-        m = messages[i]
-        if m.role == "tool":
-            i += 1  # orphan result (its call was truncated away or never sent)
-            continue
-        if m.role == "assistant" and m.tool_calls:
-            j = i + 1
-            results: list[ChatMessage] = []
-            while j < len(messages) and messages[j].role == "tool":
-                results.append(messages[j])
-                j += 1
-            ids = {r.tool_call_id for r in results}
-            if all(c.id in ids for c in m.tool_calls):
-                wanted = {c.id for c in m.tool_calls}
-                out.append(m)
-                out.extend(r for r in results if r.tool_call_id in wanted)
-            elif m.content:
-                out.append(ChatMessage(role="assistant", content=m.content))
-            i = j
-            continue
-        out.append(m)
-        i += 1
-    return out
-
-
-_CONVERTED: "OrderedDict[int, tuple[JsonDict, ChatMessage | None]]" = OrderedDict()
-"""``to_chat_message`` of the history dicts seen last, by identity: a run's history
-is the same list of dicts from one turn to the next (``service.running.run_history``
-keeps it between turns), so each message is converted once, not once per call."""
-_CONVERTED_MAX = 50_000
-
-
-def _converted(message: JsonDict) -> ChatMessage | None:
-    # The entry holds the dict itself, so its id cannot be reused while it is here.
-    # History dicts are never changed in place (a redaction builds new ones).
-    held = _CONVERTED.get(id(message))
-    if held is not None and held[0] is message:
-        return held[1]
-    out = to_chat_message(message)
-    _CONVERTED[id(message)] = (message, out)
-    if len(_CONVERTED) > _CONVERTED_MAX:
-        _CONVERTED.popitem(last=False)
-    return out
-
-
-def history_messages(
-    history: tuple[JsonDict, ...] | list[JsonDict], max_recent: int | None
-) -> list[ChatMessage]:
-    """Chat history as wire-consistent messages, the last ``max_recent`` only."""
-    converted = [m for m in map(_converted, history) if m is not None]
-    if max_recent is not None and max_recent >= 0:
-        converted = converted[-max_recent:] if max_recent else []
-    return _repair(converted)
 
 
 def judge_messages(

@@ -13,11 +13,12 @@ rendered (variables are substituted before expansion).
 """
 
 import re
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from threadline.providers.base import LLM, ChatMessage, ChatRequest, ChatResponse
+from threadline.providers.prefix_memo import PrefixMemo
 
 JsonDict = dict[str, Any]
 
@@ -64,6 +65,29 @@ def expand_tree(value: Any, texts: Mapping[str, str], missing: set[str]) -> Any:
     return value
 
 
+def _expanded(
+    message: ChatMessage, texts: Mapping[str, str], missing: set[str]
+) -> ChatMessage:
+    content = expand(message.content, texts, missing)
+    return message if content is message.content else replace(message, content=content)
+
+
+@dataclass(slots=True)
+class _Expanded:
+    """Messages expanded with ``texts`` so far, and the unknown names they met."""
+
+    texts: Mapping[str, str]
+    messages: list[ChatMessage] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+
+    def extend(self, added: tuple[ChatMessage, ...]) -> None:
+        self.messages.extend(_expanded(m, self.texts, self.missing) for m in added)
+
+
+_MIDDLES: PrefixMemo[_Expanded] = PrefixMemo()
+"""The requests' middle messages expanded last, per conversation."""
+
+
 class ExpandingLLM:
     """An ``LLM`` that expands managed-prompt references before every call.
 
@@ -79,10 +103,21 @@ class ExpandingLLM:
         self._reported: set[str] = set()
 
     def _message(self, message: ChatMessage) -> ChatMessage:
-        content = expand(message.content, self.texts, self._missing)
-        return (
-            message if content is message.content else replace(message, content=content)
+        return _expanded(message, self.texts, self._missing)
+
+    def _messages(self, messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
+        """``messages`` expanded. The middle ones (a conversation's history) are
+        expanded once per process and reused by the next, longer requests of the
+        same conversation (``_MIDDLES``): the first (the system prompt) and the
+        last (a new message) are expanded on every call."""
+        if len(messages) <= 2:
+            return tuple(map(self._message, messages))
+        middle = _MIDDLES.extended(
+            messages[1:-1], lambda: _Expanded(self.texts), tag=self.texts
         )
+        self._missing |= middle.missing
+        first, last = self._message(messages[0]), self._message(messages[-1])
+        return (first, *middle.messages, last)
 
     def rewrite(self, request: ChatRequest) -> ChatRequest:
         """``request`` with every reference expanded."""
@@ -92,7 +127,7 @@ class ExpandingLLM:
         )
         return replace(
             request,
-            messages=tuple(self._message(m) for m in request.messages),
+            messages=self._messages(request.messages),
             tools=tools,
             llm_config=expand_tree(request.llm_config, self.texts, self._missing),
         )
