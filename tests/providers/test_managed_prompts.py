@@ -2,7 +2,7 @@
 
 from threadline.providers.base import ChatMessage, ChatRequest, ToolSpec
 from threadline.providers.fake import ScriptedLLM
-from threadline.providers.managed_prompts import ExpandingLLM, expand, names_in
+from threadline.providers.managed_prompts import MARKER, ExpandingLLM, expand, names_in
 
 TEXTS = {"persona": "You are Ada.", "filler": "Say 'one moment'."}
 
@@ -53,3 +53,50 @@ async def test_messages_tools_and_group_configs_are_expanded_before_the_call():
     assert [w["type"] for w in warnings] == ["workflow_warning"]
     assert "'ghost'" in warnings[0]["warning_message"]
     assert llm.drain() == []  # each unknown name is reported once
+
+
+def _request(messages: list[ChatMessage]) -> ChatRequest:
+    return ChatRequest(llm_config={"type": "openai_llm"}, messages=tuple(messages))
+
+
+async def test_a_growing_conversation_is_expanded_once_per_message(monkeypatch):
+    """Each call expands the system prompt, the new message and what was added
+    since the last call, never the whole conversation again; the result and the
+    names reported are those of expanding every message every call."""
+    import threadline.providers.managed_prompts as managed
+
+    expanded: list[str] = []
+    real = managed.expand
+
+    def counting(text: str, texts, missing):  # type: ignore[no-untyped-def]
+        expanded.append(text)
+        return real(text, texts, missing)
+
+    monkeypatch.setattr(managed, "expand", counting)
+    system = ChatMessage(role="system", content="<<<managed_prompt:persona>>> Help.")
+    history: list[ChatMessage] = []
+    per_call = []
+    for n in range(120):
+        marker = "<<<managed_prompt:filler>>>" if n % 7 == 0 else ""
+        unknown = "<<<managed_prompt:gone>>>" if n == 30 else ""
+        history.append(ChatMessage(role="user", content=f"q{n}{marker}{unknown}"))
+        inner = ScriptedLLM(["ok"])
+        llm = ExpandingLLM(inner, TEXTS)  # a new one per turn, as the driver does
+        expanded.clear()
+        await llm.chat(_request([system, *history]))
+        per_call.append(len(expanded))
+        want = [system, *history]
+        sent = inner.requests[0].messages
+        assert [m.content for m in sent] == [
+            expand(m.content, TEXTS, set()) for m in want
+        ]
+        assert all(
+            a is b
+            for a, b in zip(sent[1:-1], want[1:-1], strict=True)
+            if MARKER not in b.content
+        )
+        names = {w["warning_message"].split("'")[1] for w in llm.drain()}
+        assert names == ({"gone"} if n >= 30 else set())
+    # System prompt + the last message + the one added before it, + the config's
+    # one string: the same at message 120 as at message 3.
+    assert set(per_call[2:]) == {4}, per_call[:6]
