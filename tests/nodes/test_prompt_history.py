@@ -2,9 +2,13 @@
 and a message rebuilt (a redaction) converted again, never served stale."""
 
 import random
+from typing import Any
 
 from threadline.nodes import chat_history
 from threadline.nodes.chat_history import history_messages, repair, to_chat_message
+from threadline.providers.base import ChatMessage
+
+JsonDict = dict[str, Any]
 
 
 def test_a_history_read_again_gives_the_same_messages_and_a_rebuilt_one_is_fresh():
@@ -29,7 +33,7 @@ def test_a_history_read_again_gives_the_same_messages_and_a_rebuilt_one_is_fresh
     assert history_messages(grown, 1) == [to_chat_message(grown[-1])]
 
 
-def _reference(history: list[dict], max_recent: int | None) -> list:
+def _reference(history: list[JsonDict], max_recent: int | None) -> list[ChatMessage]:
     """The conversion as it was before it was incremental: all of it, every call."""
     converted = [m for m in map(to_chat_message, history) if m is not None]
     if max_recent is not None and max_recent >= 0:
@@ -37,7 +41,7 @@ def _reference(history: list[dict], max_recent: int | None) -> list:
     return repair(converted)
 
 
-def _random_message(rng: random.Random, n: int) -> dict:
+def _random_message(rng: random.Random, n: int) -> JsonDict:
     kind = rng.choice(["human", "ai", "ai_calls", "tool", "tool", "system", "odd"])
     if kind == "ai_calls":
         calls = [{"id": f"c{n}.{i}", "name": "f", "args": {}} for i in range(2)]
@@ -58,7 +62,7 @@ def _random_message(rng: random.Random, n: int) -> dict:
 def test_a_growing_history_converts_as_the_whole_would_whatever_its_tool_calls():
     rng = random.Random(15)
     for _ in range(30):
-        history: list[dict] = []
+        history: list[JsonDict] = []
         for _ in range(40):
             history = history + [
                 _random_message(rng, len(history) + i) for i in range(rng.randint(1, 4))
@@ -89,7 +93,7 @@ def test_each_call_converts_and_repairs_only_what_was_added(monkeypatch):
 
     monkeypatch.setattr(chat_history, "to_chat_message", convert)
     monkeypatch.setattr(chat_history, "_repair_unit", unit)
-    history: list[dict] = []
+    history: list[JsonDict] = []
     per_call = []
     for n in range(300):
         history.append({"type": "human" if n % 2 else "ai", "content": f"m{n}"})

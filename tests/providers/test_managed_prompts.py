@@ -1,5 +1,7 @@
 """Managed-prompt expansion: every string of a request, never the literal."""
 
+from typing import Any
+
 from threadline.providers.base import ChatMessage, ChatRequest, ToolSpec
 from threadline.providers.fake import ScriptedLLM
 from threadline.providers.managed_prompts import MARKER, ExpandingLLM, expand, names_in
@@ -68,7 +70,7 @@ async def test_a_growing_conversation_is_expanded_once_per_message(monkeypatch):
     expanded: list[str] = []
     real = managed.expand
 
-    def counting(text: str, texts, missing):  # type: ignore[no-untyped-def]
+    def counting(text: str, texts: Any, missing: set[str]) -> str:
         expanded.append(text)
         return real(text, texts, missing)
 
