@@ -5,8 +5,9 @@ two instant model calls a turn) through ``run_one_turn`` on a SQLite file, or on
 PostgreSQL with ``--url``, and counts every SQL statement and every ``COMMIT`` with
 SQLAlchemy event listeners. Prints per-turn figures for the first and the last 10 %
 of the turns: statements, transactions, CPU (``time.process_time``, all threads; with
-``--rounds`` the median over the conversations of each turn index) and the bytes the
-turn's ``UPDATE``s of the run row carried.
+``--rounds`` the median over the conversations of each turn index), the wall-clock
+p50 and the bytes the turn's ``UPDATE``s of the run row carried; then the CPU a turn
+by tenth of the conversation (flat when a turn's cost does not grow with its length).
 
     .venv/bin/python -m bench.turn_cost --turns 200 --rounds 3
 """
@@ -79,22 +80,24 @@ async def main() -> None:
             store, caller, runtime, workflow_id=wid, run_id=run_id, raw=raw
         )
 
-    rounds: list[list[tuple[int, int, int, float]]] = []
+    rounds: list[list[tuple[int, int, int, float, float]]] = []
     try:
         for _ in range(args.rounds):
-            rows: list[tuple[int, int, int, float]] = []
+            rows: list[tuple[int, int, int, float, float]] = []
             run_id = await turn(None, START)
             for i in range(args.turns):
                 s, c, b = counter.statements, counter.commits, counter.row_bytes
-                cpu = time.process_time()
+                cpu, wall = time.process_time(), time.perf_counter()
                 await turn(run_id, user_turn(i))
                 cpu = time.process_time() - cpu
+                wall = time.perf_counter() - wall
                 rows.append(
                     (
                         counter.statements - s,
                         counter.commits - c,
                         counter.row_bytes - b,
                         cpu,
+                        wall,
                     )
                 )
             rounds.append(rows)
@@ -109,6 +112,7 @@ async def main() -> None:
             rounds[0][i][1],
             rounds[0][i][2],
             statistics.median(r[i][3] for r in rounds),
+            statistics.median(r[i][4] for r in rounds),
         )
         for i in range(args.turns)
     ]
@@ -120,7 +124,13 @@ async def main() -> None:
             f"  run-row bytes written {statistics.mean(r[2] for r in part):.0f}"
             f"  cpu {statistics.median(r[3] for r in part) * 1000:.2f} ms (median)"
             f" {statistics.mean(r[3] for r in part) * 1000:.2f} ms (mean)"
+            f"  wall p50 {statistics.median(r[4] for r in part) * 1000:.2f} ms"
         )
+    tenths = [rows[k * tenth : (k + 1) * tenth] for k in range(len(rows) // tenth)]
+    print(
+        "cpu by tenth of the turns (ms, median):",
+        " ".join(f"{statistics.median(r[3] for r in p) * 1000:.2f}" for p in tenths),
+    )
 
 
 if __name__ == "__main__":
