@@ -13,6 +13,9 @@ sequence's first items: that is checked with one tuple comparison, at C speed
 (identical items compare without a call; an equal but rebuilt item compares by
 value, and work that is a pure function of the items gives the same answer for
 it). A sequence that diverged, or a ``tag`` that changed, starts over.
+
+Not thread-safe, like the rest of a turn's executors: used from the event loop's
+thread (the state returned is read before the next call).
 """
 
 from collections import OrderedDict
