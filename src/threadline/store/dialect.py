@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from threadline.errors import ConfigError
-from threadline.store import sqlite_loop
+from threadline.store import pg_engine, sqlite_loop
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _MIGRATION_LOCK_KEY = 861_100_001
@@ -146,7 +146,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> AsyncEngin
             event.listen(engine.sync_engine, "connect", _vec)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return pg_engine.create(url)
 
 
 async def lock_for_migration(conn: AsyncConnection) -> None:
