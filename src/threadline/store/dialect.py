@@ -171,6 +171,4 @@ async def lock(conn: AsyncConnection, key: str) -> None:
     database's single write lock from its first statement.
     """
     if conn.dialect.name == "postgresql":
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_id(key)}
-        )
+        await pg_engine.lock(conn, _lock_id(key))

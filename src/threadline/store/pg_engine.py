@@ -15,6 +15,11 @@ PostgreSQL path"). What this module saves, without changing what commits:
 - **A pool that keeps its connections.** Connections beyond ``pool_size`` are
   closed on check-in; a new one costs a server process and the driver's type
   introspection. The pool keeps ``POOL_SIZE`` and overflows only beyond it.
+- **BEGIN and a lock in one round trip.** A transaction that starts by taking an
+  advisory lock (accepting a command, recording a turn) sends ``BEGIN`` and
+  ``SELECT pg_advisory_xact_lock(<id>)`` together (``lock``), where the driver
+  would send them one after the other; the lock is held from the same point of
+  the transaction, until its commit or rollback.
 - **orjson writes JSON columns.** Bodies are encoded by orjson (a tenth of
   ``json.dumps``'s time); what it refuses (a key that is not a string, an integer
   beyond 64 bits, a value of an unknown type) by ``json.dumps`` as before. They
@@ -27,8 +32,8 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import event, exc
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import event, exc, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 POOL_SIZE = 30
 """Connections kept open (per process)."""
@@ -36,6 +41,8 @@ MAX_OVERFLOW = 0
 """Extra connections under a burst, closed when returned."""
 PING_AFTER_S = 5.0
 """A connection idle this long in the pool is pinged before it is handed out."""
+now = time.monotonic
+"""The pool's clock (tests move it)."""
 _RETURNED = "threadline_returned_at"
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -58,12 +65,12 @@ def dumps(value: Any) -> str:
 
 
 def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
-    record.info[_RETURNED] = time.monotonic()
+    record.info[_RETURNED] = now()
 
 
 def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
     returned = record.info.get(_RETURNED)
-    if returned is None or time.monotonic() - returned < PING_AFTER_S:
+    if returned is None or now() - returned < PING_AFTER_S:
         return  # new, or used a moment ago
     try:
         dbapi_conn.ping()
@@ -84,3 +91,55 @@ def create(url: str) -> AsyncEngine:
     event.listen(engine.sync_engine.pool, "checkin", _on_checkin)
     event.listen(engine.sync_engine.pool, "checkout", _on_checkout)
     return engine
+
+
+class _Begun:
+    """The driver's transaction, begun by ``lock``: what SQLAlchemy's asyncpg adapter
+    calls to end it (``commit``, ``rollback``), as asyncpg's ``Transaction`` does."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+
+    async def commit(self) -> None:
+        await self._driver.execute("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._driver.execute("ROLLBACK")
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+async def lock(conn: AsyncConnection, lock_id: int) -> None:
+    """Take the transaction-scoped advisory lock ``lock_id`` on ``conn``.
+
+    When nothing has been sent in this transaction yet, ``BEGIN`` and the lock go
+    in one simple query (the id is an integer, written as a literal); otherwise,
+    or if the driver is set up differently (an isolation level, read-only), the
+    lock is a statement like any other.
+    """
+    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    if not _unbegun(adapter):
+        await conn.execute(_LOCK, {"key": lock_id})
+        return
+    async with adapter._execute_mutex:
+        # Set first: if the query fails after BEGIN, the rollback ends it.
+        adapter._transaction = _Begun(adapter._connection)
+        try:
+            await adapter._connection.execute(
+                f"BEGIN; SELECT pg_advisory_xact_lock({int(lock_id)})"
+            )
+        except Exception as error:  # as the adapter reports a statement's error
+            adapter._handle_exception(error)
+
+
+def _unbegun(adapter: Any) -> bool:
+    """Whether ``adapter`` (SQLAlchemy's asyncpg connection) would begin its
+    transaction with a plain ``BEGIN`` before the next statement."""
+    return (
+        getattr(adapter, "_transaction", False) is None
+        and getattr(adapter, "isolation_level", "") is None
+        and getattr(adapter, "readonly", True) is False
+        and getattr(adapter, "deferrable", True) is False
+        and hasattr(adapter, "_execute_mutex")
+    )
