@@ -14,7 +14,7 @@ PostgreSQL path"). What this module saves, without changing what commits:
   connection older than the failure.
 - **A pool that keeps its connections.** Connections beyond ``pool_size`` are
   closed on check-in; a new one costs a server process and the driver's type
-  introspection. The pool keeps ``POOL_SIZE`` and overflows only beyond it.
+  introspection. The pool keeps ``POOL_SIZE`` (the old maximum) open.
 - **BEGIN and a lock in one round trip.** A transaction that starts by taking an
   advisory lock (accepting a command, recording a turn) sends ``BEGIN`` and
   ``SELECT pg_advisory_xact_lock(<id>)`` together (``lock``), where the driver
@@ -38,7 +38,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 POOL_SIZE = 30
 """Connections kept open (per process)."""
 MAX_OVERFLOW = 0
-"""Extra connections under a burst, closed when returned."""
+"""No extra connections (each would be closed when returned): a transaction
+beyond ``POOL_SIZE`` waits for a pooled connection, as one beyond the old 10 + 20
+did."""
 PING_AFTER_S = 5.0
 """A connection idle this long in the pool is pinged before it is handed out."""
 now = time.monotonic
