@@ -43,8 +43,9 @@ async def get_version_doc(
 ) -> Document:
     """Load one version of a workflow or raise 404."""
     where = {"workflow_id": workflow_id, "version_number": version_number}
+    # Unpaged (a number names one version): no count statement before the read.
     docs, _ = await tx.documents("workflow_versions").find(
-        caller.team_id, Query(equals=where, size=1)
+        caller.team_id, Query(equals=where)
     )
     if not docs:
         raise NotFound(f"workflow {workflow_id!r} has no version {version_number}")

@@ -74,8 +74,13 @@ async def _new_run(
                 f"workflow {workflow_id!r} version {number} has no start node; "
                 "mark one node is_start"
             )
-        await admission.admit(tx, caller, workflow, runtime.team_max_concurrent_runs)
-        budget = await run_budgets.for_new_run(tx, caller.team_id, snapshot, run_input)
+        settings = await admission.read_settings(tx, caller.team_id)
+        await admission.admit(
+            tx, caller, workflow, runtime.team_max_concurrent_runs, settings
+        )
+        budget = await run_budgets.for_new_run(
+            tx, caller.team_id, snapshot, run_input, settings
+        )
         run_id = new_object_id()
         now = wf.now()
         record: JsonDict = {

@@ -35,7 +35,6 @@ from threadline.nodes.base import Ports
 from threadline.nodes.mcp_tools import Direct, McpHub
 from threadline.nodes.registry import PURE_TYPES
 from threadline.providers.managed_prompts import ExpandingLLM
-from threadline.service import webhooks
 from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
@@ -395,13 +394,6 @@ async def _run_command(
     seen.outcome = _OUTCOMES.get(str(done.status), "other")
     caller = Caller(
         team_id=command.team_id, user_id=str(command.body.get("user_id") or "")
-    )
-    await webhooks.on_turn(
-        store,
-        caller,
-        done,
-        created=bool(command.body.get("created")),
-        previous=command.body.get("previous"),
     )
     evaluations.schedule(store, caller, runtime, start_run, done)
     resolve(runtime, command.id, (done, outcome))

@@ -12,6 +12,8 @@ from threadline.engine.turn import TurnOutcome
 from threadline.engine.usage import latency_stats, token_usage
 from threadline.errors import Conflict, ThreadlineError
 from threadline.service import commands as machine
+from threadline.service import webhooks
+from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.running import costs, run_history
 from threadline.service.running.turn_answers import (
@@ -116,6 +118,13 @@ def _with_usage(doc: Document, state: RunState, status: str | None) -> Document:
     return replace(doc, body=body, status=status, updated_at=wf.now())
 
 
+def _caller_of(command: Command) -> Caller:
+    """Who sent ``command`` (its team, and its user for the audit fields)."""
+    return Caller(
+        team_id=command.team_id, user_id=str(command.body.get("user_id") or "")
+    )
+
+
 async def _own(tx: Transaction, runtime: Runtime, command: Command) -> None:
     """Fence: go on only while this worker still owns the command."""
     if not await tx.commands().update(
@@ -161,7 +170,8 @@ async def record(
     outcome: TurnOutcome,
     journaled: bool,
 ) -> tuple[Document, Command | None, list[tuple[Command, Conflict]]]:
-    """Save the turn, close its command and take the next one (one transaction)."""
+    """Save the turn, close its command, take the next one and record the run's
+    webhook events (one transaction)."""
     costs.price_events(outcome.events)
     run_input = command.body["run_input"]
     count = int(doc.body.get("turn_count") or 0)
@@ -184,8 +194,18 @@ async def record(
         )
         if stored is None:
             raise Lost(command.id)
+        done = replace(done, body=stored.body)
+        # The run's webhook events commit with the turn (no transaction of their
+        # own after it, and none lost to a crash between the two).
+        await webhooks.in_turn(
+            tx,
+            _caller_of(command),
+            done,
+            created=bool(command.body.get("created")),
+            previous=command.body.get("previous"),
+        )
     run_history.remember(runtime.history_cache, stored)
-    return replace(done, body=stored.body), following, refused
+    return done, following, refused
 
 
 async def refuse(runtime: Runtime, refused: list[tuple[Command, Conflict]]) -> None:

@@ -66,9 +66,25 @@ def team_limit(override: int | None, default: int | None) -> int | None:
     return _limit(override if override is not None else default)
 
 
-async def team_override(tx: Transaction, team_id: str) -> int | None:
+@dataclass(frozen=True, slots=True)
+class TeamSettings:
+    """The team's ``team_settings`` document as read once in a transaction: a new
+    run's admission (the concurrency override) and its budget (the team default,
+    ``run_budgets``) both read it."""
+
+    doc: Document | None
+    """None: the team stored no settings."""
+
+
+async def read_settings(tx: Transaction, team_id: str) -> TeamSettings:
+    return TeamSettings(await tx.documents(_KIND).get(team_id, team_id))
+
+
+async def team_override(
+    tx: Transaction, team_id: str, settings: TeamSettings | None = None
+) -> int | None:
     """The team's stored override of the server default (None: not set)."""
-    doc = await tx.documents(_KIND).get(team_id, team_id)
+    doc = (settings or await read_settings(tx, team_id)).doc
     if doc is None:
         return None
     value = doc.body.get("max_concurrent_runs")
@@ -97,16 +113,21 @@ def _refuse(level: str, limit: int, active: int, what: str) -> TooManyRequests:
 
 
 async def admit(
-    tx: Transaction, caller: Caller, workflow: Document, team_default: int | None
+    tx: Transaction,
+    caller: Caller,
+    workflow: Document,
+    team_default: int | None,
+    settings: TeamSettings | None = None,
 ) -> None:
     """Let one more run of ``workflow`` start, or raise ``TooManyRequests``.
 
     Call inside the transaction that then inserts the run. ``team_default`` is the
-    server default (``Runtime.team_max_concurrent_runs``).
+    server default (``Runtime.team_max_concurrent_runs``); ``settings``: the
+    team's settings if this transaction already read them.
     """
     team_id = caller.team_id
     per_workflow = workflow_limit(workflow)
-    per_team = team_limit(await team_override(tx, team_id), team_default)
+    per_team = team_limit(await team_override(tx, team_id, settings), team_default)
     if per_workflow is None and per_team is None:
         return
     await tx.lock(lock_key(team_id))

@@ -21,7 +21,7 @@ from threadline.config.run_budget import BUDGET_NAMES
 from threadline.service.caller import Caller
 from threadline.service.definitions.wire import run_budget
 from threadline.service.definitions.workflows import now
-from threadline.service.team.admission import lock_key
+from threadline.service.team.admission import TeamSettings, lock_key, read_settings
 from threadline.store import Document, Store, Transaction
 
 JsonDict = dict[str, Any]
@@ -46,20 +46,27 @@ def smallest(*budgets: JsonDict | None) -> JsonDict | None:
     return out or None
 
 
-async def team_default(tx: Transaction, team_id: str) -> JsonDict | None:
+async def team_default(
+    tx: Transaction, team_id: str, settings: TeamSettings | None = None
+) -> JsonDict | None:
     """The team's default budget (None: not set)."""
-    doc = await tx.documents(_KIND).get(team_id, team_id)
+    doc = (settings or await read_settings(tx, team_id)).doc
     value = doc.body.get(FIELD) if doc is not None else None
     return dict(value) if isinstance(value, dict) and value else None
 
 
 async def for_new_run(
-    tx: Transaction, team_id: str, snapshot: JsonDict, run_input: JsonDict
+    tx: Transaction,
+    team_id: str,
+    snapshot: JsonDict,
+    run_input: JsonDict,
+    settings: TeamSettings | None = None,
 ) -> JsonDict | None:
-    """The limits a new run starts with: team, workflow and input, smallest wins."""
+    """The limits a new run starts with: team, workflow and input, smallest wins
+    (``settings``: the team's settings if this transaction already read them)."""
     workflow = (snapshot.get("workflow_config") or {}).get(FIELD)
     return smallest(
-        await team_default(tx, team_id),
+        await team_default(tx, team_id, settings),
         workflow if isinstance(workflow, dict) else None,
         run_input.get(FIELD),
     )

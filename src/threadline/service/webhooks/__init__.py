@@ -4,9 +4,10 @@ that records events.
 Three document kinds, every one scoped to a team: ``webhook_subscriptions``
 (``subscriptions``), ``webhook_events`` and ``webhook_attempts`` (``events``).
 Events are recorded by the ``hooks`` (:func:`on_workflow` inside the
-transaction that changes the workflow, :func:`on_turn` after a run's turn is
-saved); sending them (signing, retries, the delivery loop) is background work
-that opens sealed secrets, in ``service.automation.webhook_delivery``.
+transaction that changes the workflow, :func:`in_turn` inside the transaction
+that saves a run's turn); sending them (signing, retries, the delivery loop)
+is background work that opens sealed secrets, in
+``service.automation.webhook_delivery``.
 
 This package re-exports the public names of ``subscriptions``, ``events`` and
 ``hooks`` (the ``__all__`` below), so callers import everything from here;
@@ -23,6 +24,7 @@ from threadline.service.webhooks.events import (
     EventSubject,
     dedupe_key,
     emit,
+    enabled_subscriptions,
     event_id_of,
     list_attempts,
     list_events,
@@ -32,9 +34,11 @@ from threadline.service.webhooks.events import (
     retry_event,
 )
 from threadline.service.webhooks.hooks import (
+    in_turn,
     on_run_completed,
     on_turn,
     on_workflow,
+    turn_actions,
 )
 from threadline.service.webhooks.subscriptions import (
     ACTIONS,
@@ -75,7 +79,9 @@ __all__ = [
     "dedupe_key",
     "delete_subscription",
     "emit",
+    "enabled_subscriptions",
     "event_id_of",
+    "in_turn",
     "list_attempts",
     "list_events",
     "list_subscriptions",
@@ -89,5 +95,6 @@ __all__ = [
     "render_subscription",
     "retry_event",
     "signing_secret",
+    "turn_actions",
     "update_subscription",
 ]

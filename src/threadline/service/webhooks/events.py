@@ -137,6 +137,14 @@ def dedupe_key(
     return f"{key}:{extra}" if extra else key
 
 
+async def enabled_subscriptions(tx: Transaction, team_id: str) -> list[Document]:
+    """The team's enabled subscriptions, oldest first."""
+    subs, _ = await tx.documents(SUBSCRIPTIONS).find(
+        team_id, Query(equals={"status": "enabled"}, newest_first=False)
+    )
+    return subs
+
+
 async def record_event(
     tx: Transaction,
     team_id: str,
@@ -146,21 +154,23 @@ async def record_event(
     key: str | None = None,
     by: str | None = None,
     at: datetime | None = None,
+    enabled: list[Document] | None = None,
 ) -> list[Document]:
     """Queue ``action`` about ``subject`` for every enabled subscription of the
     team that wants it.
 
     Runs in the caller's transaction. An event is created once per subscription
     and dedupe key (``key``, default :func:`dedupe_key`); returns the new events.
+    ``enabled``: the team's enabled subscriptions, when the caller already read
+    them in this transaction (:func:`enabled_subscriptions`).
     """
     workflow_id, workflow_name = subject.workflow_id, subject.workflow_name
     run_id = subject.run_id
     if action not in ACTIONS:
         raise ValueError(f"unknown webhook action {action!r}")
-    subs, _ = await tx.documents(SUBSCRIPTIONS).find(
-        team_id, Query(equals={"status": "enabled"}, newest_first=False)
-    )
-    subs = [s for s in subs if action in (s.body.get("actions") or [])]
+    if enabled is None:
+        enabled = await enabled_subscriptions(tx, team_id)
+    subs = [s for s in enabled if action in (s.body.get("actions") or [])]
     if not subs:
         return []
     key = key or dedupe_key(action, workflow_id, run_id)

@@ -1,11 +1,12 @@
 """The hooks that record webhook events when a workflow changes or a run moves.
 
 :func:`on_workflow` runs inside the transaction that changes the workflow, so an
-event exists exactly when the change committed; :func:`on_turn` runs after a
-run's turn is saved and :func:`on_run_completed` after a run ends outside a turn
-(the reaper, the safety net); those two never raise.
+event exists exactly when the change committed; :func:`in_turn` runs inside the
+transaction that saves a run's turn, and :func:`on_run_completed` after a run
+ends outside a turn (the reaper, the safety net), never raising.
 """
 
+import logging
 from typing import Any
 
 from threadline.service.caller import Caller
@@ -14,6 +15,7 @@ from threadline.service.webhooks.events import (
     EventSubject,
     dedupe_key,
     emit,
+    enabled_subscriptions,
     record_event,
 )
 from threadline.service.webhooks.subscriptions import (
@@ -25,6 +27,7 @@ from threadline.service.webhooks.subscriptions import (
 from threadline.store import Document, Store, Transaction
 
 JsonDict = dict[str, Any]
+log = logging.getLogger("threadline.webhooks")
 
 
 async def on_workflow(
@@ -79,20 +82,52 @@ def _run_fields(run: Document) -> JsonDict:
     }
 
 
+def turn_actions(run: Document, *, created: bool, previous: str | None) -> list[str]:
+    """The run events a saved turn raises: ``run_started`` on the first turn,
+    ``run_completed`` when the run reached a terminal status."""
+    actions = [WORKFLOW_RUN_STARTED] if created else []
+    if run.status in TERMINAL and previous not in TERMINAL:
+        actions.append(WORKFLOW_RUN_COMPLETED)
+    return actions
+
+
+async def in_turn(
+    tx: Transaction,
+    caller: Caller,
+    run: Document,
+    *,
+    created: bool,
+    previous: str | None,
+) -> None:
+    """Record a turn's run events inside the transaction that saves the turn, so
+    an event exists exactly when the turn committed (one read of the team's
+    subscriptions, none for a turn that raises no event)."""
+    actions = turn_actions(run, created=created, previous=previous)
+    if not actions:
+        return
+    fields = _run_fields(run)
+    enabled = await enabled_subscriptions(tx, caller.team_id)
+    for action in actions:
+        await record_event(
+            tx,
+            caller.team_id,
+            action,
+            EventSubject(**fields),
+            by=caller.user_id,
+            enabled=enabled,
+        )
+
+
 async def on_turn(
     store: Store, caller: Caller, run: Document, *, created: bool, previous: str | None
 ) -> None:
-    """Hook after a run's turn is saved: ``run_started`` on the first turn,
-    ``run_completed`` when the run reached a terminal status. Never raises."""
-    fields = _run_fields(run)
-    if created:
-        await emit(
-            store, caller.team_id, WORKFLOW_RUN_STARTED, by=caller.user_id, **fields
-        )
-    if run.status in TERMINAL and previous not in TERMINAL:
-        await emit(
-            store, caller.team_id, WORKFLOW_RUN_COMPLETED, by=caller.user_id, **fields
-        )
+    """:func:`in_turn` in a transaction of its own, for a turn saved elsewhere.
+    Never raises."""
+    try:
+        async with store.begin() as tx:
+            await in_turn(tx, caller, run, created=created, previous=previous)
+    except Exception:
+        log.exception("could not record the webhook events of run %s", run.id)
 
 
 async def on_run_completed(store: Store, run: Document) -> None:
