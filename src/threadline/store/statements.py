@@ -56,6 +56,22 @@ def team_documents(table: Table, newest_first: bool) -> Select[tuple[object, ...
 
 
 @cache
+def documents_where(
+    table: Table, names: tuple[str, ...], newest_first: bool
+) -> Select[tuple[object, ...]]:
+    """One team's documents whose columns ``names`` equal ``k_<name>`` each (an
+    unpaged ``find`` by plain values: a version's nodes, a team's subscriptions)."""
+    order = (
+        (table.c.created_at.desc(), table.c.id.desc())
+        if newest_first
+        else (table.c.created_at.asc(), table.c.id.asc())
+    )
+    conds = [table.c.team_id == bindparam("k_team")]
+    conds += [table.c[name] == bindparam(f"k_{name}") for name in names]
+    return select(table).where(*conds).order_by(*order)
+
+
+@cache
 def commands_of_run() -> Select[tuple[object, ...]]:
     t = schema.run_commands
     return (
