@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from threadline.store import dialect, group_commit, migrations, schema, statements
 from threadline.store.base import ApiKey, Document, OperatorCounts, Query, Sealer
+from threadline.store.prepared import Statements
 from threadline.store.run_snapshots import SnapshotMemo
 from threadline.store.sql_knowledge import SqlKnowledge
 from threadline.store.sql_runs import SqlCommands, SqlWorkers, operator_counts
@@ -85,7 +86,7 @@ def _equals(table: Table, team_id: str, equals: Mapping[str, Any]) -> list[Any]:
 
 
 def _to_document(row: Mapping[Any, Any]) -> Document:
-    values = dict(row)
+    values = row if type(row) is dict else dict(row)
     values["created_at"] = _aware(values["created_at"])
     values["updated_at"] = _aware(values["updated_at"])
     return Document(**values)
@@ -105,8 +106,10 @@ class SqlDocuments:
         table: Table,
         sealer: Sealer | None = None,
         snapshots: SqlSnapshots | None = None,
+        run: Statements | None = None,
     ) -> None:
         self._conn = conn
+        self._run = run if run is not None else Statements(conn)
         self._table = table
         self._sealer = sealer
         self._snapshots = snapshots if table.name == RUNS else None
@@ -127,7 +130,8 @@ class SqlDocuments:
         return replace(doc, body=self._sealer(self._table.name, doc.body))
 
     async def insert(self, doc: Document) -> None:
-        await self._conn.execute(self._table.insert(), _row(await self._stowed(doc)))
+        stmt = statements.insert_into(self._table)
+        await self._run.write(stmt, _row(await self._stowed(doc)))
 
     async def insert_many(self, docs: Sequence[Document]) -> None:
         # One executemany per chunk: a graph of thousands of nodes is one round
@@ -135,12 +139,12 @@ class SqlDocuments:
         for start in range(0, len(docs), _INSERT_CHUNK):
             chunk = docs[start : start + _INSERT_CHUNK]
             rows = [_row(await self._stowed(d)) for d in chunk]
-            await self._conn.execute(self._table.insert(), rows)
+            await self._run.write_many(statements.insert_into(self._table), rows)
 
     async def get(self, team_id: str, doc_id: str) -> Document | None:
         stmt = statements.get_document(self._table)
         params = {"k_team": team_id, "k_id": doc_id}
-        row = (await self._conn.execute(stmt, params)).mappings().first()
+        row = await self._run.first(stmt, params)
         if row is None:
             return None
         return (await self._joined([_to_document(row)]))[0]
@@ -179,8 +183,8 @@ class SqlDocuments:
     async def find(self, team_id: str, query: Query) -> tuple[list[Document], int]:
         if query == Query(newest_first=query.newest_first):  # the whole team
             stmt = statements.team_documents(self._table, query.newest_first)
-            found = (await self._conn.execute(stmt, {"k_team": team_id})).mappings()
-            docs = await self._joined([_to_document(r) for r in found.all()])
+            found = await self._run.rows(stmt, {"k_team": team_id})
+            docs = await self._joined([_to_document(r) for r in found])
             return docs, len(docs)
         if self._plain(query):
             names = tuple(query.equals)
@@ -221,7 +225,7 @@ class SqlDocuments:
         if expected_status is not None:
             guard, params["k_status"] = "status", expected_status
         stmt = statements.update_document(self._table, guard)
-        return (await self._conn.execute(stmt, params)).rowcount > 0
+        return await self._run.write(stmt, params) > 0
 
     async def delete(self, team_id: str, doc_id: str) -> bool:
         t = self._table
@@ -250,7 +254,7 @@ class SqlDocuments:
         if expected_status is not None:
             guard, params["k_status"] = "status", expected_status
         stmt = statements.update_document(self._table, guard)
-        return (await self._conn.execute(stmt, params)).rowcount > 0
+        return await self._run.write(stmt, params) > 0
 
     async def find_stale(
         self, status: str, updated_before: datetime, limit: int
@@ -306,6 +310,7 @@ class SqlTransaction:
         memo: SnapshotMemo | None = None,
     ) -> None:
         self._conn = conn
+        self._run = Statements(conn)
         self._sealer = sealer
         self._sqlite_vec = sqlite_vec
         self.pending = Pending()
@@ -315,13 +320,13 @@ class SqlTransaction:
 
     def documents(self, kind: str) -> SqlDocuments:
         table = schema.documents[kind]
-        return SqlDocuments(self._conn, table, self._sealer, self._snapshots)
+        return SqlDocuments(self._conn, table, self._sealer, self._snapshots, self._run)
 
     def turns(self) -> SqlTurns:
-        return SqlTurns(self._conn)
+        return SqlTurns(self._conn, self._run)
 
     def commands(self) -> SqlCommands:
-        return SqlCommands(self._conn)
+        return SqlCommands(self._conn, self._run)
 
     def workers(self) -> SqlWorkers:
         return SqlWorkers(self._conn)

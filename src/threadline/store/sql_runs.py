@@ -7,12 +7,13 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, not_, or_, select, update
+from sqlalchemy import delete, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline.store import schema, statements
 from threadline.store.base import Command, Duplicate, OperatorCounts
+from threadline.store.prepared import Statements
 
 JsonDict = dict[str, Any]
 _FINISHED = ("done", "interrupted", "failed")
@@ -23,7 +24,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def _to_command(row: Mapping[Any, Any]) -> Command:
-    values = dict(row)
+    values = row if type(row) is dict else dict(row)
     values["created_at"] = _aware(values["created_at"])
     values["updated_at"] = _aware(values["updated_at"])
     values["interrupt"] = bool(values["interrupt"])
@@ -33,28 +34,28 @@ def _to_command(row: Mapping[Any, Any]) -> Command:
 class SqlCommands:
     """``run_commands`` and ``run_steps``."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, run: Statements | None = None) -> None:
         self._conn = conn
+        self._run = run if run is not None else Statements(conn)
 
     async def insert(self, command: Command) -> None:
         t = schema.run_commands
         values = {c.name: getattr(command, c.name) for c in t.columns}
         try:
-            await self._conn.execute(t.insert(), values)
+            await self._run.write(statements.insert_into(t), values)
         except IntegrityError as exc:
             raise Duplicate(f"command {command.id}: {exc.orig}") from exc
 
-    async def _one(self, *conds: Any) -> Command | None:
-        t = schema.run_commands
-        row = (await self._conn.execute(select(t).where(*conds))).mappings().first()
+    async def _one(self, column: str, params: dict[str, Any]) -> Command | None:
+        row = await self._run.first(statements.command_by(column), params)
         return _to_command(row) if row is not None else None
 
     async def get(self, command_id: str) -> Command | None:
-        return await self._one(schema.run_commands.c.id == command_id)
+        return await self._one("id", {"k_value": command_id})
 
     async def by_key(self, team_id: str, key: str) -> Command | None:
-        t = schema.run_commands
-        return await self._one(t.c.team_id == team_id, t.c.idempotency_key == key)
+        params = {"k_value": key, "k_team": team_id}
+        return await self._one("idempotency_key", params)
 
     async def next_seq(self, run_id: str) -> int:
         t = schema.run_commands
@@ -63,10 +64,16 @@ class SqlCommands:
         return int(top) + 1 if top is not None else 0
 
     async def of_run(self, run_id: str, statuses: Collection[str]) -> list[Command]:
-        params = {"k_run": run_id, "k_statuses": list(statuses)}
-        stmt = statements.commands_of_run()
-        rows = (await self._conn.execute(stmt, params)).mappings().all()
-        return [_to_command(r) for r in rows]
+        wanted = list(statuses)
+        if not 0 < len(wanted) <= 8:  # one statement per count: keep them few
+            params: dict[str, Any] = {"k_run": run_id, "k_statuses": wanted}
+            stmt = statements.commands_of_run()
+            rows = (await self._conn.execute(stmt, params)).mappings().all()
+            return [_to_command(r) for r in rows]
+        params = {f"k_s{i}": s for i, s in enumerate(wanted)}
+        params["k_run"] = run_id
+        found = await self._run.rows(statements.commands_of_run_in(len(wanted)), params)
+        return [_to_command(r) for r in found]
 
     async def update(
         self,
@@ -80,19 +87,17 @@ class SqlCommands:
         if expected_worker is not None:
             params["k_worker"] = expected_worker
         stmt = statements.update_command(expected_worker is not None)
-        return (await self._conn.execute(stmt, params)).rowcount > 0
+        return await self._run.write(stmt, params) > 0
 
     async def delete(self, command_id: str) -> None:
-        await self._conn.execute(
-            delete(schema.run_steps).where(schema.run_steps.c.command_id == command_id)
-        )
-        t = schema.run_commands
-        await self._conn.execute(delete(t).where(t.c.id == command_id))
+        params = {"k_id": command_id}
+        await self._run.write(statements.delete_steps_of_command(), params)
+        await self._run.write(statements.delete_command(), params)
 
     async def delete_owned(self, command_id: str, worker_id: str) -> bool:
         params = {"k_id": command_id, "k_worker": worker_id}
         stmt = statements.delete_owned_command()
-        return (await self._conn.execute(stmt, params)).rowcount > 0
+        return await self._run.write(stmt, params) > 0
 
     async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
         t, w = schema.run_commands, schema.workers
@@ -131,16 +136,16 @@ class SqlCommands:
             }
             for i, body in enumerate(bodies)
         ]
-        await self._conn.execute(insert(schema.run_steps), rows)
+        await self._run.write_many(statements.insert_into(schema.run_steps), rows)
 
     async def steps(self, command_id: str) -> list[JsonDict]:
-        s = schema.run_steps
-        stmt = select(s.c.body).where(s.c.command_id == command_id).order_by(s.c.seq)
-        return [dict(b) for b in (await self._conn.execute(stmt)).scalars().all()]
+        stmt = statements.steps_of_command()
+        rows = await self._run.rows(stmt, {"k_id": command_id})
+        return [dict(r["body"]) for r in rows]
 
     async def delete_steps(self, command_id: str) -> None:
-        s = schema.run_steps
-        await self._conn.execute(delete(s).where(s.c.command_id == command_id))
+        stmt = statements.delete_steps_of_command()
+        await self._run.write(stmt, {"k_id": command_id})
 
 
 class SqlWorkers:

@@ -9,10 +9,11 @@ import zlib
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, delete, select, update
+from sqlalchemy import JSON, delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from threadline.store import schema, statements
+from threadline.store.prepared import Statements
 
 JsonDict = dict[str, Any]
 
@@ -43,8 +44,9 @@ class SqlTurns:
     rows written before schema version 8 are read from ``body``.
     """
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, run: Statements | None = None) -> None:
         self._conn = conn
+        self._run = run if run is not None else Statements(conn)
 
     async def append(
         self,
@@ -66,17 +68,12 @@ class SqlTurns:
             "history_seq": None if history is None else history[0],
             "history_zlib": None if history is None else _pack_segment(history[1]),
         }
-        await self._conn.execute(schema.run_turns.insert(), row)
+        await self._run.write(statements.insert_into(schema.run_turns), row)
 
     async def list(self, team_id: str, run_id: str) -> list[JsonDict]:
-        t = schema.run_turns
-        stmt = (
-            select(t.c.body, t.c.body_zlib)
-            .where(t.c.team_id == team_id, t.c.run_id == run_id)
-            .order_by(t.c.turn_index)
-        )
-        rows = (await self._conn.execute(stmt)).all()
-        return [_unpack_segment(body, packed) for body, packed in rows]
+        params = {"k_team": team_id, "k_run": run_id}
+        rows = await self._run.rows(statements.run_segments(), params)
+        return [_unpack_segment(r["body"], r["body_zlib"]) for r in rows]
 
     async def replace(
         self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
@@ -110,16 +107,16 @@ class SqlTurns:
             "body_zlib": _pack_segment(body),
             "created_at": at,
         }
-        await self._conn.execute(schema.run_history.insert(), row)
+        await self._run.write(statements.insert_into(schema.run_history), row)
 
     async def history(
         self, team_id: str, run_id: str, since: int = 0
     ) -> "builtins.list[JsonDict]":
         stmt = statements.run_history()
         params = {"k_team": team_id, "k_run": run_id, "k_since": since}
-        rows = (await self._conn.execute(stmt, params)).all()
+        rows = await self._run.rows(stmt, params)
         return [
-            cast(JsonDict, json.loads(zlib.decompress(packed))) for _, packed in rows
+            cast(JsonDict, json.loads(zlib.decompress(r["body_zlib"]))) for r in rows
         ]
 
 

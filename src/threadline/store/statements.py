@@ -6,10 +6,12 @@ names for the values an ``UPDATE`` sets or an ``INSERT`` writes).
 """
 
 from functools import cache
+from typing import Any
 
 from sqlalchemy import (
     CompoundSelect,
     Delete,
+    Insert,
     Select,
     Table,
     Update,
@@ -117,3 +119,61 @@ def run_history() -> CompoundSelect[int, bytes]:
         t.c.history_seq >= bindparam("k_since"),
     )
     return union_all(own, carried).order_by("seq")
+
+
+@cache
+def insert_into(table: Table) -> Insert:
+    """An ``INSERT`` of the columns its parameters name."""
+    return table.insert()
+
+
+@cache
+def command_by(column: str) -> Select[tuple[object, ...]]:
+    """The command whose ``column`` is ``k_value`` (``id``; or, with ``k_team``,
+    ``idempotency_key``)."""
+    t = schema.run_commands
+    stmt = select(t).where(t.c[column] == bindparam("k_value"))
+    if column != "id":
+        stmt = stmt.where(t.c.team_id == bindparam("k_team"))
+    return stmt
+
+
+@cache
+def commands_of_run_in(count: int) -> Select[tuple[object, ...]]:
+    """``commands_of_run`` with ``count`` statuses ``k_s0``… bound one by one (a
+    statement that SQLite's path can run as compiled, without expansion)."""
+    t = schema.run_commands
+    statuses: list[Any] = [bindparam(f"k_s{i}") for i in range(count)]
+    return (
+        select(t)
+        .where(t.c.run_id == bindparam("k_run"), t.c.status.in_(statuses))
+        .order_by(t.c.seq)
+    )
+
+
+@cache
+def delete_command() -> Delete:
+    t = schema.run_commands
+    return delete(t).where(t.c.id == bindparam("k_id"))
+
+
+@cache
+def steps_of_command() -> Select[tuple[object, ...]]:
+    s = schema.run_steps
+    return select(s.c.body).where(s.c.command_id == bindparam("k_id")).order_by(s.c.seq)
+
+
+@cache
+def delete_steps_of_command() -> Delete:
+    s = schema.run_steps
+    return delete(s).where(s.c.command_id == bindparam("k_id"))
+
+
+@cache
+def run_segments() -> Select[tuple[object, ...]]:
+    t = schema.run_turns
+    return (
+        select(t.c.body, t.c.body_zlib)
+        .where(t.c.team_id == bindparam("k_team"), t.c.run_id == bindparam("k_run"))
+        .order_by(t.c.turn_index)
+    )
