@@ -57,6 +57,7 @@ def _sqlite_pragmas(synchronous: str) -> Any:
         cursor.close()
         if isinstance(dbapi_conn, sqlite_loop.LoopConnection):
             dbapi_conn.fsync = synchronous in sqlite_loop.FSYNC_ON_COMMIT
+            dbapi_conn.busy_ms = _BUSY_MS
 
     return connect
 
@@ -103,7 +104,10 @@ def sqlite_vec_loaded(engine: AsyncEngine) -> bool:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    sqlite_loop.begin_immediate(conn.connection.dbapi_connection, _BUSY_MS)
+    dbapi_conn = conn.connection.dbapi_connection
+    if dbapi_conn.in_transaction:  # begun by the group commit (``group_commit``)
+        return
+    sqlite_loop.begin_immediate(dbapi_conn, _BUSY_MS)
 
 
 def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> AsyncEngine:

@@ -12,42 +12,69 @@ commit fails.
 Groups form when units wait, that is while a unit or a commit is away from the
 event loop: a ``BEGIN`` waiting for another process, a commit that fsyncs
 (``synchronous=FULL``, run on a thread by ``sqlite_loop``), or a unit that
-awaits other work inside its transaction. ``MAX_UNITS`` bounds a group.
+awaits other work inside its transaction, and behind every unit: a unit that
+ended well lets the loop run once before it commits, so the units that are
+ready queue up and join. ``MAX_UNITS`` bounds a group.
+
+The transactions are begun, committed and rolled back straight on the
+``sqlite_loop`` connection, as are the savepoints: SQLAlchemy's connection stays
+in one transaction of its own for as long as it is kept (its ``begin`` hook
+sees the database transaction already open), so its statements run in ours
+without a greenlet round trip per ``BEGIN`` and ``COMMIT``. A connection of
+another driver goes through SQLAlchemy's ``begin``/``commit``.
 """
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import Coroutine
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from threadline.store import prepared, sqlite_loop
 
 MAX_UNITS = 64
 """Most units sharing one commit (bounds how long the first one waits)."""
 
 
-class _Group:
+class Group:
     """One open transaction and the units in it."""
 
-    __slots__ = ("conn", "done", "units")
+    __slots__ = ("conn", "done", "raw", "units")
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(
+        self, conn: AsyncConnection, raw: sqlite_loop.LoopConnection | None
+    ) -> None:
         self.conn = conn
+        self.raw = raw
         self.units = 0
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+def _run(raw: sqlite3.Connection, sql: str) -> None:
+    try:
+        raw.execute(sql).close()
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+
+
 class GroupCommit:
-    """The in-process write queue of one SQLite engine, with group commit."""
+    """The in-process write queue of one SQLite engine, with group commit.
+
+    A unit is ``enter()`` (its connection, inside the group's transaction or a
+    savepoint of it) then ``leave(group, joined, ok)``.
+    """
 
     def __init__(self, engine: AsyncEngine, max_units: int = MAX_UNITS) -> None:
         self._engine = engine
         self._max = max_units
         self._lock = asyncio.Lock()
         self._waiting = 0
-        self._open: _Group | None = None
+        self._open: Group | None = None
         self._conn: AsyncConnection | None = None
+        self._raw: sqlite_loop.LoopConnection | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.commits = 0
         """Commits made (each of one group; for tests and metrics)."""
@@ -55,7 +82,7 @@ class GroupCommit:
         """Units that ended well (their writes were committed or are pending)."""
 
     async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._raw = self._conn, None, None
         if conn is not None:
             with contextlib.suppress(BaseException):  # closing discards it
                 await conn.rollback()
@@ -92,9 +119,8 @@ class GroupCommit:
             return
         await self._settle(group)
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[AsyncConnection]:
-        """One unit of work: a connection inside a transaction (or a savepoint)."""
+    async def enter(self) -> tuple[Group, bool]:
+        """Start a unit: the group it is in, and whether it joined an open one."""
         await self._acquire()
         try:
             group = self._open
@@ -102,34 +128,55 @@ class GroupCommit:
                 group = await self._start()
             joined = group.units > 0
             if joined:
-                await group.conn.exec_driver_sql("SAVEPOINT threadline_unit")
+                if group.raw is not None:
+                    _run(group.raw, "SAVEPOINT threadline_unit")
+                else:
+                    await group.conn.exec_driver_sql("SAVEPOINT threadline_unit")
         except BaseException:
             await self._abandon()
             raise
         group.units += 1
-        try:
-            yield group.conn
-            if joined:
-                await group.conn.exec_driver_sql("RELEASE threadline_unit")
-        except BaseException:
-            await self._undo(group, joined)
-            raise
-        self.units += 1
-        await self._settle(group)
-        await asyncio.shield(group.done)
+        return group, joined
 
-    async def _start(self) -> _Group:
+    async def leave(self, group: Group, joined: bool, ok: bool) -> None:
+        """End a unit; when ``ok``, return once the commit holding it is made."""
+        if ok:
+            try:
+                # Let the units that are ready queue up and join this group.
+                await asyncio.sleep(0)
+                if joined:
+                    if group.raw is not None:
+                        _run(group.raw, "RELEASE threadline_unit")
+                    else:
+                        await group.conn.exec_driver_sql("RELEASE threadline_unit")
+            except BaseException:
+                await self._undo(group, joined)
+                raise
+            self.units += 1
+            await self._settle(group)
+            if not group.done.done():
+                await asyncio.shield(group.done)
+            group.done.result()  # raises if the group's commit failed
+            return
+        await self._undo(group, joined)
+
+    async def _start(self) -> Group:
         # One connection stays checked out between groups: no pool checkout,
         # reset and check-in a transaction.
         conn = self._conn
-        if conn is None or conn.closed or conn.invalidated:
-            conn = self._conn = await self._engine.connect()
         try:
-            await conn.begin()
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._conn = await self._engine.connect()
+                self._raw = prepared.loop_connection(conn)
+            raw = self._raw
+            if raw is not None and conn.in_transaction():
+                await sqlite_loop.begin(raw, raw.busy_ms)
+            else:  # SQLAlchemy's transaction, and the database's (its hook)
+                await conn.begin()
         except BaseException:
             await self._drop()
             raise
-        group = _Group(conn)
+        group = Group(conn, self._raw)
         self._open = group
         return group
 
@@ -143,12 +190,16 @@ class GroupCommit:
             return
         await self._settle(group)
 
-    async def _undo(self, group: _Group, joined: bool) -> None:
+    async def _undo(self, group: Group, joined: bool) -> None:
         """The unit failed: undo its writes only, and let the group go on."""
         if joined:
             try:
-                await group.conn.exec_driver_sql("ROLLBACK TO threadline_unit")
-                await group.conn.exec_driver_sql("RELEASE threadline_unit")
+                if group.raw is not None:
+                    _run(group.raw, "ROLLBACK TO threadline_unit")
+                    _run(group.raw, "RELEASE threadline_unit")
+                else:
+                    await group.conn.exec_driver_sql("ROLLBACK TO threadline_unit")
+                    await group.conn.exec_driver_sql("RELEASE threadline_unit")
             except BaseException as exc:  # the connection itself is broken
                 failed = RuntimeError("the group's transaction failed")
                 failed.__cause__ = exc
@@ -160,39 +211,70 @@ class GroupCommit:
         await self._end(group, None, commit=False)
         self._lock.release()
 
-    async def _settle(self, group: _Group) -> None:
+    async def _settle(self, group: Group) -> None:
         """Hand the open transaction to the next waiting unit, or commit it."""
         if self._waiting > 0 and group.units < self._max:
+            self._lock.release()
+            return
+        raw = group.raw
+        if raw is not None and sqlite_loop.commits_inline(raw):
+            # A WAL append without fsync: nothing to wait for, nothing to shield.
+            self._open = None
+            try:
+                sqlite_loop.commit_inline(raw)
+            except sqlite3.Error as exc:
+                failed = DBAPIError.instance("COMMIT", (), exc, sqlite3.Error)
+                await asyncio.shield(self._broken(group, failed))
+                return
+            self.commits += 1
+            self._finish(group, None)
             self._lock.release()
             return
         # Shielded: a caller cancelled during an fsync must not leave the group
         # half-finished; the commit completes and releases the queue.
         await asyncio.shield(self._commit(group))
 
-    async def _commit(self, group: _Group) -> None:
+    async def _broken(self, group: Group, failed: BaseException) -> None:
+        """A commit failed: the connection is not reused; its units raise."""
+        try:
+            await self._drop()
+            self._finish(group, failed)
+        finally:
+            self._lock.release()
+
+    async def _commit(self, group: Group) -> None:
         try:
             await self._end(group, None, commit=True)
         finally:
             self._lock.release()
 
     async def _end(
-        self, group: _Group, failed: BaseException | None, *, commit: bool
+        self, group: Group, failed: BaseException | None, *, commit: bool
     ) -> None:
         """Commit or roll back ``group``, close it, and tell its units."""
         self._open = None
+        raw = group.raw
         try:
             if commit and failed is None:
-                await group.conn.commit()
+                if raw is not None:
+                    await sqlite_loop.commit(raw)
+                else:
+                    await group.conn.commit()
                 self.commits += 1
+            elif raw is not None:
+                raw.rollback()
             else:
                 await group.conn.rollback()
         except BaseException as exc:
             failed = exc
             await self._drop()  # whatever state it is in, it is not reused
-        finally:
-            if not group.done.done():
-                if failed is None:
-                    group.done.set_result(None)
-                else:
-                    group.done.set_exception(failed)
-                    group.done.exception()  # retrieved: units may all be gone
+        self._finish(group, failed)
+
+    @staticmethod
+    def _finish(group: Group, failed: BaseException | None) -> None:
+        if not group.done.done():
+            if failed is None:
+                group.done.set_result(None)
+            else:
+                group.done.set_exception(failed)
+                group.done.exception()  # retrieved: units may all be gone

@@ -90,7 +90,7 @@ def _compiled(dialect: Dialect, stmt: Executable, keys: tuple[str, ...]) -> _Com
     return found
 
 
-def loop_connection(conn: AsyncConnection) -> sqlite3.Connection | None:
+def loop_connection(conn: AsyncConnection) -> sqlite_loop.LoopConnection | None:
     """The ``sqlite_loop`` connection under ``conn``; None for any other driver."""
     sync = conn.sync_connection
     if sync is None or sync.dialect.driver != "threadline":

@@ -6,8 +6,8 @@ is portable SQLAlchemy Core.
 
 import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar, Token
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -410,43 +410,23 @@ class SqlStore:
         """Pass every document body written from now on through ``sealer``."""
         self._sealer = sealer
 
-    @asynccontextmanager
-    async def begin(self) -> AsyncIterator[SqlTransaction]:
+    def begin(self) -> AbstractAsyncContextManager[SqlTransaction]:
         """One transaction, timed (``threadline_store_transaction_duration_seconds``)
         and, on a traced path (a turn), spanned."""
-        started = time.perf_counter()
-        try:
-            if not tracing.in_span():
-                async with self._begin() as tx:
-                    yield tx
-                return
-            with tracing.span(
-                "store.transaction",
-                {"db.system.name": self._db_system},
-                kind=tracing.CLIENT,
-                leaf=True,  # what runs inside belongs to the caller's span
-            ):
-                async with self._begin() as tx:
-                    yield tx
-        finally:
-            metrics.store_seconds.observe(time.perf_counter() - started)
+        if tracing.in_span():
+            return self._traced()
+        return _Unit(self)
 
     @asynccontextmanager
-    async def _begin(self) -> AsyncIterator[SqlTransaction]:
-        if self._serial is None or id(self) in _HOLDING.get():
-            async with self._engine.begin() as conn:
-                tx = self._transaction(conn)
+    async def _traced(self) -> AsyncIterator[SqlTransaction]:
+        with tracing.span(
+            "store.transaction",
+            {"db.system.name": self._db_system},
+            kind=tracing.CLIENT,
+            leaf=True,  # what runs inside belongs to the caller's span
+        ):
+            async with _Unit(self) as tx:
                 yield tx
-            tx.pending.apply(self.snapshots)  # committed
-            return
-        held = _HOLDING.set(_HOLDING.get() | {id(self)})
-        try:
-            async with self._serial.unit() as conn:
-                tx = self._transaction(conn)
-                yield tx
-            tx.pending.apply(self.snapshots)  # committed
-        finally:
-            _HOLDING.reset(held)
 
     def _transaction(self, conn: AsyncConnection) -> SqlTransaction:
         return SqlTransaction(
@@ -462,3 +442,60 @@ class SqlStore:
         if self._serial is not None:
             await self._serial.close()
         await self._engine.dispose()
+
+
+class _Unit:
+    """``SqlStore.begin``: one context manager, not three nested ones (~45 µs a
+    transaction). On SQLite the transaction is a unit of the store's group commit
+    (a nested ``begin`` in the same task takes a connection of its own instead:
+    it must not wait for itself); elsewhere one ``engine.begin()``."""
+
+    __slots__ = ("_group", "_held", "_joined", "_plain", "_started", "_store", "_tx")
+
+    def __init__(self, store: "SqlStore") -> None:
+        self._store = store
+        self._started = 0.0
+        self._plain: AbstractAsyncContextManager[AsyncConnection] | None = None
+        self._group: group_commit.Group | None = None
+        self._joined = False
+        self._held: Token[frozenset[int]] | None = None
+        self._tx: SqlTransaction | None = None
+
+    async def __aenter__(self) -> SqlTransaction:
+        store = self._store
+        self._started = time.perf_counter()
+        serial = store._serial
+        try:
+            holding = _HOLDING.get()
+            if serial is None or id(store) in holding:
+                self._plain = store._engine.begin()
+                conn = await self._plain.__aenter__()
+            else:
+                self._held = _HOLDING.set(holding | {id(store)})
+                self._group, self._joined = await serial.enter()
+                conn = self._group.conn
+        except BaseException:
+            self._done()
+            raise
+        self._tx = store._transaction(conn)
+        return self._tx
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: Any, tb: Any
+    ) -> None:
+        store, group = self._store, self._group
+        try:
+            if self._plain is not None:
+                await self._plain.__aexit__(kind, exc, tb)
+            elif store._serial is not None and group is not None:
+                await store._serial.leave(group, self._joined, kind is None)
+            if kind is None and self._tx is not None:
+                self._tx.pending.apply(store.snapshots)  # committed
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        if self._held is not None:
+            _HOLDING.reset(self._held)
+            self._held = None
+        metrics.store_seconds.observe(time.perf_counter() - self._started)

@@ -112,6 +112,8 @@ class LoopConnection(sqlite3.Connection):
     sets ``fsync`` from ``synchronous``)."""
 
     fsync = False
+    busy_ms = 10_000
+    """How long ``BEGIN IMMEDIATE`` waits for another process (set on connect)."""
     commits = 0
     checkpoints = 0
 
@@ -137,6 +139,40 @@ def _pass_through_loop() -> None:
     # SQLAlchemy's async layer insists that a statement awaited something (a
     # guard against sync drivers); this satisfies it for a greenlet switch (~1 µs).
     await_(_READY)
+
+
+async def begin(conn: sqlite3.Connection, busy_ms: int) -> None:
+    """``begin_immediate`` from a coroutine (the group commit's own transactions)."""
+    try:
+        conn.execute("BEGIN IMMEDIATE").close()
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+        await asyncio.to_thread(_begin_waiting, conn, busy_ms)
+
+
+def commits_inline(conn: "LoopConnection") -> bool:
+    """Whether the next commit runs on the loop (no fsync, no checkpoint due)."""
+    return not conn.fsync and (conn.commits + 1) % CHECKPOINT_EVERY != 0
+
+
+def commit_inline(conn: "LoopConnection") -> None:
+    conn.commit()
+    conn.commits += 1
+
+
+async def commit(conn: "LoopConnection") -> None:
+    """Commit: an fsync on a thread, every ``CHECKPOINT_EVERY`` commits a
+    checkpoint on a thread (busy: the next one, or another process, will)."""
+    if conn.fsync:
+        await asyncio.to_thread(conn.commit)
+    else:
+        conn.commit()
+    conn.commits += 1
+    if conn.commits % CHECKPOINT_EVERY == 0:
+        with contextlib.suppress(sqlite3.Error):
+            await asyncio.to_thread(_checkpoint, conn)
+            conn.checkpoints += 1
 
 
 class SQLiteLoopDialect(SQLiteDialect_pysqlite):
@@ -181,17 +217,10 @@ class SQLiteLoopDialect(SQLiteDialect_pysqlite):
         conn = getattr(dbapi_connection, "dbapi_connection", dbapi_connection)
         if not isinstance(conn, LoopConnection):
             conn.commit()
-            return
-        if conn.fsync:
-            await_(asyncio.to_thread(conn.commit))
+        elif commits_inline(conn):
+            commit_inline(conn)
         else:
-            conn.commit()
-        conn.commits += 1
-        if conn.commits % CHECKPOINT_EVERY == 0:
-            # Busy: the next one (or another process) will.
-            with contextlib.suppress(sqlite3.Error):
-                await_(asyncio.to_thread(_checkpoint, conn))
-                conn.checkpoints += 1
+            await_(commit(conn))
 
 
 registry.register("sqlite.threadline", __name__, "SQLiteLoopDialect")
