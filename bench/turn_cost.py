@@ -36,15 +36,38 @@ from threadline.store import Store, open_store
 
 
 class Counter:
-    """Statements and commits seen on an engine."""
+    """Statements and commits seen on an engine.
+
+    On SQLite the hot statements run straight on the sqlite3 connection
+    (``store.prepared``), below SQLAlchemy's events: there every statement is
+    counted with SQLite's own trace callback, set on each connection checked out.
+    """
+
+    _SKIP = ("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT")
 
     def __init__(self, store: Store) -> None:
         engine = store._engine.sync_engine  # type: ignore[attr-defined]
         self.statements = 0
         self.commits = 0
         self.row_bytes = 0
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "checkout", self._trace_connection)
+            return
         event.listen(engine, "before_cursor_execute", self._statement)
         event.listen(engine, "commit", self._commit)
+
+    def _trace_connection(self, dbapi_conn: Any, *_: Any) -> None:
+        dbapi_conn.set_trace_callback(self._traced)
+
+    def _traced(self, stmt: str) -> None:
+        head = stmt.lstrip()[:10].upper()
+        if head.startswith("COMMIT"):
+            self.commits += 1
+        if head.startswith(self._SKIP):
+            return
+        self.statements += 1
+        if head.startswith("UPDATE") and "workflow_runs" in stmt:
+            self.row_bytes += len(stmt)  # the statement with its values bound
 
     def _statement(
         self, conn: Any, cursor: Any, stmt: str, params: Any, *_: Any
