@@ -28,7 +28,7 @@ from sqlalchemy.sql.selectable import SelectBase
 from threadline.store import sqlite_loop
 
 Row = dict[str, Any]
-_Processor = Callable[[Any], Any] | None
+_Processor = Callable[[Any], Any]
 
 
 class _Compiled:
@@ -52,27 +52,34 @@ class _Compiled:
         self.sql: str = compiled.string
         self.names = names
         processors = compiled._bind_processors
-        self.binds: tuple[_Processor, ...] = tuple(processors.get(n) for n in names)
+        # Only the positions that convert (JSON, DateTime, Boolean...).
+        self.binds: tuple[tuple[int, _Processor], ...] = tuple(
+            (i, processors[n]) for i, n in enumerate(names) if n in processors
+        )
         self.columns: tuple[str, ...] = ()
-        self.results: tuple[_Processor, ...] = ()
+        self.results: tuple[tuple[int, _Processor], ...] = ()
         if isinstance(stmt, SelectBase):
             selected = list(stmt.selected_columns)
             self.columns = tuple(str(c.key) for c in selected)
-            self.results = tuple(
+            converts = [
                 c.type._cached_result_processor(dialect, None) for c in selected
-            )
+            ]
+            self.results = tuple((i, p) for i, p in enumerate(converts) if p)
 
-    def bound(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            params[n] if p is None else p(params[n])
-            for n, p in zip(self.names, self.binds, strict=True)
-        )
+    def bound(self, params: Mapping[str, Any]) -> list[Any]:
+        """The statement's parameters, converted (``None`` too, as SQLAlchemy
+        does: a JSON ``None`` is written as ``null``)."""
+        values = [params[n] for n in self.names]
+        for i, convert in self.binds:
+            values[i] = convert(values[i])
+        return values
 
-    def row(self, values: Sequence[Any]) -> Row:
-        return {
-            c: v if p is None or v is None else p(v)
-            for c, v, p in zip(self.columns, values, self.results, strict=True)
-        }
+    def row(self, fetched: Sequence[Any]) -> Row:
+        values = list(fetched)
+        for i, convert in self.results:
+            if values[i] is not None:
+                values[i] = convert(values[i])
+        return dict(zip(self.columns, values, strict=True))
 
 
 _COMPILED: dict[tuple[int, Executable, tuple[str, ...]], _Compiled] = {}
