@@ -53,11 +53,18 @@ class Group:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
+def _wrapped(exc: BaseException, sql: str) -> BaseException:
+    """A ``sqlite3`` error as SQLAlchemy raises it (anything else as it is)."""
+    if isinstance(exc, sqlite3.Error):
+        return DBAPIError.instance(sql, (), exc, sqlite3.Error)
+    return exc
+
+
 def _run(raw: sqlite3.Connection, sql: str) -> None:
     try:
         raw.execute(sql).close()
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+        raise _wrapped(exc, sql) from exc
 
 
 class GroupCommit:
@@ -170,7 +177,10 @@ class GroupCommit:
                 self._raw = prepared.loop_connection(conn)
             raw = self._raw
             if raw is not None and conn.in_transaction():
-                await sqlite_loop.begin(raw, raw.busy_ms)
+                try:
+                    await sqlite_loop.begin(raw, raw.busy_ms)
+                except sqlite3.Error as exc:
+                    raise _wrapped(exc, "BEGIN IMMEDIATE") from exc
             else:  # SQLAlchemy's transaction, and the database's (its hook)
                 await conn.begin()
         except BaseException:
@@ -223,7 +233,7 @@ class GroupCommit:
             try:
                 sqlite_loop.commit_inline(raw)
             except sqlite3.Error as exc:
-                failed = DBAPIError.instance("COMMIT", (), exc, sqlite3.Error)
+                failed = _wrapped(exc, "COMMIT")
                 await asyncio.shield(self._broken(group, failed))
                 return
             self.commits += 1
@@ -266,7 +276,7 @@ class GroupCommit:
             else:
                 await group.conn.rollback()
         except BaseException as exc:
-            failed = exc
+            failed = _wrapped(exc, "COMMIT" if commit else "ROLLBACK")
             await self._drop()  # whatever state it is in, it is not reused
         self._finish(group, failed)
 
