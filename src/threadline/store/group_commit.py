@@ -60,6 +60,14 @@ def _wrapped(exc: BaseException, sql: str) -> BaseException:
     return exc
 
 
+def _told(conn: AsyncConnection) -> None:
+    """SQLAlchemy's ``commit`` event, for a commit made on the connection itself
+    (listeners count commits)."""
+    sync = conn.sync_connection
+    if sync is not None and (sync._has_events or sync.engine._has_events):
+        sync.dispatch.commit(sync)
+
+
 def _run(raw: sqlite3.Connection, sql: str) -> None:
     try:
         raw.execute(sql).close()
@@ -237,6 +245,7 @@ class GroupCommit:
                 await asyncio.shield(self._broken(group, failed))
                 return
             self.commits += 1
+            _told(group.conn)
             self._finish(group, None)
             self._lock.release()
             return
@@ -268,6 +277,7 @@ class GroupCommit:
             if commit and failed is None:
                 if raw is not None:
                     await sqlite_loop.commit(raw)
+                    _told(group.conn)
                 else:
                     await group.conn.commit()
                 self.commits += 1

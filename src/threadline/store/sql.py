@@ -445,10 +445,8 @@ class SqlStore:
 
 
 class _Unit:
-    """``SqlStore.begin``: one context manager, not three nested ones (~45 µs a
-    transaction). On SQLite the transaction is a unit of the store's group commit
-    (a nested ``begin`` in the same task takes a connection of its own instead:
-    it must not wait for itself); elsewhere one ``engine.begin()``."""
+    """``SqlStore.begin`` as one context manager: a unit of SQLite's group commit
+    (a nested one in the same task: its own connection), else ``engine.begin()``."""
 
     __slots__ = ("_group", "_held", "_joined", "_plain", "_started", "_store", "_tx")
 
