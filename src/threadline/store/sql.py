@@ -191,8 +191,8 @@ class SqlDocuments:
             stmt = statements.documents_where(self._table, names, query.newest_first)
             params = {f"k_{name}": query.equals[name] for name in names}
             params["k_team"] = team_id
-            found = (await self._conn.execute(stmt, params)).mappings()
-            docs = await self._joined([_to_document(r) for r in found.all()])
+            plain = (await self._conn.execute(stmt, params)).mappings().all()
+            docs = await self._joined([_to_document(r) for r in plain])
             return docs, len(docs)
         t = self._table
         where = and_(*self._conditions(team_id, query))
