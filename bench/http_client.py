@@ -32,6 +32,16 @@ from bench.workloads import START
 JsonDict = dict[str, Any]
 
 
+def one_connection(base: str, key: str) -> httpx.AsyncClient:
+    """A client of one keep-alive connection, authenticated with ``key``."""
+    return httpx.AsyncClient(
+        base_url=base,
+        headers={"Authorization": f"Bearer {key}"},
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        timeout=60.0,
+    )
+
+
 async def client_loop(
     base: str,
     key: str,
@@ -42,12 +52,8 @@ async def client_loop(
     errors: list[str],
     answered: list[int],
 ) -> None:
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    headers = {"Authorization": f"Bearer {key}"}
     url = f"/v1/workflows/{wid}/execute"
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=60.0
-    ) as client:
+    async with one_connection(base, key) as client:
 
         async def post(body: JsonDict, counted: bool) -> JsonDict | None:
             began = time.perf_counter_ns()
@@ -87,12 +93,8 @@ async def get_loop(
     errors: list[str],
     answered: list[int],
 ) -> None:
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    headers = {"Authorization": f"Bearer {key}"}
     url = f"/v1/workflow-runs/{run_id}"
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=60.0
-    ) as client:
+    async with one_connection(base, key) as client:
         counted = False
         while time.perf_counter() < deadline:
             began = time.perf_counter_ns()
