@@ -30,8 +30,12 @@ def new_object_id(now: float | None = None) -> str:
 
 
 def is_object_id(value: object) -> bool:
-    """Tell whether ``value`` is a 24-character lowercase hex string."""
-    return isinstance(value, str) and _OBJECT_ID_RE.match(value) is not None
+    """Tell whether ``value`` is exactly a 24-character lowercase hex string.
+
+    ``fullmatch``: ``match`` with ``$`` would also accept a trailing newline, which the
+    API's path and query patterns (pydantic's regex engine) refuse.
+    """
+    return isinstance(value, str) and _OBJECT_ID_RE.fullmatch(value) is not None
 
 
 def new_logical_id(prefix: str) -> str:

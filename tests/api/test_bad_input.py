@@ -229,3 +229,17 @@ async def test_a_graph_part_of_the_wrong_type_is_a_422_naming_it(team: Team):
         assert response.status_code == 422, (body, response.text)
         assert response.json()["message"].startswith(f"{field}:")
     assert (await team.client.get("/v1/workflows")).json()["total"] == 0
+
+
+async def test_a_run_id_with_a_trailing_newline_is_refused_naming_the_field(team: Team):
+    workflow_id, run_id = await _started_run(team)
+    before = (await team.client.get(f"/v1/workflow-runs/{run_id}")).json()
+    data = {"command": "data", "thread_to_node_inputs": {"0": {"node_run_inputs": []}}}
+    response = await team.client.post(
+        f"/v1/workflows/{workflow_id}/execute",
+        json={"run_id": run_id + "\n", "run_input": data},
+    )
+    assert response.status_code == 422, response.text
+    assert "run_id" in response.text
+    after = (await team.client.get(f"/v1/workflow-runs/{run_id}")).json()
+    assert after == before

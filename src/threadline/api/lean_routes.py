@@ -32,6 +32,7 @@ from fastapi.telemetry import get_telemetry_data
 
 from threadline.api.deps import get_caller, get_store
 from threadline.api.params import INT32_MAX
+from threadline.ids import is_object_id
 from threadline.service.caller import Caller
 from threadline.store import Store
 
@@ -40,7 +41,6 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 PARSED_BODY = "threadline.json_body"
 """Scope key: the request body as ``JsonGuard`` decoded it (``json.loads``)."""
 _READER = "__threadline_lean_reader__"
-_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 _VERSION_QUERY = re.compile(rb"version=([0-9]{1,10})")
 
 
@@ -113,7 +113,7 @@ class LeanRoute(APIRoute):
 def object_id(request: Request, name: str) -> str | None:
     """The path parameter ``name`` when it is a 24-hex id."""
     value = request.path_params.get(name)
-    if isinstance(value, str) and _OBJECT_ID.fullmatch(value):
+    if isinstance(value, str) and is_object_id(value):
         return value
     return None
 
