@@ -31,6 +31,10 @@ class Options:
     min_samples: int = 30
     conversation_turns: int = 200
     """User turns of the conversation scenario (one run)."""
+    conversation_lanes: int = 5
+    """Conversations interleaved at evenly spaced phases (``bench.flatness``)."""
+    gc_freeze: bool = True
+    """``gc.freeze()`` after the conversation row's warm-up, on both sides."""
     work_dir: Path = Path("bench/results/tmp")
     collect: bool = True
     """``gc.collect()`` before each round (off when profiling)."""

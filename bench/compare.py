@@ -38,7 +38,7 @@ PG_PINS = (
     "psycopg-pool==3.3.3",
 )
 """LangGraph's PostgreSQL saver: optional; its rows are skipped if it won't install."""
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _log(text: str) -> None:
@@ -89,7 +89,11 @@ def run_langgraph(python: Path, args: argparse.Namespace, out: Path) -> JsonDict
         str(args.seconds),
         "--turns",
         str(args.turns),
+        "--lanes",
+        str(args.lanes),
     ]
+    if args.no_gc_freeze:
+        command.append("--no-gc-freeze")
     if args.quick:
         command.append("--quick")
     subprocess.run(command, check=True)
@@ -178,8 +182,26 @@ def comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
             "threadline_cpu_ms_per_turn": _ms(_cpu(t) or 0.0),
             "langgraph_cpu_ms_per_turn": _ms(_cpu(g) or 0.0),
         }
+        | _flatness("threadline", t)
+        | _flatness("langgraph", g)
     )
     return rows
+
+
+def _flatness(side: str, result: JsonDict) -> JsonDict:
+    """The conversation's first/last tenth: ratio, rounds' spread, CPU, GC."""
+    x = result["extra"]
+    return {
+        f"{side}_lanes": x.get("lanes"),
+        f"{side}_last_over_first": x.get("last_over_first"),
+        f"{side}_round_ratios": [r["last_over_first"] for r in x.get("rounds", [])],
+        f"{side}_cpu_first_ms": _ms(x.get("cpu_first_tenth_us") or 0.0),
+        f"{side}_cpu_last_ms": _ms(x.get("cpu_last_tenth_us") or 0.0),
+        f"{side}_cpu_last_over_first": x.get("cpu_last_over_first"),
+        f"{side}_gc_first_tenth": x.get("gc_first_tenth"),
+        f"{side}_gc_last_tenth": x.get("gc_last_tenth"),
+        f"{side}_gc_frozen": x.get("gc_frozen_after_warmup"),
+    }
 
 
 def throughput_comparison(tl: list[JsonDict], lg: list[JsonDict]) -> list[JsonDict]:
@@ -325,8 +347,9 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
         )
     c = next(r for r in rows if r["measure"] == "conversation")
     say(
-        f"\n== Conversation on SQLite, {c['turns']} user turns x {c['runs']} runs "
-        "(2 instant model calls a turn)"
+        f"\n== Conversation on SQLite, {c['turns']} user turns, "
+        f"{c.get('threadline_lanes')} conversations interleaved x {c['runs']} "
+        "rotations (2 instant model calls a turn)"
     )
     head = (
         f"{'engine':<11} {'p50':>8} {'p99':>8} {'first10%':>9} {'last10%':>8} "
@@ -343,6 +366,23 @@ def print_table(rows: list[JsonDict], versions: JsonDict) -> None:
             f"{c[key + '_rows_per_turn']:>10} "
             f"{c.get(key + '_cpu_ms_per_turn', 0):>5.2f} ms"
         )
+    say("first/last 10% (last / first): wall over all rounds, each round, CPU; GC")
+    for name, key in (("Threadline", "threadline"), ("LangGraph", "langgraph")):
+        ratios = ", ".join(f"{v:.2f}" for v in c.get(key + "_round_ratios") or [])
+        first, last = c.get(key + "_gc_first_tenth"), c.get(key + "_gc_last_tenth")
+        say(
+            f"{name:<11} wall {c.get(key + '_last_over_first')}x (rounds: {ratios}); "
+            f"cpu {c.get(key + '_cpu_first_ms')} -> {c.get(key + '_cpu_last_ms')} ms "
+            f"({c.get(key + '_cpu_last_over_first')}x); gc first/last tenth "
+            f"{_gc_text(first)} / {_gc_text(last)}"
+            f"{' (heap frozen after warm-up)' if c.get(key + '_gc_frozen') else ''}"
+        )
+
+
+def _gc_text(found: JsonDict | None) -> str:
+    if not found:
+        return "-"
+    return f"{found['collections']} ({found['gen2']} full, {found['pause_ms']} ms)"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -351,6 +391,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.0, help="per round")
     parser.add_argument("--turns", type=int, default=200, help="conversation turns")
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=5,
+        help="conversations interleaved in the conversation row (bench.flatness)",
+    )
+    parser.add_argument(
+        "--no-gc-freeze",
+        action="store_true",
+        help="no gc.freeze() after the conversation row's warm-up (both sides)",
+    )
     parser.add_argument("--venv", type=Path, default=VENV, help="LangGraph venv")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument(
@@ -375,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
         seconds_per_round=args.seconds,
         rounds=args.rounds,
         conversation_turns=args.turns,
+        conversation_lanes=args.lanes,
+        gc_freeze=not args.no_gc_freeze,
         work_dir=RESULTS / "tmp",
     )
     tl_cases = asyncio.run(compare_threadline.run(opts, _log))
@@ -398,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
             "rounds": args.rounds,
             "seconds_per_round": args.seconds,
             "turns": args.turns,
+            "lanes": args.lanes,
+            "gc_freeze": not args.no_gc_freeze,
         },
         "langgraph_versions": langgraph["versions"],
         "comparison": rows,

@@ -11,13 +11,13 @@
   receives it in the resume value): neither side parses text.
 """
 
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Case, Options, Stats, make_case, measure_async
+from bench.common import Case, Options, make_case, measure_async
 from bench.executors import one_turn
+from bench.flatness import conversation_result, staggered, storage_between_rounds
 from bench.service_sqlite import (
     bench_caller,
     bench_runtime,
@@ -25,7 +25,7 @@ from bench.service_sqlite import (
     open_bench_store,
     waiting_turn,
 )
-from bench.sqlite_probe import StorageProbe, growth, remove_db
+from bench.sqlite_probe import StorageProbe, remove_db
 from bench.workloads import (
     LINEAR_SIZES,
     START,
@@ -179,72 +179,51 @@ async def sqlite_cases(opts: Options) -> list[Case]:
 
 
 async def conversation_case(opts: Options) -> Case:
+    """The conversation row, timed by ``bench.flatness.staggered`` (the same
+    schedule as ``bench.langgraph_side``)."""
     turns = 30 if opts.quick else opts.conversation_turns
     path = opts.work_dir / "compare-chat.db"
     store = await open_bench_store(path)
     caller, runtime = bench_caller(), bench_runtime()
     llm = runtime.llm
 
-    async def turn(run_id: str | None, raw: JsonDict) -> str:
+    async def start() -> str:
         return await waiting_turn(
-            store, caller, runtime, workflow_id=wid, run_id=run_id, raw=raw
+            store, caller, runtime, workflow_id=wid, run_id=None, raw=START
         )
 
-    async def chat(count: int) -> list[float]:
-        run_id = await turn(None, START)
-        latencies = []
-        for i in range(count):
-            started = time.perf_counter_ns()
-            await turn(run_id, user_turn(i))
-            latencies.append((time.perf_counter_ns() - started) / 1000)
-        return latencies
+    async def turn(run_id: str, index: int) -> None:
+        await waiting_turn(
+            store, caller, runtime, workflow_id=wid, run_id=run_id, raw=user_turn(index)
+        )
 
-    latencies: list[float] = []
-    medians: list[float] = []
-    by_turn: list[list[float]] = [[] for _ in range(turns)]
     storage: list[JsonDict] = []
     try:
         wid = await create_workflow(store, caller, support_chat())
         calls = llm.calls if isinstance(llm, InstantLLM) else 0
-        await chat(10)  # warm-up
+        warm = await start()
+        for i in range(10):  # warm-up
+            await turn(warm, i)
         if isinstance(llm, InstantLLM) and llm.calls - calls != 20:
             raise AssertionError(f"{llm.calls - calls} model calls for 10 turns")
         probe = StorageProbe(path)
-        began_cpu = time.process_time()
         try:
-            for _ in range(opts.rounds):
-                before = probe.snapshot()
-                run = await chat(turns)
-                after = probe.snapshot()
-                storage.append(growth(before, after, turns + 1))
-                latencies += run
-                medians.append(statistics.median(run))
-                for index, value in enumerate(run):
-                    by_turn[index].append(value)
+            measured = await staggered(
+                start,
+                turn,
+                turns=turns,
+                lanes=opts.conversation_lanes,
+                rounds=opts.rounds,
+                freeze=opts.gc_freeze,
+                between_rounds=storage_between_rounds(probe, storage),
+            )
         finally:
             probe.close()
-        # CPU of the timed turns (the starts and the storage probe included).
-        cpu_s = time.process_time() - began_cpu
     finally:
         await store.close()
         remove_db(path)
-    per_index = [statistics.median(v) for v in by_turn]
-    tenth = max(turns // 10, 1)
-    return make_case(
-        "conversation",
-        f"chat, {turns} user turns",
-        2,
-        (latencies, medians),
-        user_turns_per_run=turns,
-        runs=opts.rounds,
-        model_calls_per_turn=2,
-        p50_first_tenth_us=round(Stats.of(per_index[:tenth]).p50, 1),
-        p50_last_tenth_us=round(Stats.of(per_index[-tenth:]).p50, 1),
-        storage_per_run=storage,
-        store="SQLite file (WAL, synchronous=NORMAL)",
-        note="storage per turn includes the start: (after - before) / (turns + 1)",
-        cpu_us_per_call=round(1e6 * cpu_s / len(latencies), 1),
-        cpu_note="process CPU (all threads) of the measured runs, starts included",
+    return conversation_result(
+        measured, storage, store="SQLite file (WAL, synchronous=NORMAL)"
     )
 
 

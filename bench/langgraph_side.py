@@ -26,7 +26,6 @@ import itertools
 import json
 import operator
 import sqlite3
-import statistics
 import sys
 import time
 from importlib import metadata
@@ -40,8 +39,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command, interrupt
 
-from bench.common import Case, Options, Stats, make_case, measure, measure_async
-from bench.sqlite_probe import StorageProbe, growth, remove_db
+from bench.common import Case, Options, make_case, measure, measure_async
+from bench.flatness import conversation_result, staggered, storage_between_rounds
+from bench.sqlite_probe import StorageProbe, remove_db
 
 LINEAR_SIZES = (1, 5, 20)
 REPLY = "Sure, happy to help with that."
@@ -254,54 +254,50 @@ async def _chat(graph: Any, turns: int) -> list[float]:
 
 
 async def conversation_case(opts: Options, work: Path) -> Case:
+    """The conversation row, timed by ``bench.flatness.staggered`` (the same
+    schedule as ``bench.compare_threadline``)."""
     turns = 30 if opts.quick else opts.conversation_turns
     path = work / "langgraph-chat.db"
     remove_db(path)
     model = InstantModel()
-    latencies: list[float] = []
-    medians: list[float] = []
-    by_turn: list[list[float]] = [[] for _ in range(turns)]
     storage: list[dict[str, Any]] = []
     async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
         graph = conversation(model).compile(checkpointer=saver)
         await _chat(graph, 10)  # warm-up
+
+        async def start() -> dict[str, Any]:
+            cfg = _fresh()
+            first = await graph.ainvoke({"messages": []}, cfg)
+            if "__interrupt__" not in first:
+                raise AssertionError("start did not wait for the user")
+            return cfg
+
+        async def turn(cfg: dict[str, Any], index: int) -> None:
+            out = await graph.ainvoke(Command(resume=user_turn(index)), cfg)
+            if "__interrupt__" not in out:
+                raise AssertionError(f"turn {index} did not wait for the user")
+            expected = 1 + 2 * (index + 1)  # greeting + (user + answer) per turn
+            if len(out["messages"]) != expected:
+                raise AssertionError(f"{len(out['messages'])} messages, not {expected}")
+
         probe = StorageProbe(path)
-        began_cpu = time.process_time()
         try:
-            for _ in range(opts.rounds):
-                before = probe.snapshot()
-                run = await _chat(graph, turns)
-                after = probe.snapshot()
-                storage.append(growth(before, after, turns + 1))
-                latencies += run
-                medians.append(statistics.median(run))
-                for index, value in enumerate(run):
-                    by_turn[index].append(value)
+            measured = await staggered(
+                start,
+                turn,
+                turns=turns,
+                lanes=opts.conversation_lanes,
+                rounds=opts.rounds,
+                freeze=opts.gc_freeze,
+                between_rounds=storage_between_rounds(probe, storage),
+            )
         finally:
             probe.close()
-        cpu_s = time.process_time() - began_cpu
     remove_db(path)
-    per_index = [statistics.median(v) for v in by_turn]
-    tenth = max(turns // 10, 1)
-    windows = {
-        "first": Stats.of(per_index[:tenth]).p50,
-        "last": Stats.of(per_index[-tenth:]).p50,
-    }
-    return make_case(
-        "conversation",
-        f"chat, {turns} user turns",
-        2,
-        (latencies, medians),
-        user_turns_per_run=turns,
-        runs=opts.rounds,
-        model_calls_per_turn=2,
-        p50_first_tenth_us=round(windows["first"], 1),
-        p50_last_tenth_us=round(windows["last"], 1),
-        storage_per_run=storage,
+    return conversation_result(
+        measured,
+        storage,
         checkpointer="AsyncSqliteSaver (file, WAL, default pragmas)",
-        note="storage per turn includes the start: (after - before) / (turns + 1)",
-        cpu_us_per_call=round(1e6 * cpu_s / len(latencies), 1),
-        cpu_note="process CPU (all threads) of the measured runs, starts included",
     )
 
 
@@ -343,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--lanes", type=int, default=5)
+    parser.add_argument("--no-gc-freeze", action="store_true")
     parser.add_argument("--work-dir", type=Path, default=Path("bench/results/tmp"))
     args = parser.parse_args(argv)
     opts = Options(
@@ -350,6 +348,8 @@ def main(argv: list[str] | None = None) -> None:
         seconds_per_round=args.seconds,
         rounds=args.rounds,
         conversation_turns=args.turns,
+        conversation_lanes=args.lanes,
+        gc_freeze=not args.no_gc_freeze,
         work_dir=args.work_dir,
     )
     document = asyncio.run(main_async(opts))
