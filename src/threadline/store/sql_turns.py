@@ -9,13 +9,30 @@ import zlib
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import JSON, delete, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from threadline.store import schema, statements
+from threadline.store import schema, segment_nodes, statements
 from threadline.store.prepared import Statements
 
 JsonDict = dict[str, Any]
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def _compact_json(body: JsonDict) -> bytes:
+    """Compact UTF-8 JSON: orjson (a tenth of ``json.dumps``'s time, the same
+    bytes), or ``json.dumps`` for what orjson refuses (a key that is not a string,
+    an integer beyond 64 bits, an unknown type): then the bytes and any error are
+    what they were before. NaN and infinities are written ``null``, as the API
+    and the PostgreSQL engine's JSON columns write them."""
+    try:
+        return orjson.dumps(body, default=_refuse)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _pack_segment(body: JsonDict) -> bytes:
@@ -25,9 +42,8 @@ def _pack_segment(body: JsonDict) -> bytes:
     as small as the defaults, with a fraction of zlib's set-up cost per call. Any
     zlib reader decompresses it (the window size is in the stream header).
     """
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     packer = zlib.compressobj(6, zlib.DEFLATED, 13, 5)
-    return packer.compress(text.encode()) + packer.flush()
+    return packer.compress(_compact_json(body)) + packer.flush()
 
 
 def _unpack_segment(body: Any, packed: bytes | None) -> JsonDict:
@@ -73,7 +89,11 @@ class SqlTurns:
     async def list(self, team_id: str, run_id: str) -> list[JsonDict]:
         params = {"k_team": team_id, "k_run": run_id}
         rows = await self._run.rows(statements.run_segments(), params)
-        return [_unpack_segment(r["body"], r["body_zlib"]) for r in rows]
+        segments = [_unpack_segment(r["body"], r["body_zlib"]) for r in rows]
+        if segment_nodes.references(segments):
+            # Visited lists stored as references to the run's history rows.
+            segment_nodes.expand(segments, await self._history_rows(team_id, run_id))
+        return segments
 
     async def replace(
         self, team_id: str, run_id: str, index: int, body: JsonDict, at: datetime
@@ -112,11 +132,17 @@ class SqlTurns:
     async def history(
         self, team_id: str, run_id: str, since: int = 0
     ) -> "builtins.list[JsonDict]":
+        return [body for _, body in await self._history_rows(team_id, run_id, since)]
+
+    async def _history_rows(
+        self, team_id: str, run_id: str, since: int = 0
+    ) -> "builtins.list[tuple[int, JsonDict]]":
         stmt = statements.run_history()
         params = {"k_team": team_id, "k_run": run_id, "k_since": since}
         rows = await self._run.rows(stmt, params)
         return [
-            cast(JsonDict, json.loads(zlib.decompress(r["body_zlib"]))) for r in rows
+            (int(r["seq"]), cast(JsonDict, json.loads(zlib.decompress(r["body_zlib"]))))
+            for r in rows
         ]
 
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from threadline.store import Document, Transaction
+from threadline.store import Document, Transaction, segment_nodes
 from threadline.store import history_log as log
 from threadline.store.history_log import HistoryCache, Lists
 
@@ -62,10 +62,16 @@ async def save(
     to ``remember`` once committed)."""
     row, change = log.split(doc.body)
     at = datetime.now(UTC)
-    carried = None if change is None else (log.rows_count(row) - 1, change)
+    rows = log.rows_count(row)
+    carried = None if change is None else (rows - 1, change)
+    after = log.after_save(doc.body, row)
     if segment is not None:
+        # The segment's visited lists are those the history rows now hold: it
+        # stores a reference to them (``store.segment_nodes``), not the lists.
+        lists = after[log.BASE]["lists"]
+        body = segment_nodes.by_reference(segment[1], lists, rows)
         await tx.turns().append(
-            doc.team_id, doc.id, segment[0], segment[1], at, history=carried
+            doc.team_id, doc.id, segment[0], body, at, history=carried
         )
     elif carried is not None:
         await tx.turns().append_history(doc.team_id, doc.id, *carried, at)
@@ -73,7 +79,7 @@ async def save(
     runs = tx.documents("workflow_runs")
     if not await runs.replace(stored, expected_status=expected_status):
         return None
-    return replace(doc, body=log.after_save(doc.body, row))
+    return replace(doc, body=after)
 
 
 async def insert(tx: Transaction, doc: Document) -> Document:
