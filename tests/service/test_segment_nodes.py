@@ -115,7 +115,7 @@ def test_expand_applies_cuts_and_serves_references_in_any_order():
     ]
 
     def ref(count: int, threads: list[str]) -> JsonDict:
-        misc = {"thread_id_to_nodes_history": None, segment_nodes.REF: {}}
+        misc: JsonDict = {"thread_id_to_nodes_history": None}
         misc[segment_nodes.REF] = {"rows": count, "threads": threads}
         return {"run_output": {}, segment_nodes.MISC: misc}
 

@@ -81,7 +81,7 @@ def join_lists(
         held = lists.get(thread_id) or {}
         whole = dict(thread)
         for name, size in zip(LISTS, sizes, strict=True):
-            whole[name] = list((held.get(name) or [])[:size])
+            whole[name] = (held.get(name) or [])[:size]  # a slice is a new list
         threads[thread_id] = whole
     base = {
         "rows": rows,
@@ -94,6 +94,8 @@ def join_lists(
 
 def _change(old: list[Any], new: list[Any]) -> list[Any] | None:
     """``[start, items]`` turning ``old`` into ``new``; None when they are equal."""
+    if not isinstance(old, list) or not isinstance(new, list):
+        old, new = list(old), list(new)
     size = len(old)
     if len(new) >= size and new[:size] == old:
         return None if len(new) == size else [size, new[size:]]
@@ -122,8 +124,9 @@ def split(body: JsonDict) -> tuple[JsonDict, JsonDict | None]:
         kept = dict(thread)
         sizes = []
         for name in LISTS:
-            new = list(thread.get(name) or [])
-            change = _change(list(stored.get(name) or []), new)
+            # Read only (``_change`` copies what it keeps): no copies of the lists.
+            new = thread.get(name) or []
+            change = _change(stored.get(name) or [], new)
             if change is not None:
                 changes.setdefault(thread_id, {})[name] = change
             sizes.append(len(new))
