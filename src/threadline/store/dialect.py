@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from threadline.errors import ConfigError
-from threadline.store import pg_engine, sqlite_loop
+from threadline.store import json_text, pg_engine, sqlite_loop
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _MIGRATION_LOCK_KEY = 861_100_001
@@ -138,7 +138,12 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> AsyncEngin
             "check_same_thread": False,  # BEGIN's wait and commits may use a thread
             "timeout": 0,
         }
-        engine = create_async_engine(parsed, connect_args=connect_args, **kwargs)
+        engine = create_async_engine(
+            parsed,
+            connect_args=connect_args,
+            json_serializer=json_text.dumps,
+            **kwargs,
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(synchronous))
         if _probe_sqlite_vec():
             _VEC_ENGINES.add(id(engine))

@@ -20,20 +20,16 @@ PostgreSQL path"). What this module saves, without changing what commits:
   ``SELECT pg_advisory_xact_lock(<id>)`` together (``lock``), where the driver
   would send them one after the other; the lock is held from the same point of
   the transaction, until its commit or rollback.
-- **orjson writes JSON columns.** Bodies are encoded by orjson (a tenth of
-  ``json.dumps``'s time); what it refuses (a key that is not a string, an integer
-  beyond 64 bits, a value of an unknown type) by ``json.dumps`` as before. They
-  are still read by ``json.loads``: orjson would read an integer beyond 64 bits
-  as a float, and checking the text for one first costs more than it saves.
+- **orjson writes JSON columns** (``json_text.dumps``, as on SQLite).
 """
 
-import json
 import time
 from typing import Any
 
-import orjson
 from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from threadline.store.json_text import dumps as dumps
 
 POOL_SIZE = 30
 """Connections kept open (per process)."""
@@ -46,24 +42,6 @@ PING_AFTER_S = 5.0
 now = time.monotonic
 """The pool's clock (tests move it)."""
 _RETURNED = "threadline_returned_at"
-_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-def _refuse(value: Any) -> Any:
-    raise TypeError(type(value).__name__)
-
-
-def dumps(value: Any) -> str:
-    """A JSON column's value as text: orjson, or ``json.dumps`` for what it refuses
-    (then the stored text and any error are what they were before).
-
-    NaN and infinities, which PostgreSQL's ``json`` type does not accept as
-    ``json.dumps`` writes them, are stored as ``null``, as the API sends them.
-    """
-    try:
-        return orjson.dumps(value, default=_refuse, option=_OPTIONS).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value)
 
 
 def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
