@@ -5,12 +5,15 @@ pydantic-ai and the SDK (the same client with its lane removed). The bytes sent,
 the answers, the accounting and the errors must be the same.
 """
 
+import asyncio
+
 import pytest
 
 from threadline.providers.base import ChatMessage, ChatRequest, LLMError, ToolSpec
 from threadline.providers.builders import build_client
 from threadline.providers.fake_server import (
     FakeOpenAIServer,
+    auto_reply,
     error_reply,
     running_openai_server,
     text_reply,
@@ -18,6 +21,8 @@ from threadline.providers.fake_server import (
 )
 from threadline.providers.keys import ServerKeys
 from threadline.providers.pai import Backoff, PydanticAILLM
+from threadline.tools.http_call import HttpPolicy
+from threadline.tools.llm_endpoints import EndpointGuard
 
 HISTORY = (
     ChatMessage("system", "You help the patients of Northside."),
@@ -147,3 +152,83 @@ async def test_tools_schemas_and_reasoning_models_take_the_full_path():
         )
         assert reasoning.fast is not None
         assert not reasoning.fast.takes(plain, streaming=False)
+
+
+def _three(server: FakeOpenAIServer) -> tuple[PydanticAILLM, ...]:
+    """The lane on its own client, the lane on the SDK's client, the full path."""
+    config = {"type": "custom_llm", "base_url": server.base_url, "model": "m"}
+    wire, sdk = _pair(server, config)
+    lane, _ = _pair(server, config)
+    assert lane.fast is not None and lane.fast.wire is not None
+    lane.fast.wire = None
+    return wire, lane, sdk
+
+
+async def test_the_lane_s_own_client_sends_what_the_sdk_s_client_sends():
+    request = ChatRequest(llm_config=SETTINGS, messages=HISTORY)
+    server = FakeOpenAIServer(keep_alive=True)
+    await server.start()
+    wire, lane, sdk = _three(server)
+    server.queue(*(text_reply("same") for _ in range(4)))
+    answers = [await llm.chat(request) for llm in (wire, wire, lane, sdk)]
+    assert wire.fast is not None and wire.fast.wire is not None
+    assert wire.fast.wire.opened == 1  # the second call reused the connection
+    wire.fast.wire.close()
+    await asyncio.sleep(0)  # the closed connection's transport lets go
+    await server.stop()
+    on_wire, again, on_sdk_client, full = server.requests
+    assert on_wire.headers == on_sdk_client.headers == again.headers
+    assert on_wire.body == on_sdk_client.body == full.body
+    assert on_wire.path == full.path
+    assert len({(a.content, a.usage, a.model) for a in answers}) == 1
+
+
+async def test_a_timeout_fails_the_same_on_the_lane_s_own_client():
+    found = []
+    for lane in (True, False):
+        slow = FakeOpenAIServer(auto_reply(latency_ms=2000), keep_alive=True)
+        await slow.start()
+        wire, _, sdk = _three(slow)
+        request = ChatRequest(
+            llm_config={"request_timeout_ms": 100, "max_retries": 1}, messages=HISTORY
+        )
+        with pytest.raises(LLMError) as failed:
+            await (wire if lane else sdk).chat(request)
+        await slow.stop()
+        message = failed.value.message.replace(slow.base_url, "<url>")
+        found.append((failed.value.code, message, len(slow.requests)))
+    assert found[0] == found[1]
+    assert found[0][0] == "llm_timeout"
+    assert found[0][2] == 2
+
+
+async def test_guarded_tenant_urls_keep_the_sdk_s_client_and_the_guard():
+    config = {"type": "custom_llm", "model": "m"}
+    request = ChatRequest(llm_config={}, messages=HISTORY)
+    async with running_openai_server() as server:
+        tenant = {**config, "base_url": server.base_url, "max_retries": 0}
+        for allow_private in (False, True):
+            guard = EndpointGuard(HttpPolicy(allow_private=allow_private))
+            llm = build_client(tenant, ServerKeys(guard=guard))
+            assert llm.fast is not None and llm.fast.wire is None
+            if not allow_private:
+                with pytest.raises(LLMError) as refused:
+                    await llm.chat(request)
+                assert refused.value.code == "llm_address_refused"
+                assert server.requests == []
+            else:
+                server.queue(text_reply("through the guard"))
+                assert (await llm.chat(request)).content == "through the guard"
+
+
+def test_a_proxied_endpoint_keeps_the_sdk_s_client(monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    config = {"type": "custom_llm", "base_url": "http://llm.internal/v1", "model": "m"}
+    keys = ServerKeys(endpoints={"custom": "http://llm.internal/v1"})
+    llm = build_client(config, keys)
+    assert llm.fast is not None and llm.fast.wire is None
+    monkeypatch.delenv("HTTP_PROXY")
+    unproxied = build_client(config, keys)
+    assert unproxied.fast is not None and unproxied.fast.wire is not None

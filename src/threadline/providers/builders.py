@@ -198,7 +198,7 @@ def _openai_compatible(
         secrets=(key,),
         extra=extra,
     )
-    llm.fast = FastLane(client, model_obj, url)
+    llm.fast = FastLane(client, model_obj, url, own_client=http_client is None)
     return llm
 
 

@@ -39,6 +39,9 @@ from pydantic_ai.models.openai._errors import map_api_errors
 
 from threadline.providers.base import ChatMessage, ChatRequest, LLMError, ToolCall
 from threadline.providers.base import Usage as ChatUsage
+from threadline.providers.wire_conn import WireTimeout
+from threadline.providers.wire_pool import WirePool
+from threadline.providers.wire_send import as_response, request_head, timeouts, wire_for
 
 JsonDict = dict[str, Any]
 _PLAIN_ROLES = frozenset({"system", "user", "assistant"})
@@ -47,7 +50,9 @@ _PLAIN_ROLES = frozenset({"system", "user", "assistant"})
 class FastLane:
     """Plain chat calls of one OpenAI-compatible client (see the module)."""
 
-    def __init__(self, client: AsyncOpenAI, model: Model, url: str) -> None:
+    def __init__(
+        self, client: AsyncOpenAI, model: Model, url: str, *, own_client: bool = False
+    ) -> None:
         profile = model.profile
         self.client = client
         self.model_name = model.model_name
@@ -67,6 +72,13 @@ class FastLane:
             profile.get("openai_system_prompt_role") in (None, "system")
         )
         self._headers: dict[str, str] | None = None
+        self.wire: WirePool | None = (
+            wire_for(client._client, url) if own_client else None
+        )
+        """The keep-alive client of plain calls (``wire_pool``), when it can make
+        them as the SDK's client would (``wire_send.wire_for``); the builder says
+        whether ``client`` has the SDK's own HTTP client (``own_client``)."""
+        self._head = b""
 
     def takes(self, request: ChatRequest, streaming: bool) -> bool:
         """Whether ``request`` is a plain call this lane makes like the full path."""
@@ -112,12 +124,17 @@ class FastLane:
         """One attempt: (text, tool calls, usage, response model)."""
         http: httpx2.AsyncClient = self.client._client
         timeout = settings.get("timeout", self.client.timeout)
+        content = self.body(request, settings)
+        if self.wire is not None and not http.cookies:
+            return await self._call_wire(http, content, timeout)
+        return self._parse(await self._send(http, content, timeout))
+
+    async def _send(
+        self, http: httpx2.AsyncClient, content: bytes, timeout: Any
+    ) -> bytes:
+        """Post ``content`` with the SDK's client; the response body."""
         sent = http.build_request(
-            "POST",
-            self.url,
-            content=self.body(request, settings),
-            headers=self.headers(),
-            timeout=timeout,
+            "POST", self.url, content=content, headers=self.headers(), timeout=timeout
         )
         with map_api_errors(self.model_name, self.namespace):
             try:
@@ -129,7 +146,40 @@ class FastLane:
                 raise APIConnectionError(request=sent) from exc
             if answer.status_code >= 400:
                 raise self.client._make_status_error_from_response(answer)
-        return self._parse(raw)
+        return raw
+
+    async def _call_wire(
+        self, http: httpx2.AsyncClient, content: bytes, timeout: Any
+    ) -> tuple[str, tuple[ToolCall, ...], ChatUsage, str]:
+        """Post ``content`` on the lane's own keep-alive client (``wire_pool``),
+        with the same errors as ``_send``."""
+        assert self.wire is not None
+        if not self._head:
+            self._head = request_head(http, self.url, self.headers())
+        data = b"%sContent-Length: %d\r\n\r\n%s" % (self._head, len(content), content)
+        with map_api_errors(self.model_name, self.namespace):
+            try:
+                answer = await self.wire.request(data, timeouts(timeout))
+            except WireTimeout as exc:
+                raise APITimeoutError(request=self._request(http, content)) from exc
+            except Exception as exc:  # as the SDK does: any transport failure
+                raise APIConnectionError(request=self._request(http, content)) from exc
+            if answer.header("set-cookie") is not None:
+                # For the SDK client's jar: the calls after this one take its path.
+                request = self._request(http, content)
+                http.cookies.extract_cookies(as_response(answer, request))
+            if answer.status >= 400:
+                response = as_response(answer, self._request(http, content))
+                raise self.client._make_status_error_from_response(response)
+        if 300 <= answer.status < 400:
+            # A redirect, which the SDK's client follows: it sends the call again.
+            return self._parse(await self._send(http, content, timeout))
+        return self._parse(answer.body)
+
+    def _request(self, http: httpx2.AsyncClient, content: bytes) -> httpx2.Request:
+        return http.build_request(
+            "POST", self.url, content=content, headers=self.headers()
+        )
 
     def _parse(self, raw: bytes) -> tuple[str, tuple[ToolCall, ...], ChatUsage, str]:
         try:
