@@ -174,7 +174,9 @@ async def test_the_lane_s_own_client_sends_what_the_sdk_s_client_sends():
     assert wire.fast is not None and wire.fast.wire is not None
     assert wire.fast.wire.opened == 1  # the second call reused the connection
     wire.fast.wire.close()
-    await asyncio.sleep(0)  # the closed connection's transport lets go
+    for llm in (lane, sdk):  # the SDK clients' kept-alive connections
+        await llm.pai_model.client.close()  # type: ignore[attr-defined]
+    await asyncio.sleep(0)  # the closed connections' transports let go
     await server.stop()
     on_wire, again, on_sdk_client, full = server.requests
     assert on_wire.headers == on_sdk_client.headers == again.headers

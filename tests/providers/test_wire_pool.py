@@ -227,3 +227,15 @@ async def test_an_oversized_or_malformed_head_is_refused():
         with pytest.raises(WireError, match="not an HTTP"):
             await pool.request(request(), T)
         pool.close()
+
+
+async def test_idle_connections_close_after_the_keep_alive_expiry():
+    async with serving() as server:
+        pool = WirePool("127.0.0.1", server.port, None, keepalive_expiry=0.1)
+        await pool.request(request(), T)
+        assert pool.idle == 1
+        await asyncio.sleep(0.3)  # no call comes: the idle one is closed
+        assert pool.idle == 0
+        assert (await pool.request(request(), T)).status == 200
+        pool.close()
+    assert server.connections == 2

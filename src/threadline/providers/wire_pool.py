@@ -75,6 +75,7 @@ class WirePool:
         self._idle: list[Connection] = []
         self._count = 0
         self._waiters: deque[asyncio.Future[Connection | None]] = deque()
+        self._sweep: asyncio.TimerHandle | None = None
 
     async def request(self, data: bytes, timeouts: Timeouts) -> WireResponse:
         """Send one whole request (head and body) and read its whole response."""
@@ -104,6 +105,9 @@ class WirePool:
             conn.close()
             self._count -= 1
         self._idle.clear()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
 
     @property
     def idle(self) -> int:
@@ -115,7 +119,7 @@ class WirePool:
             with contextlib.suppress(RuntimeError):  # its loop is closed already
                 conn.close()
         self._idle, self._count, self._waiters = [], 0, deque()
-        self._loop = loop
+        self._loop, self._sweep = loop, None
 
     async def _acquire(
         self, loop: asyncio.AbstractEventLoop, timeouts: Timeouts
@@ -177,10 +181,32 @@ class WirePool:
                 return
             if len(self._idle) < self.max_keepalive:
                 self._idle.append(conn)
+                if self._sweep is None:
+                    when = conn.idle_since + self.keepalive_expiry
+                    self._sweep = conn.loop.call_at(when, self._expire)
                 return
         conn.close()
         self._count -= 1
         self._wake(None)
+
+    def _expire(self) -> None:
+        """Close the idle connections past ``keepalive_expiry`` (as ``httpx2``
+        does), so none stays open for ever once calls stop."""
+        self._sweep = None
+        if not self._idle or self._loop is None or self._loop.is_closed():
+            return
+        now = self._loop.time()
+        kept = []
+        for conn in self._idle:
+            if conn.closed or now - conn.idle_since >= self.keepalive_expiry:
+                conn.close()
+                self._count -= 1
+            else:
+                kept.append(conn)
+        self._idle = kept
+        if kept:
+            when = min(c.idle_since for c in kept) + self.keepalive_expiry
+            self._sweep = self._loop.call_at(when, self._expire)
 
     def _give_back(self, waiter: asyncio.Future[Connection | None]) -> None:
         """A waiter that gave up: pass on what it was handed, if anything."""
