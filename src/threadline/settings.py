@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     history_cache_runs: int = Field(default=256, ge=0)
     """Runs whose chat histories each process keeps in memory between turns, so a
     turn reads only what the run's previous turn appended elsewhere (0: none)."""
+    version_cache_size: int = Field(default=256, ge=0)
+    """Workflow versions whose hydrated run snapshot each process keeps, so a new
+    run of an unchanged version reads and builds none of it again (0: none)."""
     command_wait_seconds: float = Field(default=300.0, gt=0)
     """How long a request waits for a queued command (or for the first attempt of
     a retried ``Idempotency-Key``) before answering 409 with ``Retry-After``."""

@@ -37,6 +37,7 @@ from threadline.service.runtime import Runtime
 from threadline.service.simulations.driver import Driver
 from threadline.settings import Settings
 from threadline.store import Store
+from threadline.store.definition_stamps import StampedCache
 from threadline.store.history_log import HistoryCache
 from threadline.telemetry import metrics, tracing
 from threadline.tools.http_call import HttpPolicy
@@ -131,6 +132,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
         history_cache=HistoryCache(settings.history_cache_runs),
+        version_cache=StampedCache(settings.version_cache_size),
         tool_ceilings=tool_ceilings(settings),
         mcp_limits=McpLimits(
             timeout_s=settings.mcp_timeout_seconds,

@@ -21,6 +21,7 @@ from threadline.engine.render_limits import RenderLimits
 from threadline.nodes.base import Vendor
 from threadline.providers.base import LLM
 from threadline.providers.embeddings import Embeddings
+from threadline.store.definition_stamps import StampedCache
 from threadline.store.history_log import HistoryCache
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
@@ -94,6 +95,9 @@ class Runtime:
     history_cache: HistoryCache = field(default_factory=HistoryCache)
     """The chat histories of this process's most recent runs
     (``service.running.run_history``; ``THREADLINE_HISTORY_CACHE_RUNS`` runs)."""
+    version_cache: StampedCache[Any] = field(default_factory=StampedCache)
+    """Hydrated snapshots of the versions this process started runs of
+    (``service.running.version_cache``; ``THREADLINE_VERSION_CACHE_SIZE``)."""
     launcher: Any = None
     """Starts the turn of an accepted command in another durable executor
     (``async (store, runtime, command, first) -> None``); None: a runtime task."""

@@ -362,6 +362,26 @@ class Transaction(Protocol):
         """Counts across every team, for ``/metrics`` (never shown to a team)."""
         ...
 
+    async def definition_stamp(self, team_id: str) -> int:
+        """The team's definition stamp: it changes with the commit of every write
+        of the team's workflow versions, nodes, edges, LLM configs or managed
+        prompts, from any process
+        (``store.definition_stamps``). Read it before the rows it vouches for."""
+        ...
+
+    def reuse_snapshot(
+        self, team_id: str, run_id: str, ref: str, stored: dict[str, Any]
+    ) -> None:
+        """The run ``run_id`` inserted next in this transaction has a config
+        snapshot equal to ``stored`` (the caller's copy, never changed), which a
+        committed transaction stored under ``ref``: its row gets the reference
+        without the snapshot being serialised, hashed or written again."""
+        ...
+
+    def snapshot_ref(self, team_id: str, run_id: str) -> str | None:
+        """The reference the run's snapshot was stored under in this transaction."""
+        ...
+
     async def lock(self, key: str) -> None:
         """Hold an exclusive lock named ``key`` until this transaction ends.
 

@@ -146,6 +146,7 @@ MIGRATIONS: list[Migration] = [
     _create_missing_tables,  # 15: replay_checks
     _add_run_turns_history,  # 16: run_turns.history_seq, history_zlib
     _move_run_snapshots,  # 17: run_snapshots; config snapshots move out of run rows
+    _create_missing_tables,  # 18: definition_stamps
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

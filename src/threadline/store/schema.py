@@ -131,6 +131,18 @@ run_snapshots = Table(
 """Runs' config snapshots, written once and shared by the runs on the same one:
 zlib of compact JSON, as sealed, keyed by its SHA-256 (``store.run_snapshots``)."""
 
+definition_stamps = Table(
+    "definition_stamps",
+    metadata,
+    Column("team_id", ID, primary_key=True),
+    Column("stamp", Integer, nullable=False),
+)
+"""A counter per team, raised by the commit of every transaction that wrote one of
+the team's workflow versions, nodes, edges, LLM configs or managed prompts
+(``store.definition_stamps``): a process that cached a version's hydrated snapshot
+knows it is still current when the stamp it reads in a later transaction is the
+same."""
+
 run_commands = Table(
     "run_commands",
     metadata,

@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar, Token
-from dataclasses import fields, replace
-from datetime import UTC, datetime
-from typing import Any, cast
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,7 +25,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from threadline.store import dialect, group_commit, migrations, schema, statements
+from threadline.store import (
+    conditions,
+    definition_stamps,
+    dialect,
+    group_commit,
+    migrations,
+    records,
+    schema,
+    statements,
+)
 from threadline.store.base import ApiKey, Document, OperatorCounts, Query, Sealer
 from threadline.store.prepared import Statements
 from threadline.store.run_snapshots import SnapshotMemo
@@ -43,53 +52,7 @@ _HOLDING: ContextVar[frozenset[int]] = ContextVar(
 )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _row(record: Any) -> dict[str, Any]:
-    """A dataclass as column values, without copying its JSON (``asdict`` would)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
-
-
 _INSERT_CHUNK = 1000
-_INT32 = range(-(2**31), 2**31)
-"""What every ``Integer`` column holds on both dialects (PostgreSQL: 32 bits)."""
-
-
-def _equal(column: Any, value: Any) -> ColumnElement[bool]:
-    """``column == value``, or false when no stored row could hold ``value``.
-
-    A number over the column's range or a string with a NUL (which PostgreSQL
-    text cannot hold) would make the database raise instead of match nothing.
-    """
-    if isinstance(column.type, Integer) and value is not None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return false()
-        if value not in _INT32:
-            return false()
-    if isinstance(value, str) and "\x00" in value:
-        return false()
-    return cast(ColumnElement[bool], column == value)
-
-
-def _equals(table: Table, team_id: str, equals: Mapping[str, Any]) -> list[Any]:
-    return [table.c.team_id == team_id] + [
-        _equal(table.c[name], value) for name, value in equals.items()
-    ]
-
-
-def _to_document(row: Mapping[Any, Any]) -> Document:
-    values = row if type(row) is dict else dict(row)
-    values["created_at"] = _aware(values["created_at"])
-    values["updated_at"] = _aware(values["updated_at"])
-    return Document(**values)
 
 
 class SqlDocuments:
@@ -107,8 +70,10 @@ class SqlDocuments:
         sealer: Sealer | None = None,
         snapshots: SqlSnapshots | None = None,
         run: Statements | None = None,
+        touched: set[str] | None = None,
     ) -> None:
         self._conn = conn
+        self._touched = touched  # teams whose stamp this transaction raises
         self._run = run if run is not None else Statements(conn)
         self._table = table
         self._sealer = sealer
@@ -129,16 +94,23 @@ class SqlDocuments:
             return doc
         return replace(doc, body=self._sealer(self._table.name, doc.body))
 
+    def _touch(self, team_id: str) -> None:
+        if self._touched is not None:
+            self._touched.add(team_id)
+
     async def insert(self, doc: Document) -> None:
+        self._touch(doc.team_id)
         stmt = statements.insert_into(self._table)
-        await self._run.write(stmt, _row(await self._stowed(doc)))
+        await self._run.write(stmt, records.row(await self._stowed(doc)))
 
     async def insert_many(self, docs: Sequence[Document]) -> None:
         # One executemany per chunk: a graph of thousands of nodes is one round
         # trip per chunk to the driver's thread, not one per node.
+        for doc in docs:
+            self._touch(doc.team_id)
         for start in range(0, len(docs), _INSERT_CHUNK):
             chunk = docs[start : start + _INSERT_CHUNK]
-            rows = [_row(await self._stowed(d)) for d in chunk]
+            rows = [records.row(await self._stowed(d)) for d in chunk]
             await self._run.write_many(statements.insert_into(self._table), rows)
 
     async def get(self, team_id: str, doc_id: str) -> Document | None:
@@ -147,17 +119,17 @@ class SqlDocuments:
         row = await self._run.first(stmt, params)
         if row is None:
             return None
-        return (await self._joined([_to_document(row)]))[0]
+        return (await self._joined([records.to_document(row)]))[0]
 
     def _conditions(self, team_id: str, query: Query) -> list[ColumnElement[bool]]:
         t = self._table
-        conds: list[ColumnElement[bool]] = _equals(t, team_id, query.equals)
+        conds: list[ColumnElement[bool]] = conditions.equals(t, team_id, query.equals)
         if query.ids is not None:
             conds.append(t.c.id.in_(query.ids))
         if query.search and "\x00" in query.search:
             conds.append(false())  # no stored text holds a NUL
         elif query.search:
-            pattern = f"%{_escape_like(query.search.lower())}%"
+            pattern = f"%{conditions.escape_like(query.search.lower())}%"
             conds.append(t.c.search_text.like(pattern, escape="\\"))
         if query.start is not None:
             conds.append(t.c.created_at >= query.start)
@@ -166,15 +138,15 @@ class SqlDocuments:
         return conds
 
     def _plain(self, query: Query) -> bool:
-        """An unpaged ``find`` by equal values that ``_equal`` compares as they
-        are (strings on text columns, 32-bit ints on integer ones): its statement
-        is built once (``statements.documents_where``)."""
+        """An unpaged ``find`` by equal values that ``conditions.equal`` compares
+        as they are (strings on text columns, 32-bit ints on integer ones): its
+        statement is built once (``statements.documents_where``)."""
         if query != Query(equals=query.equals, newest_first=query.newest_first):
             return False
         for name, value in query.equals.items():
             number = isinstance(self._table.c[name].type, Integer)
             if type(value) is int:
-                if not number or value not in _INT32:
+                if not number or value not in conditions.INT32:
                     return False
             elif not isinstance(value, str) or number or "\x00" in value:
                 return False
@@ -184,7 +156,7 @@ class SqlDocuments:
         if query == Query(newest_first=query.newest_first):  # the whole team
             stmt = statements.team_documents(self._table, query.newest_first)
             found = await self._run.rows(stmt, {"k_team": team_id})
-            docs = await self._joined([_to_document(r) for r in found])
+            docs = await self._joined([records.to_document(r) for r in found])
             return docs, len(docs)
         if self._plain(query):
             names = tuple(query.equals)
@@ -192,7 +164,7 @@ class SqlDocuments:
             params = {f"k_{name}": query.equals[name] for name in names}
             params["k_team"] = team_id
             plain = (await self._conn.execute(stmt, params)).mappings().all()
-            docs = await self._joined([_to_document(r) for r in plain])
+            docs = await self._joined([records.to_document(r) for r in plain])
             return docs, len(docs)
         t = self._table
         where = and_(*self._conditions(team_id, query))
@@ -212,14 +184,17 @@ class SqlDocuments:
         rows = (await self._conn.execute(stmt)).mappings().all()
         if query.size is None:
             total = len(rows)
-        return await self._joined([_to_document(r) for r in rows]), int(total)
+        return await self._joined([records.to_document(r) for r in rows]), int(total)
 
     async def replace(
         self, doc: Document, *, expected_status: str | None = None
     ) -> bool:
         """Overwrite a document (only from ``expected_status`` when given)."""
+        self._touch(doc.team_id)
         doc = await self._stowed(doc)
-        values = {k: v for k, v in _row(doc).items() if k not in ("id", "team_id")}
+        values = {
+            k: v for k, v in records.row(doc).items() if k not in ("id", "team_id")
+        }
         params = {**values, "k_team": doc.team_id, "k_id": doc.id}
         guard = ""
         if expected_status is not None:
@@ -228,6 +203,7 @@ class SqlDocuments:
         return await self._run.write(stmt, params) > 0
 
     async def delete(self, team_id: str, doc_id: str) -> bool:
+        self._touch(team_id)
         t = self._table
         stmt = delete(t).where(t.c.team_id == team_id, t.c.id == doc_id)
         return (await self._conn.execute(stmt)).rowcount > 0
@@ -243,6 +219,7 @@ class SqlDocuments:
         by: str | None,
     ) -> bool:
         """Change only the status column, if it still is ``expected_status``."""
+        self._touch(team_id)
         params: dict[str, Any] = {
             "status": status,
             "updated_at": at,
@@ -268,11 +245,12 @@ class SqlDocuments:
             .limit(limit)
         )
         rows = (await self._conn.execute(stmt)).mappings().all()
-        return await self._joined([_to_document(r) for r in rows])
+        return await self._joined([records.to_document(r) for r in rows])
 
     async def delete_where(self, team_id: str, equals: Mapping[str, Any]) -> int:
+        self._touch(team_id)
         t = self._table
-        conds = _equals(t, team_id, equals)
+        conds = conditions.equals(t, team_id, equals)
         return (await self._conn.execute(delete(t).where(*conds))).rowcount
 
     async def count(
@@ -284,18 +262,11 @@ class SqlDocuments:
     ) -> int:
         """How many documents match ``equals`` (and have one of ``statuses``)."""
         t = self._table
-        conds = _equals(t, team_id, equals)
+        conds = conditions.equals(t, team_id, equals)
         if statuses is not None:
             conds.append(t.c.status.in_(list(statuses)))
         stmt = select(func.count()).select_from(t).where(*conds)
         return int((await self._conn.execute(stmt)).scalar_one())
-
-
-def _to_api_key(row: Mapping[Any, Any]) -> ApiKey:
-    values = dict(row)
-    values["created_at"] = _aware(values["created_at"])
-    values["revoked_at"] = _aware(values["revoked_at"])
-    return ApiKey(**values)
 
 
 class SqlTransaction:
@@ -309,18 +280,35 @@ class SqlTransaction:
         sqlite_vec: bool = False,
         memo: SnapshotMemo | None = None,
     ) -> None:
-        self._conn = conn
+        self._conn = self.conn = conn
         self._run = Statements(conn)
         self._sealer = sealer
         self._sqlite_vec = sqlite_vec
         self.pending = Pending()
+        self.touched: set[str] = set()
+        """Teams whose definition stamp this transaction raises before it commits."""
         self._snapshots = SqlSnapshots(
             conn, memo if memo is not None else SnapshotMemo(0), self.pending, sealer
         )
 
     def documents(self, kind: str) -> SqlDocuments:
         table = schema.documents[kind]
-        return SqlDocuments(self._conn, table, self._sealer, self._snapshots, self._run)
+        touched = self.touched if kind in definition_stamps.STAMPED else None
+        return SqlDocuments(
+            self._conn, table, self._sealer, self._snapshots, self._run, touched
+        )
+
+    async def definition_stamp(self, team_id: str) -> int:
+        return await definition_stamps.read(self._run, team_id)
+
+    def reuse_snapshot(
+        self, team_id: str, run_id: str, ref: str, stored: JsonDict
+    ) -> None:
+        self.pending.runs[(team_id, run_id)] = (ref, [stored])
+
+    def snapshot_ref(self, team_id: str, run_id: str) -> str | None:
+        found = self.pending.runs.get((team_id, run_id))
+        return None if found is None else found[0]
 
     def turns(self) -> SqlTurns:
         return SqlTurns(self._conn, self._run)
@@ -335,7 +323,7 @@ class SqlTransaction:
         return SqlKnowledge(self._conn, sqlite_vec=self._sqlite_vec)
 
     async def add_api_key(self, key: ApiKey) -> None:
-        await self._conn.execute(schema.api_keys.insert().values(**_row(key)))
+        await self._conn.execute(schema.api_keys.insert().values(**records.row(key)))
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         t = schema.api_keys
@@ -344,7 +332,7 @@ class SqlTransaction:
             .mappings()
             .first()
         )
-        return _to_api_key(row) if row is not None else None
+        return records.to_api_key(row) if row is not None else None
 
     async def list_api_keys(self, team_id: str | None) -> list[ApiKey]:
         t = schema.api_keys
@@ -352,7 +340,7 @@ class SqlTransaction:
         if team_id is not None:
             stmt = stmt.where(t.c.team_id == team_id)
         rows = (await self._conn.execute(stmt)).mappings().all()
-        return [_to_api_key(r) for r in rows]
+        return [records.to_api_key(r) for r in rows]
 
     async def revoke_api_key(self, key_id: str, at: datetime) -> bool:
         t = schema.api_keys
@@ -481,16 +469,24 @@ class _Unit:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: Any, tb: Any
     ) -> None:
-        store, group = self._store, self._group
+        store, group, tx = self._store, self._group, self._tx
+        failed: BaseException | None = None
+        if kind is None and tx is not None and tx.touched:
+            try:  # the last statement before the commit (definition_stamps)
+                await definition_stamps.raise_stamps(tx.conn, tx.touched)
+            except BaseException as error:
+                failed, kind, exc, tb = error, type(error), error, error.__traceback__
         try:
             if self._plain is not None:
                 await self._plain.__aexit__(kind, exc, tb)
             elif store._serial is not None and group is not None:
                 await store._serial.leave(group, self._joined, kind is None)
-            if kind is None and self._tx is not None:
-                self._tx.pending.apply(store.snapshots)  # committed
+            if kind is None and tx is not None:
+                tx.pending.apply(store.snapshots)  # committed
         finally:
             self._done()
+        if failed is not None:
+            raise failed
 
     def _done(self) -> None:
         if self._held is not None:

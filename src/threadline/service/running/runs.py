@@ -10,27 +10,24 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from threadline.engine.graph import compile_graph
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import BadRequest, InvalidField
 from threadline.ids import is_object_id, new_logical_id, new_object_id
 from threadline.service import commands
 from threadline.service.caller import Caller
-from threadline.service.definitions import graph as graphs
 from threadline.service.definitions import workflows as wf
 from threadline.service.definitions.wire import parse_input
-from threadline.service.reuse import managed_prompts, supernodes
 from threadline.service.running import (
     run_commands,
     turn_answers,
     turn_driver,
     turn_endings,
+    version_cache,
 )
 from threadline.service.running.run_commands import CommandInput
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission, run_budgets
 from threadline.service.team.global_variables import TeamGlobals, for_run_in
-from threadline.service.team.llm_config_refs import resolve_llm_refs
 from threadline.service.turns import TurnRequest
 from threadline.store import Command, Document, Duplicate, Store
 
@@ -60,16 +57,10 @@ async def _new_run(
         given = replace(given, run_input=run_input)
         workflow = await wf.get_doc(tx, caller, workflow_id)
         number = _pick_version(workflow, query_version, raw_input)
-        version = await wf.get_version_doc(tx, caller, workflow_id, number)
-        graph = await graphs.load(tx, caller.team_id, version)
-        snapshot = await supernodes.expand_for_run(
-            tx, caller, graph.hydrated(), workflow_id=workflow_id
-        )
-        snapshot = await resolve_llm_refs(tx, caller.team_id, snapshot)
-        snapshot = await managed_prompts.resolve_for_run(tx, caller.team_id, snapshot)
-        if compile_graph(snapshot).start is None and not run_input.get(
-            "start_node_logical_id"
-        ):
+        cache = runtime.version_cache
+        ready = await version_cache.hydrate(tx, caller, cache, workflow_id, number)
+        snapshot = ready.snapshot
+        if not ready.has_start and not run_input.get("start_node_logical_id"):
             raise BadRequest(
                 f"workflow {workflow_id!r} version {number} has no start node; "
                 "mark one node is_start"
@@ -95,7 +86,7 @@ async def _new_run(
             "comments": [],
             "llm_token_usage": None,
             "llm_latency_stats": None,
-            "version_name": version.body.get("version_name"),
+            "version_name": ready.version_name,
             "workflow_config_fully_hydrated": snapshot,
             "workflow_run_id": run_id,
             "miscellaneous": run_input.get("miscellaneous") or {},
@@ -123,7 +114,9 @@ async def _new_run(
             status="running",
             search_text=str(record["run_by"] or "").lower(),
         )
+        version_cache.stored(tx, caller.team_id, run_id, ready)
         await tx.documents("workflow_runs").insert(doc)
+        ref = version_cache.committed_ref(tx, caller.team_id, run_id)
         command = run_commands.new_command(
             caller,
             run_id,
@@ -138,6 +131,7 @@ async def _new_run(
             },
         )
         await tx.commands().insert(command)
+    version_cache.keep(cache, (caller.team_id, workflow_id, number), ready, ref)
     return doc, command, team
 
 
