@@ -3,7 +3,8 @@
 Each process keeps the snapshots of the versions it started runs of
 (``service.running.version_cache``), under the team's definition stamp. Every
 promise here is what a user would see if the cache served a stale or another
-team's graph: the run's stored snapshot, its events, its 404.
+team's graph: the run's stored snapshot, its events, its 404. The team's enabled
+webhook subscriptions are kept the same way (``service.webhooks.hooks.in_turn``).
 """
 
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import pytest
 from threadline.errors import NotFound
 from threadline.ids import new_object_id
 from threadline.providers.fake import ScriptedLLM
+from threadline.service import webhooks as wh
 from threadline.service.caller import Caller
 from threadline.service.definitions import parts
 from threadline.service.definitions import versions as versions_api
@@ -187,3 +189,27 @@ async def test_the_cache_holds_at_most_its_ceiling(store: Store) -> None:
     none_kept = runtime_(StampedCache(0))
     got = await snapshot_of_new_run(store, caller, none_kept, wids[0])
     assert node_names(got) == ["one"] and len(none_kept.version_cache) == 0
+
+
+async def test_a_subscription_made_by_another_process_gets_the_next_runs_events(
+    store: Store, other_store: Store
+) -> None:
+    caller, runtime = team(), runtime_()
+    wid = await create(store, caller, graph("A"))
+    await snapshot_of_new_run(store, caller, runtime, wid)  # none kept for the team
+    assert len(runtime.subscriptions) == 1
+
+    actions = [wh.WORKFLOW_RUN_STARTED, wh.WORKFLOW_RUN_COMPLETED]
+    body = {"name": "hook", "url": "https://hooks.example.com/in", "actions": actions}
+    sub = await wh.create_subscription(other_store, caller, body)
+    await snapshot_of_new_run(store, caller, runtime, wid)
+    assert await event_actions(store, caller) == sorted(actions)
+
+    await wh.delete_subscription(other_store, caller, str(sub["id"]))
+    await snapshot_of_new_run(store, caller, runtime, wid)
+    assert await event_actions(store, caller) == sorted(actions)  # none added
+
+
+async def event_actions(store: Store, caller: Caller) -> list[str]:
+    found, _ = await wh.list_events(store, caller, Query())
+    return sorted(e["action"] for e in found)

@@ -133,6 +133,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         command_wait_seconds=settings.command_wait_seconds,
         history_cache=HistoryCache(settings.history_cache_runs),
         version_cache=StampedCache(settings.version_cache_size),
+        subscriptions=StampedCache(settings.version_cache_size),
         tool_ceilings=tool_ceilings(settings),
         mcp_limits=McpLimits(
             timeout_s=settings.mcp_timeout_seconds,

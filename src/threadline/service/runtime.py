@@ -98,6 +98,10 @@ class Runtime:
     version_cache: StampedCache[Any] = field(default_factory=StampedCache)
     """Hydrated snapshots of the versions this process started runs of
     (``service.running.version_cache``; ``THREADLINE_VERSION_CACHE_SIZE``)."""
+    subscriptions: StampedCache[Any] = field(default_factory=StampedCache)
+    """Teams' enabled webhook subscriptions, read for the events a turn raises
+    (``service.webhooks.hooks.in_turn``), kept under the team's definition stamp
+    (``THREADLINE_VERSION_CACHE_SIZE`` teams)."""
     launcher: Any = None
     """Starts the turn of an accepted command in another durable executor
     (``async (store, runtime, command, first) -> None``); None: a runtime task."""

@@ -2,8 +2,9 @@
 
 Every transaction that writes one of a team's ``workflow_versions``, ``nodes``,
 ``edges``, ``llm_configs`` or ``managed_prompts`` documents (what a run's config
-snapshot is made of: insert, replace, status, delete, by id or by condition)
-raises the team's counter in ``definition_stamps`` once, just before it commits
+snapshot is made of) or ``webhook_subscriptions`` (whom a run's events go to),
+by insert, replace, status, delete, by id or by condition, raises the team's
+counter in ``definition_stamps`` once, just before it commits
 (``SqlTransaction.touched``; the ``UPDATE`` is the transaction's last lock, so it
 adds no lock-order cycle on PostgreSQL). The counter is in the same commit as
 the change, and a transaction reads it before the rows it covers: what it reads
@@ -34,7 +35,14 @@ from threadline.store.prepared import Statements
 V = TypeVar("V")
 
 STAMPED = frozenset(
-    {"workflow_versions", "nodes", "edges", "llm_configs", "managed_prompts"}
+    {
+        "workflow_versions",
+        "nodes",
+        "edges",
+        "llm_configs",
+        "managed_prompts",
+        "webhook_subscriptions",
+    }
 )
 """The document kinds whose writes raise their team's stamp."""
 

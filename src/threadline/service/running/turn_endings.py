@@ -197,14 +197,17 @@ async def record(
         done = replace(done, body=stored.body)
         # The run's webhook events commit with the turn (no transaction of their
         # own after it, and none lost to a crash between the two).
-        await webhooks.in_turn(
+        subscriptions = await webhooks.in_turn(
             tx,
             _caller_of(command),
             done,
             created=bool(command.body.get("created")),
             previous=command.body.get("previous"),
+            kept=runtime.subscriptions,
         )
     run_history.remember(runtime.history_cache, stored)
+    if subscriptions is not None:  # read in a transaction that committed
+        runtime.subscriptions.put(command.team_id, *subscriptions)
     return done, following, refused
 
 

@@ -25,6 +25,7 @@ from threadline.service.webhooks.subscriptions import (
     now,
 )
 from threadline.store import Document, Store, Transaction
+from threadline.store.definition_stamps import StampedCache
 
 JsonDict = dict[str, Any]
 log = logging.getLogger("threadline.webhooks")
@@ -91,6 +92,11 @@ def turn_actions(run: Document, *, created: bool, previous: str | None) -> list[
     return actions
 
 
+Subscriptions = StampedCache[list[Document]]
+"""Teams' enabled subscriptions, kept under the team's definition stamp (which
+every committed subscription write raises, from any process)."""
+
+
 async def in_turn(
     tx: Transaction,
     caller: Caller,
@@ -98,15 +104,27 @@ async def in_turn(
     *,
     created: bool,
     previous: str | None,
-) -> None:
+    kept: Subscriptions | None = None,
+) -> tuple[int, list[Document]] | None:
     """Record a turn's run events inside the transaction that saves the turn, so
     an event exists exactly when the turn committed (one read of the team's
-    subscriptions, none for a turn that raises no event)."""
+    subscriptions, none for a turn that raises no event, nor when ``kept`` has
+    them under the team's current stamp). Returns the subscriptions it read
+    with their stamp, for the caller to keep once the transaction committed."""
     actions = turn_actions(run, created=created, previous=previous)
     if not actions:
-        return
+        return None
     fields = _run_fields(run)
-    enabled = await enabled_subscriptions(tx, caller.team_id)
+    fresh = None
+    if kept is None:
+        enabled = await enabled_subscriptions(tx, caller.team_id)
+    else:
+        stamp = await tx.definition_stamp(caller.team_id)  # before the rows
+        found = kept.get(caller.team_id, stamp)
+        if found is None:
+            found = await enabled_subscriptions(tx, caller.team_id)
+            fresh = (stamp, found)
+        enabled = found
     for action in actions:
         await record_event(
             tx,
@@ -116,6 +134,7 @@ async def in_turn(
             by=caller.user_id,
             enabled=enabled,
         )
+    return fresh
 
 
 async def on_turn(
