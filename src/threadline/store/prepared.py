@@ -10,9 +10,10 @@ result processors (JSON, ``DateTime``, ``Boolean``), so what is written and read
 back is the same as through ``Connection.execute``. Errors are raised as the same
 ``sqlalchemy.exc`` types.
 
-Only statements built once (``statements.py``), whose every value is a bound
-parameter, may come here. PostgreSQL, and any connection that is not
-``sqlite_loop``'s, go through ``Connection.execute`` as before.
+On PostgreSQL they run the same way on the asyncpg connection under
+SQLAlchemy's (``pg_prepared``). Only statements built once (``statements.py``),
+whose every value is a bound parameter, may come here. Any other driver goes
+through ``Connection.execute`` as before.
 """
 
 import sqlite3
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.sql.selectable import SelectBase
 
-from threadline.store import sqlite_loop
+from threadline.store import pg_prepared, sqlite_loop
 
 Row = dict[str, Any]
 _Processor = Callable[[Any], Any]
@@ -114,16 +115,21 @@ class Statements:
     """Runs prepared statements on one transaction's connection: directly on
     SQLite's (see the module), through SQLAlchemy elsewhere."""
 
-    __slots__ = ("_conn", "_raw")
+    __slots__ = ("_conn", "_pg", "_raw")
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self._raw = loop_connection(conn)
+        self._pg = None if self._raw is not None else pg_prepared.connection(conn)
 
     async def write(self, stmt: Executable, params: Mapping[str, Any]) -> int:
         """Run an ``INSERT``, ``UPDATE`` or ``DELETE``; the rows it changed."""
         raw = self._raw
         if raw is None:
+            pg = self._pg
+            if pg is not None:
+                c = _compiled(self._conn.dialect, stmt, tuple(params))
+                return await pg.execute(c.sql, c.bound(params))
             return int((await self._conn.execute(stmt, params)).rowcount)
         c = _compiled(self._conn.dialect, stmt, tuple(params))
         bound = c.bound(params)
@@ -141,8 +147,14 @@ class Statements:
         """One statement for many rows (all with the same keys)."""
         raw = self._raw
         if raw is None or not rows:
-            if rows:
-                await self._conn.execute(stmt, list(rows))
+            if not rows:
+                return
+            pg = self._pg
+            if pg is not None:
+                c = _compiled(self._conn.dialect, stmt, tuple(rows[0]))
+                await pg.executemany(c.sql, [c.bound(r) for r in rows])
+                return
+            await self._conn.execute(stmt, list(rows))
             return
         c = _compiled(self._conn.dialect, stmt, tuple(rows[0]))
         bound = [c.bound(r) for r in rows]
@@ -155,6 +167,10 @@ class Statements:
         """A ``SELECT``'s rows as column-key mappings."""
         raw = self._raw
         if raw is None:
+            pg = self._pg
+            if pg is not None:
+                c = _compiled(self._conn.dialect, stmt, tuple(params))
+                return [c.row(v) for v in await pg.fetch(c.sql, c.bound(params))]
             result = await self._conn.execute(stmt, params)
             return [dict(r) for r in result.mappings().all()]
         c = _compiled(self._conn.dialect, stmt, tuple(params))
