@@ -29,6 +29,7 @@ from bench.compare_threadline import support_chat, user_turn
 from bench.load import JsonDict, drive, emit, waiting_memory
 from bench.service_sqlite import bench_caller, create_workflow, waiting_turn
 from bench.workloads import START, SlowLLM
+from threadline.cli.main import loop_name, run_on_loop
 from threadline.service.runtime import Runtime
 from threadline.store import open_store
 
@@ -107,8 +108,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--go-file", type=Path, default=None, help="start the timed phase together"
     )
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio"),
+        default="auto",
+        help="auto: uvloop when installed, as `threadline serve` and `worker` run",
+    )
     args = parser.parse_args(argv)
-    emit(asyncio.run(measure(args)), args.out)
+    if args.loop == "auto":
+        result = run_on_loop(measure(args))
+    else:
+        result = asyncio.run(measure(args))
+    result["event_loop"] = args.loop if args.loop == "asyncio" else loop_name()
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

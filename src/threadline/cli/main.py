@@ -3,9 +3,9 @@
 import asyncio
 import contextlib
 import importlib.util
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -71,6 +71,9 @@ class HttpParser(StrEnum):
     h11 = "h11"
 
 
+_R = TypeVar("_R")
+
+
 class EventLoop(StrEnum):
     """``serve --loop``: the asyncio event loop implementation."""
 
@@ -95,6 +98,21 @@ def server_loop(choice: EventLoop) -> str:
     if choice is EventLoop.auto:
         return "uvloop" if _installed("uvloop") else "asyncio"
     return choice.value
+
+
+def loop_name() -> str:
+    """The event loop ``run_on_loop`` runs on."""
+    return server_loop(EventLoop.auto)
+
+
+def run_on_loop(main: Coroutine[Any, Any, _R]) -> _R:
+    """Run the coroutine ``main`` on uvloop when installed, else asyncio's loop
+    (what ``serve --loop auto`` runs its turns on)."""
+    if _installed("uvloop"):
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 @app.command()
@@ -175,7 +193,7 @@ def worker() -> None:
             await store.close()
 
     try:
-        asyncio.run(run())
+        run_on_loop(run())
     finally:
         tracing.shutdown()
 

@@ -17,8 +17,8 @@ with ``engine.begin()``. Errors are translated as SQLAlchemy translates them
 connection is invalidated, as ``Connection.execute`` would.
 """
 
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, cast
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,53 +37,43 @@ class PgConnection:
 
     async def execute(self, sql: str, args: Sequence[Any]) -> int:
         """Run a write; the rows it changed (its status's count)."""
-        adapter = self._adapter
-        async with adapter._execute_mutex:
-            try:
-                if adapter._transaction is None:
-                    await adapter._start_transaction()
-                try:
-                    status: str = await self._raw.execute(sql, *args)
-                except Exception as error:  # translated as the adapter does
-                    adapter._handle_exception(error)
-            except adapter.dbapi.Error as error:
-                await self._failed(error, sql, args)
+        status: str = await self._run(sql, args, lambda: self._raw.execute(sql, *args))
         return _count(status)
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One statement for many rows (asyncpg sends them in one pipeline)."""
-        adapter = self._adapter
-        async with adapter._execute_mutex:
-            try:
-                if adapter._transaction is None:
-                    await adapter._start_transaction()
-                try:
-                    await self._raw.executemany(sql, rows)
-                except Exception as error:
-                    adapter._handle_exception(error)
-            except adapter.dbapi.Error as error:
-                await self._failed(error, sql, rows)
+        await self._run(sql, rows, lambda: self._raw.executemany(sql, rows))
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
         """A query's rows (asyncpg records)."""
+        rows: list[Any] = await self._run(
+            sql, args, lambda: self._raw.fetch(sql, *args)
+        )
+        return rows
+
+    async def _run(
+        self, sql: str, args: Any, call: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """``call`` in the transaction, begun first if nothing began it, as the
+        adapter's cursor runs a statement."""
         adapter = self._adapter
         async with adapter._execute_mutex:
             try:
                 if adapter._transaction is None:
                     await adapter._start_transaction()
                 try:
-                    rows: list[Any] = await self._raw.fetch(sql, *args)
-                except Exception as error:
+                    return await call()
+                except Exception as error:  # translated as the adapter does
                     adapter._handle_exception(error)
+                    raise  # (it always raises)
             except adapter.dbapi.Error as error:
                 await self._failed(error, sql, args)
-        return rows
 
     async def _failed(self, error: Exception, sql: str, args: Any) -> NoReturn:
         """Raise ``error`` as ``Connection.execute`` would: as ``sqlalchemy.exc``'s
         type for it, the connection invalidated if it was lost."""
         dialect = self._conn.dialect
-        lost = bool(dialect.is_disconnect(error, self._adapter, None))
+        lost = bool(dialect.is_disconnect(cast(Any, error), self._adapter, None))
         if lost:
             await self._conn.invalidate(error)
         raise DBAPIError.instance(
