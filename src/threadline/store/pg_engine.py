@@ -98,7 +98,12 @@ async def lock(conn: AsyncConnection, lock_id: int) -> None:
     or if the driver is set up differently (an isolation level, read-only), the
     lock is a statement like any other.
     """
-    adapter: Any = (await conn.get_raw_connection()).dbapi_connection
+    sync = conn.sync_connection  # checked out: no greenlet to reach the adapter
+    adapter: Any = (
+        sync.connection.dbapi_connection
+        if sync is not None
+        else (await conn.get_raw_connection()).dbapi_connection
+    )
     if not _unbegun(adapter):
         await conn.execute(_LOCK, {"key": lock_id})
         return
