@@ -111,3 +111,21 @@ def test_serve_falls_back_to_h11_and_asyncio_when_not_installed(
     monkeypatch.setattr(main, "_installed", lambda module: False)
     assert main.server_http(main.HttpParser.auto) == "h11"
     assert main.server_loop(main.EventLoop.auto) == "asyncio"
+
+
+def test_the_worker_loop_is_uvloop_when_installed_else_asyncios(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import asyncio
+
+    import uvloop
+
+    from threadline.cli import main
+
+    async def loop_type() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert main.run_on_loop(loop_type()) is uvloop.Loop
+    monkeypatch.setattr(main, "_installed", lambda module: False)
+    assert main.run_on_loop(loop_type()) is not uvloop.Loop
+    assert main.loop_name() == "asyncio"
