@@ -150,6 +150,8 @@ class Connection(asyncio.Protocol):
 
     def _check_timeout(self) -> None:
         self._timer = None
+        if self._waiter is None or self._waiter.done():
+            return  # the answer came before the timer ran: the connection stays usable
         assert self._timeout is not None
         due = self._last + self._timeout
         if self.loop.time() >= due:
