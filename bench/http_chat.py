@@ -14,7 +14,6 @@ new side by side on the same box, minute by minute. Prints one line a run.
 
 import argparse
 import os
-import secrets
 import subprocess
 from pathlib import Path
 
@@ -22,8 +21,8 @@ from bench.http_load import (
     CHAT_CONNECTIONS,
     THREADLINE,
     create,
-    free_port,
     load_row,
+    start_pair,
     stop,
     wait_until_up,
     warm_up,
@@ -42,32 +41,11 @@ def one_run(
 ) -> str:
     db = work / f"http-chat-{os.getpid()}.db"
     remove_db(db)
-    fake_port, port = free_port(), free_port()
-    key = "tl_bench_" + secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     quiet = subprocess.DEVNULL
-    fake = subprocess.Popen(
-        [str(THREADLINE), "fake-llm", "--port", str(fake_port)],
-        stdout=quiet,
-        stderr=quiet,
-    )
-    server_env = {
-        **env,
-        "THREADLINE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "THREADLINE_BOOTSTRAP_API_KEY": key,
-        "THREADLINE_LLM_OVERRIDE_URL": f"http://127.0.0.1:{fake_port}/v1",
-        "THREADLINE_LLM_OVERRIDE_MODEL": "fake-model",
-        "THREADLINE_LOG_LEVEL": "warning",
-    }
-    server = subprocess.Popen(
-        [str(THREADLINE), "serve", "--port", str(port)],
-        env=server_env,
-        stdout=quiet,
-        stderr=quiet,
-    )
-    base = f"http://127.0.0.1:{port}"
+    fake, server, fake_port, base, key = start_pair(db, env, quiet)
     try:
         wait_until_up(f"http://127.0.0.1:{fake_port}/v1/models", fake, 60)
         wait_until_up(f"{base}/health", server, 60)

@@ -151,11 +151,11 @@ def warm_up(base: str, key: str, wid: str) -> None:
                 client.post(url, json=body).raise_for_status()
 
 
-def measure(opts: Options) -> list[Case]:
-    work = opts.work_dir.resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    db = work / f"http-{os.getpid()}.db"
-    remove_db(db)
+def start_pair(
+    db: Path, env: dict[str, str], server_stderr: int
+) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], int, str, str]:
+    """Start ``threadline fake-llm`` and ``threadline serve`` on the SQLite file ``db``,
+    with ``env`` as the base environment: (fake, server, fake's port, base URL, key)."""
     fake_port, port = free_port(), free_port()
     key = "tl_bench_" + secrets.token_hex(16)
     quiet = subprocess.DEVNULL
@@ -164,8 +164,8 @@ def measure(opts: Options) -> list[Case]:
         stdout=quiet,
         stderr=quiet,
     )
-    env = {
-        **os.environ,
+    server_env = {
+        **env,
         "THREADLINE_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
         "THREADLINE_BOOTSTRAP_API_KEY": key,
         "THREADLINE_LLM_OVERRIDE_URL": f"http://127.0.0.1:{fake_port}/v1",
@@ -174,11 +174,21 @@ def measure(opts: Options) -> list[Case]:
     }
     server = subprocess.Popen(
         [str(THREADLINE), "serve", "--port", str(port)],
-        env=env,
+        env=server_env,
         stdout=quiet,
-        stderr=subprocess.PIPE,
+        stderr=server_stderr,
     )
-    base = f"http://127.0.0.1:{port}"
+    return fake, server, fake_port, f"http://127.0.0.1:{port}", key
+
+
+def measure(opts: Options) -> list[Case]:
+    work = opts.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / f"http-{os.getpid()}.db"
+    remove_db(db)
+    fake, server, fake_port, base, key = start_pair(
+        db, dict(os.environ), subprocess.PIPE
+    )
     cases: list[Case] = []
     try:
         wait_until_up(f"http://127.0.0.1:{fake_port}/v1/models", fake, 20)
