@@ -1,12 +1,14 @@
 """The PostgreSQL engine: JSON columns written by orjson exactly as before, and a
 pooled connection pinged only after it sat idle (a dropped one is replaced)."""
 
+import asyncio
 import contextlib
 import json
 import math
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import exc, text
 
@@ -158,4 +160,43 @@ async def test_a_lock_inside_a_begun_transaction_is_a_statement(database_url: st
             )
             assert await conn.scalar(locks) == 1
     finally:
+        await engine.dispose()
+
+
+async def _strand(engine: Any) -> None:
+    """Leave the pool's connection as a ``BEGIN`` cancelled in flight leaves it."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.dbapi_connection._connection
+        begin = asyncio.ensure_future(driver.transaction().start())
+        await asyncio.sleep(0)  # BEGIN is sent, its answer not yet read
+        begin.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await begin
+        await asyncio.sleep(0.05)  # the answer arrives, on a connection still pooled
+        assert driver._top_xact is not None  # what the driver was left with
+
+
+async def test_a_connection_a_cancelled_begin_stranded_is_not_handed_out(
+    database_url: str,
+):
+    _pg_only(database_url)
+    engine = create_engine(database_url)
+    table = f"strand_probe_{new_object_id()}"
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"CREATE TABLE {table} (n integer)"))
+        await _strand(engine)
+        async with engine.begin() as conn:  # a transaction that commits
+            await conn.execute(text(f"INSERT INTO {table} VALUES (1)"))
+        async with engine.connect() as conn:
+            assert await conn.scalar(text(f"SELECT count(*) FROM {table}")) == 1
+        other = await asyncpg.connect(database_url.replace("+asyncpg", "", 1))
+        try:  # committed for every connection, not only inside a stale transaction
+            assert await other.fetchval(f"SELECT count(*) FROM {table}") == 1
+        finally:
+            await other.close()
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         await engine.dispose()

@@ -21,6 +21,9 @@ PostgreSQL path"). What this module saves, without changing what commits:
   would send them one after the other; the lock is held from the same point of
   the transaction, until its commit or rollback.
 - **orjson writes JSON columns** (``json_text.dumps``, as on SQLite).
+
+And one guard: a connection handed out is never inside a transaction, whatever
+state a cancelled task left it in (``_stranded``).
 """
 
 import time
@@ -48,7 +51,31 @@ def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
     record.info[_RETURNED] = now()
 
 
+def _stranded(dbapi_conn: Any) -> bool:
+    """Whether the driver is in a transaction the adapter does not know of.
+
+    asyncpg marks its connection as in a transaction before it sends ``BEGIN``; a
+    ``BEGIN`` cancelled or failed in flight (a task cancelled at shutdown, a
+    timeout) leaves that mark while SQLAlchemy's adapter records no transaction.
+    Used again, such a connection sends ``SAVEPOINT`` for every ``BEGIN``: an error
+    on every statement, or, if the server did begin, writes that a "commit" only
+    releases and never commits.
+    """
+    if getattr(dbapi_conn, "_transaction", None) is not None:
+        return False  # the adapter's own transaction (a checkout never has one)
+    driver = getattr(dbapi_conn, "_connection", None)
+    if driver is None:
+        return False
+    if getattr(driver, "_top_xact", None) is not None:
+        return True
+    in_transaction = getattr(driver, "is_in_transaction", None)
+    return bool(in_transaction()) if in_transaction is not None else False
+
+
 def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+    if _stranded(dbapi_conn):
+        # The pool discards it and hands out another, as for a dead connection.
+        raise exc.DisconnectionError("connection left inside a transaction")
     returned = record.info.get(_RETURNED)
     if returned is None or now() - returned < PING_AFTER_S:
         return  # new, or used a moment ago
