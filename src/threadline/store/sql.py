@@ -217,8 +217,11 @@ class SqlDocuments:
         expected_status: str | None,
         at: datetime,
         by: str | None,
+        expected_updated_at: datetime | None = None,
     ) -> bool:
-        """Change only the status column, if it still is ``expected_status``."""
+        """Change only the status column, if it still is ``expected_status``
+        (and, when given, ``updated_at`` still is ``expected_updated_at``: the
+        run cache's check that the row is the one it keeps)."""
         self._touch(team_id)
         params: dict[str, Any] = {
             "status": status,
@@ -230,6 +233,8 @@ class SqlDocuments:
         guard = "null"
         if expected_status is not None:
             guard, params["k_status"] = "status", expected_status
+        if expected_updated_at is not None:
+            guard, params["k_updated_at"] = f"{guard}_at", expected_updated_at
         stmt = statements.update_document(self._table, guard)
         return await self._run.write(stmt, params) > 0
 

@@ -121,7 +121,7 @@ async def _mark_evaluation(
             "source_workflow_run_id": source_id,
         }
         await tx.documents("workflow_runs").replace(
-            replace(doc, body={**doc.body, "workflow_run": run})
+            replace(doc, body={**doc.body, "workflow_run": run}, updated_at=wf.now())
         )
 
 
