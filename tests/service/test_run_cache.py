@@ -21,6 +21,7 @@ from threadline.service.runtime import Runtime
 from threadline.store import Store, open_store
 from threadline.store.history_log import HistoryCache
 from threadline.store.run_cache import RunCache
+from threadline.store.sql import SqlDocuments
 
 
 async def _chat(store: Store, cache: RunCache | None = None) -> Chat:
@@ -157,3 +158,43 @@ async def test_size_zero_keeps_nothing_and_behaves_the_same(store: Store):
     assert a["state"]["turn"] == b["state"]["turn"]
     _, stopped = await plain.turn({"command": "stop"})
     assert stopped.status == "cancelled"
+
+
+async def test_the_kept_row_is_used_until_the_row_changes(
+    store: Store, database_url: str, monkeypatch: pytest.MonkeyPatch
+):
+    """The check matches the row this process wrote (on every database): the
+    next command reads no run row; after a change elsewhere it reads it once."""
+    reads: list[str] = []
+    original = SqlDocuments.get
+
+    async def counted(self: SqlDocuments, team_id: str, doc_id: str) -> object:
+        if self._table.name == "workflow_runs":
+            reads.append(doc_id)
+        return await original(self, team_id, doc_id)
+
+    chat = await _chat(store)
+    await chat.say(0)
+    monkeypatch.setattr(SqlDocuments, "get", counted)
+    await chat.say(1)
+    assert reads == []
+    other = open_store(database_url)
+    try:
+        async with other.begin() as tx:
+            assert await tx.documents("workflow_runs").set_status(
+                chat.caller.team_id,
+                str(chat.run_id),
+                "waiting_for_user_input",
+                expected_status="waiting_for_user_input",
+                at=datetime.now(UTC),
+                by="elsewhere",
+            )
+    finally:
+        await other.close()
+    reads.clear()
+    await chat.say(2)
+    assert reads == [chat.run_id]
+    reads.clear()
+    await chat.say(3)
+    assert reads == []
+    assert await _history(chat) == texts(expected_history(4))
