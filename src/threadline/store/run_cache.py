@@ -15,7 +15,9 @@ write of a run row, in any process, sets a new ``updated_at`` (each writer stamp
 the time of its write), so a row changed elsewhere (another process's turn, a
 PATCH, an upgrade, a pause or stop, the reaper, a deletion) matches no row: the
 ``UPDATE`` changes nothing and the command falls back to the full read in the
-same transaction. The entry is never served without that check.
+same transaction. The entry is never served without that check. Code that writes
+a run row must stamp a new ``updated_at`` (``docs/decisions.md``, "A waiting
+run's row is kept per process").
 
 What is kept is never handed out: each turn parses its own copy of the row from
 the kept text, as it would parse the row read from the database. The cache is
