@@ -81,8 +81,9 @@ async def test_units_commit_for_everyone_and_a_failed_one_rolls_back(
     assert not any(_in_transaction(store))
 
 
+@pytest.mark.parametrize("first", ["lock", "prepared"])
 async def test_a_unit_cancelled_in_flight_leaves_no_connection_in_a_transaction(
-    pg: tuple[SqlStore, str, str],
+    pg: tuple[SqlStore, str, str], first: str
 ):
     store, table, plain = pg
     await _insert(store, table, 0)  # one kept connection, used a moment ago
@@ -90,7 +91,10 @@ async def test_a_unit_cancelled_in_flight_leaves_no_connection_in_a_transaction(
 
         async def unit(at: int = pause) -> None:
             async with store.begin() as tx:
-                await tx.lock(f"probe:cancel:{at}")
+                if first == "lock":  # BEGIN with the lock
+                    await tx.lock(f"probe:cancel:{at}")
+                else:  # BEGIN before a statement below SQLAlchemy
+                    await tx.commands().get(f"probe-{at}")
                 await tx.conn.execute(text(f"INSERT INTO {table} VALUES (-1)"))
                 await tx.conn.execute(text("SELECT pg_sleep(5)"))
 
