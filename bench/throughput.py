@@ -7,7 +7,9 @@ a few user turns through ``service.running.runs.run_one_turn``, with a model tha
 on PostgreSQL. Reports turns per second, p50/p99 turn latency, peak RSS and its
 growth during the timed phase. Each case runs in its own process
 (``bench.throughput_threadline``), so its memory is its own; on PostgreSQL each
-case gets a database of its own, created and dropped here.
+case gets a database of its own, created and dropped here. After its warm-up each
+worker runs ``gc.collect()`` and ``gc.freeze()``, as ``threadline serve`` does once
+started (both sides; ``Options.gc_freeze``, ``bench.compare --no-gc-freeze``).
 
 Waiting memory: RSS growth per conversation left waiting for input after one
 user turn (2,000 conversations, SQLite).
@@ -195,6 +197,8 @@ def sweep(
                 "--latency-ms",
                 str(LATENCY_MS),
             ]
+            if opts.gc_freeze:  # as ``threadline serve`` after start-up, both sides
+                extra.append("--gc-freeze")
             result = one_case(side, store, work, extra, log)
             rows.append({"engine": side.engine, "store": store, **result})
             log(
