@@ -34,6 +34,7 @@ seen on another), and pinged when it sat unused ``PING_AFTER_S`` or more.
 """
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from typing import Any
@@ -55,6 +56,8 @@ class PgUnits:
         self._engine = engine
         self._size = size
         self._open = 0
+        self._closed = False
+        self._closings: set[asyncio.Future[None]] = set()
         self._free: list[tuple[AsyncConnection, float]] = []
         # Each waiter gets a connection, or None: a place freed, open one.
         self._waiters: deque[asyncio.Future[AsyncConnection | None]] = deque()
@@ -90,14 +93,18 @@ class PgUnits:
             raise
         self._keep(conn)
 
-    async def close(self) -> None:
-        """Give every kept connection back to the engine's pool (before
-        ``dispose``, or before using the engine directly)."""
+    async def close(self, *, final: bool = False) -> None:
+        """Give every kept connection back to the engine's pool (before using the
+        engine directly; ``final``: before ``dispose``, and keep none from now on)."""
+        self._closed = self._closed or final
         kept, self._free = self._free, []
         for conn, _ in kept:
             await self._give_back(conn)
 
     def _keep(self, conn: AsyncConnection) -> None:
+        if self._closed:
+            self._closing(conn)
+            return
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -180,13 +187,25 @@ class PgUnits:
         finally:
             self._freed()
 
+    def _closing(self, conn: AsyncConnection) -> None:
+        """Give ``conn`` back without waiting (after ``close``)."""
+        task = asyncio.ensure_future(self._give_back(conn))
+        self._closings.add(task)
+        task.add_done_callback(self._closings.discard)
+
 
 async def _close(conn: AsyncConnection, invalidate: bool) -> None:
+    """Close ``conn`` (back to the pool); if that fails, discard it: the error of
+    the unit that gave it back is the one its caller sees."""
     try:
         if invalidate and not conn.invalidated:
             await conn.invalidate()
-    finally:
         await conn.close()
+    except Exception:
+        with contextlib.suppress(Exception):
+            if not conn.invalidated:
+                await conn.invalidate()
+            await conn.close()
 
 
 async def _commit(conn: AsyncConnection) -> None:

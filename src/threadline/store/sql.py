@@ -212,7 +212,7 @@ class SqlStore:
         if self._serial is not None:
             await self._serial.close()
         if self._units is not None:
-            await self._units.close()
+            await self._units.close(final=True)
         await self._engine.dispose()
 
 
