@@ -21,7 +21,7 @@ from threadline.service.runtime import Runtime
 from threadline.store import Store, open_store
 from threadline.store.history_log import HistoryCache
 from threadline.store.run_cache import RunCache
-from threadline.store.sql import SqlDocuments
+from threadline.store.sql_documents import SqlDocuments
 
 
 async def _chat(store: Store, cache: RunCache | None = None) -> Chat:
