@@ -129,3 +129,31 @@ def test_the_worker_loop_is_uvloop_when_installed_else_asyncios(
     monkeypatch.setattr(main, "_installed", lambda module: False)
     assert main.run_on_loop(loop_type()) is not uvloop.Loop
     assert main.loop_name() == "asyncio"
+
+
+def test_the_worker_freezes_its_start_up_heap_once_running(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import os
+    import signal
+    import threading
+
+    from threadline.api import app as api_app
+
+    frozen: list[bool] = []
+
+    def freeze_then_stop() -> None:  # the real one would freeze this test process
+        frozen.append(True)
+        os.kill(os.getpid(), signal.SIGTERM)  # the worker's own stop signal
+
+    monkeypatch.setattr(api_app, "freeze_heap", freeze_then_stop)
+    # A worker that never freezes would wait for its signal forever.
+    late = threading.Timer(30, os.kill, (os.getpid(), signal.SIGTERM))
+    late.start()
+    try:
+        result = CliRunner().invoke(app, ["worker"])
+    finally:
+        late.cancel()
+    assert result.exit_code == 0, result.output
+    assert "running" in result.output
+    assert frozen == [True]

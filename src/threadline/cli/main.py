@@ -157,7 +157,7 @@ def worker() -> None:
     import asyncio
     import signal
 
-    from threadline.api.app import bootstrap
+    from threadline.api import app as api_app
     from threadline.service import processes
     from threadline.service.processes import runtime_from_settings
     from threadline.store import open_store
@@ -178,7 +178,7 @@ def worker() -> None:
         store = open_store(
             settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
         )
-        await bootstrap(store, settings)
+        await api_app.bootstrap(store, settings)
         runtime = runtime_from_settings(settings)
         loops = processes.start(store, runtime, settings, kind="worker")
         stopping = asyncio.Event()
@@ -187,6 +187,10 @@ def worker() -> None:
             loop.add_signal_handler(sig, stopping.set)
         typer.echo(f"threadline worker {runtime.worker_id} running")
         try:
+            # As ``serve`` does: what start-up built is never walked again by the
+            # collector's full collections (docs/benchmarks.md, "A flat begin on
+            # PostgreSQL, and the collector").
+            api_app.freeze_heap()
             await stopping.wait()
         finally:
             await processes.stop(store, runtime, loops)
