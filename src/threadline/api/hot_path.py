@@ -93,7 +93,7 @@ def hot_routes(
 class App(FastAPI):
     """FastAPI, with the lean routes served from ``__call__`` (see the module)."""
 
-    hot_table: dict[str, list[HotRoute]]
+    hot_table: dict[str, list[HotRoute]] = {}  # replaced by serve_hot, never mutated
     hot_limits: Limits | None = None
     _handlers: dict[Any, Handler]
     _status_handlers: dict[int, Handler]
@@ -129,12 +129,16 @@ class App(FastAPI):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._plain(scope):
+        if scope["type"] == "http":
             for route in self.hot_table.get(scope["method"], ()):
                 found = route.regex.fullmatch(scope["path"])
                 if found is not None:
-                    await self._serve(route, found.groupdict(), scope, receive, send)
-                    return
+                    if self._plain(scope):
+                        await self._serve(
+                            route, found.groupdict(), scope, receive, send
+                        )
+                        return
+                    break
         await super().__call__(scope, receive, send)
 
     async def _serve(
