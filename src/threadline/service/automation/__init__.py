@@ -11,7 +11,9 @@ Modules and their public names:
   (``dispatch``);
 - ``evaluations``: evaluation runs after a run (``schedule``, ``start_queued``);
 - ``webhook_delivery``: sending recorded webhook events (``deliver_due``,
-  ``deliver_forever``; signing, retries; it opens sealed secrets).
+  ``deliver_forever``), with ``webhook_attempts`` (one attempt: ``deliver_one``,
+  retries, ``backoff``; it opens sealed secrets) and ``webhook_requests`` (the
+  request: body, signing, headers, the POST).
 
 A start is a new run: these modules receive the ``turns.StartRun`` that makes one
 (``running.runs.run_one_turn``, bound by ``processes`` and by the turn driver)
