@@ -3,8 +3,10 @@ and webhook deliveries.
 
 Modules and their public names:
 
-- ``schedules``: one-off and recurring schedules (CRUD, ``team_queue``,
-  ``position``);
+- ``schedules``: one-off and recurring schedules (CRUD), with ``schedule_times``
+  (UTC, zones, cron occurrences), ``schedule_wire`` (bodies, ``render``) and
+  ``schedule_queue`` (the collection as a queue of starts: ``team_queue``,
+  ``position``, ``lock_key``);
 - ``scheduler``: firing one claimed schedule exactly once (``claim``, ``fire``,
   ``give_back``, ``recover``, ``PassReport``);
 - ``start_queue``: one fair pass over the starts waiting for a slot

@@ -32,7 +32,7 @@ from typing import Any
 
 from threadline.errors import ThreadlineError, TooManyRequests
 from threadline.ids import new_object_id
-from threadline.service.automation import schedules as sch
+from threadline.service.automation import schedule_queue as sch
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.runtime import Runtime

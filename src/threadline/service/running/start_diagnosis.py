@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from threadline.service.automation import schedules
+from threadline.service.automation.schedule_queue import due_time
 from threadline.service.caller import Caller
 from threadline.service.running.diagnosis_cases import iso
 from threadline.store import Store
@@ -24,7 +25,7 @@ async def diagnose_start(
     doc = await schedules.get_doc(store, caller, schedule_id)
     body = doc.body
     status = str(doc.status)
-    due = schedules.due_time(doc) if body.get("scheduled_time") else None
+    due = due_time(doc) if body.get("scheduled_time") else None
     run_id = body.get("actual_run_id")
     base: JsonDict = {
         "schedule_id": doc.id,
