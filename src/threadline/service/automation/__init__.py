@@ -11,7 +11,9 @@ Modules and their public names:
   ``give_back``, ``recover``, ``PassReport``);
 - ``start_queue``: one fair pass over the starts waiting for a slot
   (``dispatch``);
-- ``evaluations``: evaluation runs after a run (``schedule``, ``start_queued``);
+- ``evaluations``: evaluation runs after a run (``schedule``, ``start_queued``),
+  with ``evaluation_starts`` (starting the evaluator; refused starts queued) and
+  ``evaluation_records`` (results written onto the source run);
 - ``webhook_delivery``: sending recorded webhook events (``deliver_due``,
   ``deliver_forever``), with ``webhook_attempts`` (one attempt: ``deliver_one``,
   retries, ``backoff``; it opens sealed secrets) and ``webhook_requests`` (the
