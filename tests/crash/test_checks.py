@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 
 from tests.crash.harness import Received, read_llm_log
-from tests.crash.test_crash import LATENCY_MS, SLACK_S, repeated_steps
+from tests.crash.test_crash import LATENCY_MS, SENT_S, SLACK_S, repeated_steps
 from threadline.providers.fake_server import FakeOpenAIServer, auto_reply
 
 IN_FLIGHT = LATENCY_MS / 1000 + SLACK_S
@@ -25,6 +25,14 @@ def test_a_repeat_is_allowed_only_when_a_kill_landed_while_the_copy_was_in_fligh
     allowed, errors = repeated_steps([first, other, again], [late], "LLM call")
     assert allowed == 0 and len(errors) == 1
     assert "LLM call repeated" in errors[0] and "'m': 1" in errors[0]
+
+
+def test_a_kill_just_before_the_copys_receipt_explains_it_but_not_earlier() -> None:
+    first, again = Received(100.0, "a", None), Received(102.6, "a", None)
+    just_sent = 100.0 - SENT_S / 2  # written to the socket, logged after the kill
+    assert repeated_steps([first, again], [just_sent], "x") == (1, [])
+    allowed, errors = repeated_steps([first, again], [100.0 - 2 * SENT_S], "x")
+    assert allowed == 0 and len(errors) == 1
 
 
 def test_each_further_copy_needs_its_own_kill() -> None:
