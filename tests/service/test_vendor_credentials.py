@@ -5,7 +5,6 @@ from typing import Any, cast
 import pytest
 
 from threadline.providers.keys import TeamKeys
-from threadline.service.team import credential_ports
 from threadline.service.team import vendor_credentials as vc
 from threadline.store import Store
 
@@ -27,9 +26,7 @@ class Recorder:
 
 
 def _vendor(name: str, base: Recorder, cred: dict[str, str]) -> vc.TeamVendor:
-    loader = credential_ports._TeamLoader(
-        cast(Store, None), "t1", keys=TeamKeys("t1", {name: cred})
-    )
+    loader = vc._TeamLoader(cast(Store, None), "t1", keys=TeamKeys("t1", {name: cred}))
     return vc.TeamVendor(name, base, loader)
 
 

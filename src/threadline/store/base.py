@@ -185,11 +185,7 @@ class Documents(Protocol):
         expected_status: str | None,
         at: datetime,
         by: str | None,
-        expected_updated_at: datetime | None = None,
-    ) -> bool:
-        """Change only the status column, if it still is ``expected_status``
-        (and, when given, ``updated_at`` still is ``expected_updated_at``)."""
-        ...
+    ) -> bool: ...
 
 
 class Turns(Protocol):

@@ -23,8 +23,6 @@ from typing import Any, NoReturn, cast
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from threadline.store import pg_engine
-
 
 class PgConnection:
     """SQLAlchemy's asyncpg adapter of one checked-out connection, and the asyncpg
@@ -62,10 +60,7 @@ class PgConnection:
         async with adapter._execute_mutex:
             try:
                 if adapter._transaction is None:
-                    if pg_engine._unbegun(adapter):
-                        await pg_engine.begin(adapter)
-                    else:
-                        await adapter._start_transaction()
+                    await adapter._start_transaction()
                 try:
                     return await call()
                 except Exception as error:  # translated as the adapter does
