@@ -187,9 +187,8 @@ def worker() -> None:
             loop.add_signal_handler(sig, stopping.set)
         typer.echo(f"threadline worker {runtime.worker_id} running")
         try:
-            # As ``serve`` does: what start-up built is never walked again by the
-            # collector's full collections (docs/benchmarks.md, "A flat begin on
-            # PostgreSQL, and the collector").
+            # As ``serve`` does (``freeze_heap``): what start-up built is never
+            # walked again by the collector's full collections.
             api_app.freeze_heap()
             await stopping.wait()
         finally:
