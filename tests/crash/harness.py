@@ -90,6 +90,9 @@ class Received:
     t: float
     sha256: str
     body: Any
+    complete: bool = True
+    """False when the connection closed before the whole body arrived (the sender
+    was killed between writing the headers and the body): no request was made."""
 
 
 class Receiver:
@@ -112,8 +115,11 @@ class Receiver:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
+                entry = Received(now, body_hash(body), body, len(raw) == size)
                 with receiver._lock:
-                    receiver.log.append(Received(now, body_hash(body), body))
+                    receiver.log.append(entry)
+                if not entry.complete:
+                    return
                 time.sleep(receiver.latency_s)
                 turn = 0
                 if isinstance(body, dict):

@@ -18,7 +18,9 @@ workflow). Then:
   is allowed only when a kill landed while the copy before it was in flight (from
   ``SENT_S`` before its receipt to receipt + fake latency + ``SLACK_S``);
 - the crash phase made as many distinct LLM calls and POSTs as the reference, so
-  the totals equal the reference's plus the allowed repeats.
+  the totals equal the reference's plus the allowed repeats;
+- a POST whose body never arrived whole (its sender killed between the headers and
+  the body) made no request: it is not counted, and needs a kill at that moment.
 
 Knobs (environment): ``THREADLINE_CRASH_SEED``, ``THREADLINE_CRASH_CONVERSATIONS``,
 ``THREADLINE_CRASH_KILLS``, ``THREADLINE_CRASH_KEEP`` (copy the process logs to
@@ -376,6 +378,24 @@ def repeated_steps(
     return allowed, errors
 
 
+def cut_off_requests(
+    entries: list[Received], kill_times: list[float], what: str
+) -> tuple[list[Received], list[str]]:
+    """The requests that arrived whole, and a description of each one cut off with
+    no kill to explain it. A sender killed between writing a request's headers and
+    its body leaves the receiver headers and then a closed connection: no request
+    was made, and the process that takes the turn over sends it whole."""
+    window = LATENCY_MS / 1000 + SLACK_S
+    whole = [e for e in entries if e.complete]
+    errors = [
+        f"{what} cut off at {e.t:.3f} with no kill then; body: {str(e.body)[:300]}"
+        for e in entries
+        if not e.complete
+        and not any(e.t - SENT_S <= k <= e.t + window for k in kill_times)
+    ]
+    return whole, errors
+
+
 def transcript(conv: Conversation) -> list[tuple[str, list[str]]]:
     return [(t.status, t.spoken) for t in conv.turns]
 
@@ -484,7 +504,8 @@ async def run_scenario(
         f"{sum(t.attempts > 1 for c in crashed.conversations.values() for t in c.turns)}"
         f" turns needed retries; LLM calls {len(crashed.llm)} (reference "
         f"{len(reference.llm)}); POSTs {len(crashed.posts)} (reference "
-        f"{len(reference.posts)})"
+        f"{len(reference.posts)}; cut off by a kill: "
+        f"{sum(not e.complete for e in crashed.posts)})"
     )
     harness.report(summary)
     if problems:
@@ -514,8 +535,10 @@ async def reference_phase(
         )
         assert any(conv.label in " ".join(t.spoken) for t in conv.turns[1:])
     await asyncio.sleep(0.5)  # nothing is in flight any more
-    llm, posts = harness.read_llm_log(llm_log), receiver.entries()
-    _, repeats = repeated_steps(llm, [], "LLM call")
+    llm = harness.read_llm_log(llm_log)
+    posts, repeats = cut_off_requests(receiver.entries(), [], "HTTP POST")
+    _, llm_repeats = repeated_steps(llm, [], "LLM call")
+    repeats += llm_repeats
     _, post_repeats = repeated_steps(posts, [], "HTTP POST")
     repeats += post_repeats
     assert not repeats, "steps repeated without any kill:\n" + "\n".join(repeats)
@@ -601,16 +624,17 @@ def side_effect_problems(reference: Phase, crashed: Phase) -> list[str]:
     """No completed step repeated; as many distinct calls as the reference."""
     kill_times = [t for t, _ in crashed.kills]
     llm_allowed, problems = repeated_steps(crashed.llm, kill_times, "LLM call")
-    post_allowed, post_errors = repeated_steps(crashed.posts, kill_times, "HTTP POST")
-    problems += post_errors
+    posts, cut_errors = cut_off_requests(crashed.posts, kill_times, "HTTP POST")
+    post_allowed, post_errors = repeated_steps(posts, kill_times, "HTTP POST")
+    problems += cut_errors + post_errors
     if len(crashed.llm) != len(reference.llm) + llm_allowed:
         problems.append(
             f"{len(crashed.llm)} LLM calls, the reference made {len(reference.llm)} "
             f"(+{llm_allowed} repeats explained by kills)"
         )
-    if len(crashed.posts) != len(reference.posts) + post_allowed:
+    if len(posts) != len(reference.posts) + post_allowed:
         problems.append(
-            f"{len(crashed.posts)} POSTs, the reference made {len(reference.posts)} "
+            f"{len(posts)} whole POSTs, the reference made {len(reference.posts)} "
             f"(+{post_allowed} repeats explained by kills)"
         )
     return problems
