@@ -34,7 +34,9 @@ class Options:
     conversation_lanes: int = 5
     """Conversations interleaved at evenly spaced phases (``bench.flatness``)."""
     gc_freeze: bool = True
-    """``gc.freeze()`` after the conversation row's warm-up, on both sides."""
+    """``gc.freeze()`` after the conversation row's warm-up, on both sides, and
+    after the Threadline throughput worker's (what ``threadline serve`` does after
+    start-up; LangGraph's worker runs unfrozen, its faster way)."""
     work_dir: Path = Path("bench/results/tmp")
     collect: bool = True
     """``gc.collect()`` before each round (off when profiling)."""

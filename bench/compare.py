@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-gc-freeze",
         action="store_true",
-        help="no gc.freeze() after the conversation row's warm-up (both sides)",
+        help="no gc.freeze() after warm-up (conversation row, Threadline's worker)",
     )
     parser.add_argument("--venv", type=Path, default=VENV, help="LangGraph venv")
     parser.add_argument("--no-plots", action="store_true")

@@ -85,8 +85,14 @@ async def drive(
     start: Start,
     step: Step,
     ready: Ready | None = None,
+    freeze: bool = False,
 ) -> JsonDict:
     """Start the conversations, then time ``turns`` user turns of each, all at once.
+
+    ``freeze``: first ``gc.collect()`` and ``gc.freeze()``, what ``threadline serve``
+    does once its start-up is done (the worker's warm-up is its start-up): full
+    collections then walk what the conversations made, not the modules, classes
+    and caches that live as long as the process.
 
     Returns the latencies' summary (µs), turns per second, wall time and memory:
     RSS before the timed phase (after the starts), peak RSS during it and RSS after.
@@ -96,6 +102,9 @@ async def drive(
     compute their combined throughput; ``process_cpu_s`` is the CPU time of this
     process (all its threads) during it.
     """
+    if freeze:
+        gc.collect()
+        gc.freeze()
     handles = await start_all(conversations, start)
     latencies: list[float] = []
     clock = time.perf_counter_ns

@@ -7,7 +7,11 @@ a few user turns through ``service.running.runs.run_one_turn``, with a model tha
 on PostgreSQL. Reports turns per second, p50/p99 turn latency, peak RSS and its
 growth during the timed phase. Each case runs in its own process
 (``bench.throughput_threadline``), so its memory is its own; on PostgreSQL each
-case gets a database of its own, created and dropped here.
+case gets a database of its own, created and dropped here. After its warm-up the
+Threadline worker runs ``gc.collect()`` and ``gc.freeze()``, as ``threadline serve``
+does once started (``Options.gc_freeze``, ``bench.compare --no-gc-freeze``);
+LangGraph's runs as a LangGraph user's process does, without: frozen, it was
+slower (docs/benchmarks.md, "A flat begin on PostgreSQL, and the collector").
 
 Waiting memory: RSS growth per conversation left waiting for input after one
 user turn (2,000 conversations, SQLite).
@@ -61,6 +65,8 @@ class Side:
     """(store kind, target, extra args) -> argv."""
     target: Callable[[str, str], str]
     """(store kind, SQLite path or PG database name) -> what the worker opens."""
+    freezes: bool = False
+    """Whether its process freezes its start-up heap (``--gc-freeze``)."""
 
 
 def _pg_url(database: str, driver: str = "") -> str:
@@ -80,7 +86,7 @@ def threadline_side() -> Side:
             return f"sqlite+aiosqlite:///{where}"
         return _pg_url(where, "asyncpg")
 
-    return Side("threadline", command, target)
+    return Side("threadline", command, target, freezes=True)
 
 
 def langgraph_side(python: Path) -> Side:
@@ -195,6 +201,8 @@ def sweep(
                 "--latency-ms",
                 str(LATENCY_MS),
             ]
+            if opts.gc_freeze and side.freezes:
+                extra.append("--gc-freeze")
             result = one_case(side, store, work, extra, log)
             rows.append({"engine": side.engine, "store": store, **result})
             log(

@@ -115,7 +115,9 @@ async def measure(args: argparse.Namespace) -> JsonDict:
         if args.waiting:
             result = await waiting_memory(args.waiting, start, step)
         else:
-            result = await drive(args.conversations, args.turns, start, step)
+            result = await drive(
+                args.conversations, args.turns, start, step, freeze=args.gc_freeze
+            )
         result["model_calls_per_turn"] = 2
         result["model_latency_ms"] = args.latency_ms
         return result
@@ -130,6 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--waiting", type=int, default=0, help="memory mode")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() after the warm-up, as `threadline serve` after start-up",
+    )
     args = parser.parse_args(argv)
     emit(asyncio.run(measure(args)), args.out)
 

@@ -62,7 +62,14 @@ async def measure(args: argparse.Namespace) -> JsonDict:
         else:
             profiler = _profiler(args.profile)
             ready = _barrier(args.go_file) if args.go_file else None
-            result = await drive(args.conversations, args.turns, start, step, ready)
+            result = await drive(
+                args.conversations,
+                args.turns,
+                start,
+                step,
+                ready,
+                freeze=args.gc_freeze,
+            )
             if profiler is not None:
                 profiler.stop()
                 args.profile.write_text(profiler.output_html())
@@ -105,6 +112,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--waiting", type=int, default=0, help="memory mode")
     parser.add_argument("--profile", type=Path, default=None, help="pyinstrument")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() after the warm-up, as `threadline serve` after start-up",
+    )
     parser.add_argument(
         "--go-file", type=Path, default=None, help="start the timed phase together"
     )

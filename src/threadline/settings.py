@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     history_cache_runs: int = Field(default=256, ge=0)
     """Runs whose chat histories each process keeps in memory between turns, so a
     turn reads only what the run's previous turn appended elsewhere (0: none)."""
+    run_cache_size: int = Field(default=0, ge=0)
+    """Waiting runs whose row each process keeps after recording their turn, so
+    the next command checks the row in its status ``UPDATE`` instead of reading
+    it (0: none, each command reads its run's row)."""
     version_cache_size: int = Field(default=256, ge=0)
     """Workflow versions whose hydrated run snapshot each process keeps, so a new
     run of an unchanged version reads and builds none of it again (0: none)."""

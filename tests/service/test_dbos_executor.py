@@ -24,7 +24,7 @@ from threadline.service import processes
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
 from threadline.service.processes import runtime_from_settings
-from threadline.service.running import dbos_executor, recovery, runs
+from threadline.service.running import dbos_executor, dbos_recovery, recovery, runs
 from threadline.service.runtime import Runtime
 from threadline.service.turns import TurnRequest
 from threadline.settings import Settings
@@ -303,11 +303,11 @@ async def test_a_turn_of_a_dead_worker_is_resumed_by_dbos_without_repeating_step
         turn(store, caller, survivor, wid, says("hello"), run_id, key="turn-crash")
     )
     later = wf.now() + timedelta(seconds=60)
-    live = await dbos_executor.recover(
+    live = await dbos_recovery.recover(
         store, survivor, now=wf.now(), teams={caller.team_id}
     )
     assert live == []  # not dead yet
-    taken = await dbos_executor.recover_dead(
+    taken = await dbos_recovery.recover_dead(
         store, survivor, [EXECUTOR], now=later, teams={caller.team_id}
     )
     assert taken == [command.id]
@@ -361,12 +361,12 @@ async def test_a_recovered_workflow_takes_its_command_over_from_its_holder(
     retry = asyncio.create_task(
         turn(store, caller, survivor, wid, says("hey"), doc.id, key="held")
     )
-    assert await dbos_executor.recover_executors([EXECUTOR]) == [command.id]
+    assert await dbos_recovery.recover_executors([EXECUTOR]) == [command.id]
     done, outcome = await retry
     await survivor.drain()
     assert said(outcome) == ["Two."] and done.status == "waiting_for_user_input"
     assert gate.calls == 2 and len(survivor_llm.requests) == 1
-    assert await dbos_executor.recover_executors([EXECUTOR]) == []
+    assert await dbos_recovery.recover_executors([EXECUTOR]) == []
 
 
 async def test_commands_queued_behind_a_turn_run_in_workflows_of_their_own(
@@ -441,9 +441,9 @@ async def test_the_heartbeat_loop_resumes_dead_turns_and_stop_shuts_dbos_down(
     dbos_executor.start(store, survivor)
     # Only this test's team: other tests' rows share the database.
     monkeypatch.setattr(
-        dbos_executor,
+        dbos_recovery,
         "recover",
-        functools.partial(dbos_executor.recover, teams={caller.team_id}),
+        functools.partial(dbos_recovery.recover, teams={caller.team_id}),
     )
     await asyncio.sleep(0.1)
     loop = asyncio.create_task(

@@ -5,6 +5,7 @@ from typing import Any, cast
 import pytest
 
 from threadline.providers.keys import TeamKeys
+from threadline.service.team import credential_ports
 from threadline.service.team import vendor_credentials as vc
 from threadline.store import Store
 
@@ -26,7 +27,9 @@ class Recorder:
 
 
 def _vendor(name: str, base: Recorder, cred: dict[str, str]) -> vc.TeamVendor:
-    loader = vc._TeamLoader(cast(Store, None), "t1", keys=TeamKeys("t1", {name: cred}))
+    loader = credential_ports._TeamLoader(
+        cast(Store, None), "t1", keys=TeamKeys("t1", {name: cred})
+    )
     return vc.TeamVendor(name, base, loader)
 
 

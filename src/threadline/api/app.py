@@ -16,6 +16,7 @@ from threadline import __version__
 from threadline.api import access_log, errors, openapi
 from threadline.api.console import mount as console
 from threadline.api.deps import check_llm_urls
+from threadline.api.hot_path import App, Limits, hot_routes
 from threadline.api.hot_routes import HOT_UNVERSIONED, hot_router
 from threadline.api.json_guard import JsonGuard
 from threadline.api.limits import BodyLimit
@@ -157,7 +158,7 @@ def create_app(
             if owned:
                 await app.state.store.close()
 
-    app = FastAPI(title="Threadline", version=__version__, lifespan=lifespan)
+    app = App(title="Threadline", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     processes.setup_telemetry(settings)
     app.state.runtime = (
@@ -179,6 +180,12 @@ def create_app(
         app.include_router(hot, prefix=prefix, include_in_schema=False)
         app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
     app.include_router(health.router)
+    # The lean hot routes are also answered before the middlewares (api/hot_path.py),
+    # which enforce the same limits.
+    app.serve_hot(
+        hot_routes(hot.routes, PREFIXES),
+        Limits(settings.max_body_bytes, settings.max_json_depth),
+    )
     console.install(app, settings)
     app.include_router(metrics.router)
     # Added first, so it runs inside BodyLimit: a body is measured, then checked.

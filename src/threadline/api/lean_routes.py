@@ -63,6 +63,12 @@ def lean(reader: Reader) -> Callable[[Endpoint], Endpoint]:
     return mark
 
 
+def reader_of(endpoint: Callable[..., Any]) -> Reader | None:
+    """The reader ``@lean`` gave ``endpoint``, if any."""
+    reader: Reader | None = getattr(endpoint, _READER, None)
+    return reader
+
+
 def _parameter_names(route: APIRoute) -> set[str | None]:
     dependant = route.dependant
     fields = [
@@ -86,7 +92,7 @@ class LeanRoute(APIRoute):
         self,
     ) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         standard = super().get_route_handler()
-        reader: Reader | None = getattr(self.endpoint, _READER, None)
+        reader = reader_of(self.endpoint)
         if reader is None:
             return standard
         declared: set[str | None] = set(reader.names)

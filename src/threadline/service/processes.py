@@ -39,6 +39,7 @@ from threadline.settings import Settings
 from threadline.store import Store
 from threadline.store.definition_stamps import StampedCache
 from threadline.store.history_log import HistoryCache
+from threadline.store.run_cache import RunCache
 from threadline.telemetry import metrics, tracing
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
@@ -132,6 +133,7 @@ def runtime_from_settings(settings: Settings) -> Runtime:
         worker_dead_seconds=settings.worker_dead_seconds,
         command_wait_seconds=settings.command_wait_seconds,
         history_cache=HistoryCache(settings.history_cache_runs),
+        run_cache=RunCache(settings.run_cache_size),
         version_cache=StampedCache(settings.version_cache_size),
         subscriptions=StampedCache(settings.version_cache_size),
         tool_ceilings=tool_ceilings(settings),

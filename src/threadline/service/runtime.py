@@ -23,6 +23,7 @@ from threadline.providers.base import LLM
 from threadline.providers.embeddings import Embeddings
 from threadline.store.definition_stamps import StampedCache
 from threadline.store.history_log import HistoryCache
+from threadline.store.run_cache import RunCache
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.knowledge import KnowledgeLimits
 from threadline.tools.limits import ToolCeilings, ToolSlots
@@ -95,6 +96,10 @@ class Runtime:
     history_cache: HistoryCache = field(default_factory=HistoryCache)
     """The chat histories of this process's most recent runs
     (``service.running.run_history``; ``THREADLINE_HISTORY_CACHE_RUNS`` runs)."""
+    run_cache: RunCache = field(default_factory=RunCache)
+    """The rows of the runs whose last turn this process recorded, checked by the
+    next command's status ``UPDATE`` (``store.run_cache``;
+    ``THREADLINE_RUN_CACHE_SIZE`` runs)."""
     version_cache: StampedCache[Any] = field(default_factory=StampedCache)
     """Hydrated snapshots of the versions this process started runs of
     (``service.running.version_cache``; ``THREADLINE_VERSION_CACHE_SIZE``)."""

@@ -185,7 +185,11 @@ class Documents(Protocol):
         expected_status: str | None,
         at: datetime,
         by: str | None,
-    ) -> bool: ...
+        expected_updated_at: datetime | None = None,
+    ) -> bool:
+        """Change only the status column, if it still is ``expected_status``
+        (and, when given, ``updated_at`` still is ``expected_updated_at``)."""
+        ...
 
 
 class Turns(Protocol):

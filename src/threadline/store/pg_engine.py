@@ -117,6 +117,17 @@ class _Begun:
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
+async def begin(adapter: Any) -> None:
+    """Send ``BEGIN`` on an ``_unbegun`` adapter's driver (what the adapter would
+    send, without asyncpg's ``Transaction`` object); the adapter ends it."""
+    # Set first: a BEGIN cancelled in flight is still rolled back by the adapter.
+    adapter._transaction = _Begun(adapter._connection)
+    try:
+        await adapter._connection.execute("BEGIN")
+    except Exception as error:  # as the adapter reports a statement's error
+        adapter._handle_exception(error)
+
+
 async def lock(conn: AsyncConnection, lock_id: int) -> None:
     """Take the transaction-scoped advisory lock ``lock_id`` on ``conn``.
 

@@ -23,6 +23,8 @@ from typing import Any, NoReturn, cast
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from threadline.store import pg_engine
+
 
 class PgConnection:
     """SQLAlchemy's asyncpg adapter of one checked-out connection, and the asyncpg
@@ -60,7 +62,10 @@ class PgConnection:
         async with adapter._execute_mutex:
             try:
                 if adapter._transaction is None:
-                    await adapter._start_transaction()
+                    if pg_engine._unbegun(adapter):
+                        await pg_engine.begin(adapter)
+                    else:
+                        await adapter._start_transaction()
                 try:
                     return await call()
                 except Exception as error:  # translated as the adapter does

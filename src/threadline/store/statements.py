@@ -35,14 +35,18 @@ def get_document(table: Table) -> Select[tuple[object, ...]]:
 @cache
 def update_document(table: Table, guard: str) -> Update:
     """By team and id; ``guard``: ``""`` none, ``"status"`` the status is
-    ``k_status``, ``"null"`` the status is NULL."""
+    ``k_status``, ``"null"`` the status is NULL; with ``_at`` appended, also
+    ``updated_at`` is ``k_updated_at``."""
     stmt = update(table).where(
         table.c.team_id == bindparam("k_team"), table.c.id == bindparam("k_id")
     )
-    if guard == "status":
+    status = guard.removesuffix("_at")
+    if status == "status":
         stmt = stmt.where(table.c.status == bindparam("k_status"))
-    elif guard == "null":
+    elif status == "null":
         stmt = stmt.where(table.c.status.is_(None))
+    if guard.endswith("_at"):
+        stmt = stmt.where(table.c.updated_at == bindparam("k_updated_at"))
     return stmt
 
 

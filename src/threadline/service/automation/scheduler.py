@@ -47,7 +47,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from threadline.errors import NotFound, ThreadlineError, TooManyRequests
-from threadline.service.automation import schedules as sch
+from threadline.service.automation import schedule_queue as sch
+from threadline.service.automation.schedule_times import next_occurrence
 from threadline.service.caller import Caller
 from threadline.service.runtime import Runtime
 from threadline.service.team import admission
@@ -145,7 +146,7 @@ def _after_firing(
             doc, body=body, status=status, updated_at=now, updated_by=SCHEDULER
         )
     due = sch.due_time(doc)
-    nxt = sch.next_occurrence(str(cron), body.get("timezone"), max(now, due))
+    nxt = next_occurrence(str(cron), body.get("timezone"), max(now, due))
     body["scheduled_time"] = nxt.isoformat()
     return replace(
         doc, body=body, status="pending", updated_at=nxt, updated_by=SCHEDULER

@@ -34,194 +34,48 @@ time of the last refusal (still in the past, so it stays due); its place in the
 queue is its ``scheduled_time``. Evaluation starts refused by a limit wait in this
 collection too, as documents of type ``evaluation_start``; they are internal and
 never listed, read or changed through the schedules API.
+
+This module is the CRUD; the times and cron occurrences are ``schedule_times``',
+the wire bodies and ``Schedule`` object ``schedule_wire``', and the collection as a
+queue of starts ``schedule_queue``'.
 """
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from croniter import croniter  # type: ignore[import-untyped]
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from datetime import datetime
+from typing import Any
 
 from threadline.errors import Conflict, InvalidField, NotFound
 from threadline.ids import is_object_id, new_object_id
+from threadline.service.automation.schedule_queue import (
+    COLLECTION,
+    CRON,
+    EVALUATION_START,
+    ONE_OFF,
+    Status,
+    lock_key,
+)
+from threadline.service.automation.schedule_times import (
+    check_cron,
+    future,
+    next_occurrence,
+    parse_time,
+    utc,
+    zone,
+)
+from threadline.service.automation.schedule_wire import (
+    Create,
+    Update,
+    checked_input,
+    render,
+    validate,
+)
 from threadline.service.caller import Caller
-from threadline.service.definitions import wire
 from threadline.service.definitions import workflows as wf
-from threadline.store import Document, Query, Store, Transaction
+from threadline.store import Document, Query, Store
+
+__all__ = ["Status", "cancel", "create", "get", "get_doc", "list_", "update"]
 
 JsonDict = dict[str, Any]
-COLLECTION = "schedules"
-Status = Literal["pending", "in_progress", "completed", "failed", "cancelled"]
-STATUSES: tuple[str, ...] = (
-    "pending",
-    "in_progress",
-    "completed",
-    "failed",
-    "cancelled",
-)
-ONE_OFF = "one_off"
-CRON = "cron"
-EVALUATION_START = "evaluation_start"
-"""Type of a waiting evaluation start (internal; hidden from the schedules API)."""
-TAG = "threadline_schedule"
-"""The ``miscellaneous`` key tying a run to the queued start that created it."""
-
-
-def lock_key(doc_id: str) -> str:
-    """The lock serialising read-modify-write of one queued document."""
-    return f"threadline:schedule:{doc_id}"
-
-
-class _Create(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scheduled_time: datetime | None = None
-    run_input: JsonDict | None = None
-    version: int | None = Field(default=None, ge=0)
-    scheduled_by_name: str | None = None
-    cron: str | None = None
-    timezone: str | None = None
-
-
-class _Update(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    scheduled_time: datetime | None = None
-    run_input: JsonDict | None = None
-    version: int | None = Field(default=None, ge=0)
-    cron: str | None = None
-    timezone: str | None = None
-
-
-# ----------------------------------------------------------------------- times
-
-
-def utc(moment: datetime) -> datetime:
-    """An aware UTC datetime; a naive one is taken as UTC (the SDK sends utcnow())."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def parse_time(value: Any) -> datetime:
-    """The stored ISO ``scheduled_time`` back as an aware UTC datetime."""
-    return utc(datetime.fromisoformat(str(value)))
-
-
-def zone(name: str | None) -> ZoneInfo:
-    """The IANA time zone ``name`` (422 when unknown)."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidField(f"timezone: unknown time zone {name!r}") from exc
-
-
-def next_occurrence(
-    cron: str, tz_name: str | None, after: datetime, *, inclusive: bool = False
-) -> datetime:
-    """The first occurrence of ``cron`` in zone ``tz_name`` after ``after`` (UTC).
-
-    ``inclusive``: an occurrence exactly at ``after`` counts.
-    """
-    local = utc(after).astimezone(zone(tz_name))
-    if inclusive:
-        local -= timedelta(seconds=1)
-    nxt: datetime = croniter(cron, local).get_next(datetime)
-    return utc(nxt)
-
-
-def _check_cron(cron: str) -> str:
-    cron = cron.strip()
-    if not croniter.is_valid(cron):
-        raise InvalidField(f"cron: {cron!r} is not a valid cron expression")
-    return cron
-
-
-def _future(moment: datetime, now: datetime, field: str) -> datetime:
-    moment = utc(moment)
-    if moment <= now:
-        raise InvalidField(f"{field}: {moment.isoformat()} is not in the future")
-    return moment
-
-
-def _run_input(raw: JsonDict | None) -> JsonDict | None:
-    if raw is not None:
-        wire.parse_input(raw, "run_input")  # 422 naming the bad field
-    return raw
-
-
-# -------------------------------------------------------------------- rendering
-
-
-def render(doc: Document) -> JsonDict:
-    """The wire ``Schedule`` object (flat, ``_id``)."""
-    body = doc.body
-    return {
-        "_id": doc.id,
-        "team_id": doc.team_id,
-        "created_by": doc.created_by,
-        "updated_by": doc.updated_by,
-        "created_at": doc.created_at.isoformat(),
-        "updated_at": body.get("modified_at") or doc.updated_at.isoformat(),
-        "workflow_id": doc.workflow_id,
-        "scheduled_time": body.get("scheduled_time"),
-        "status": doc.status,
-        "run_input": body.get("run_input"),
-        "version": body.get("version"),
-        "schedule_name": doc.name,
-        "scheduler_arn": None,
-        "actual_run_id": body.get("actual_run_id"),
-        "scheduled_by_name": body.get("scheduled_by_name"),
-        "error_message": body.get("error_message"),
-        "cron": body.get("cron"),
-        "timezone": body.get("timezone"),
-        "run_ids": list(body.get("run_ids") or []),
-        "waiting": body.get("waiting") if doc.status == "pending" else None,
-    }
-
-
-def queue_key(doc: Document) -> tuple[datetime, str]:
-    """A queued start's place: its due (or arrival) time, then its id."""
-    return (due_time(doc), doc.id)
-
-
-async def team_queue(tx: Transaction, team_id: str, now: datetime) -> list[Document]:
-    """The team's due pending starts (schedules and evaluation starts), in order."""
-    docs, _ = await tx.documents(COLLECTION).find(
-        team_id, Query(equals={"status": "pending"})
-    )
-    due = [d for d in docs if due_time(d) <= now]
-    return sorted(due, key=queue_key)
-
-
-def position(queue: list[Document], doc_id: str, level: str) -> int:
-    """1-based place of ``doc_id`` among the starts of its scope in ``queue``
-    (the whole team for the ``team`` level, its workflow for ``workflow``)."""
-    mine = next(d for d in queue if d.id == doc_id)
-    ahead = 0
-    for doc in queue:
-        if doc.id == doc_id:
-            break
-        if level == "team" or doc.workflow_id == mine.workflow_id:
-            ahead += 1
-    return ahead + 1
-
-
-def due_time(doc: Document) -> datetime:
-    """When a pending schedule is due (its ``scheduled_time``)."""
-    return parse_time(doc.body["scheduled_time"])
-
-
-# ------------------------------------------------------------------------ CRUD
-
-
-def _validate(model: type[BaseModel], body: Any, what: str) -> Any:
-    try:
-        return model.model_validate(body if body is not None else {})
-    except ValidationError as exc:
-        raise wire.invalid(exc, what) from exc
 
 
 async def _check_version(
@@ -246,23 +100,23 @@ async def create(
 ) -> JsonDict:
     """Schedule a run of the workflow (404 unknown workflow, 422 bad body)."""
     at = utc(now or wf.now())
-    req: _Create = _validate(_Create, body, "schedule")
+    req: Create = validate(Create, body, "schedule")
     if req.timezone is not None and req.cron is None:
         raise InvalidField("timezone: only valid together with cron")
     first: datetime
     if req.cron is not None:
-        cron = _check_cron(req.cron)
+        cron = check_cron(req.cron)
         start = at if req.scheduled_time is None else req.scheduled_time
         if req.scheduled_time is not None:
-            start = _future(req.scheduled_time, at, "scheduled_time")
+            start = future(req.scheduled_time, at, "scheduled_time")
         first = next_occurrence(
             cron, req.timezone, start, inclusive=req.scheduled_time is not None
         )
     else:
         if req.scheduled_time is None:
             raise InvalidField("scheduled_time: field required")
-        first = _future(req.scheduled_time, at, "scheduled_time")
-    run_input = _run_input(req.run_input)
+        first = future(req.scheduled_time, at, "scheduled_time")
+    run_input = checked_input(req.run_input)
     await _check_version(store, caller, workflow_id, req.version)
     schedule_id = new_object_id()
     doc = Document(
@@ -344,7 +198,7 @@ async def list_(
     return [render(d) for d in shown[skip : skip + limit]]
 
 
-def _retime_cron(new: JsonDict, raw: JsonDict, req: _Update, at: datetime) -> None:
+def _retime_cron(new: JsonDict, raw: JsonDict, req: Update, at: datetime) -> None:
     """Apply ``cron``/``timezone`` changes and the next occurrence to ``new``."""
     if "cron" in raw or "timezone" in raw:
         if new.get("cron") is None:
@@ -352,7 +206,7 @@ def _retime_cron(new: JsonDict, raw: JsonDict, req: _Update, at: datetime) -> No
         if "cron" in raw:
             if req.cron is None:
                 raise InvalidField("cron: must be a cron expression, not null")
-            new["cron"] = _check_cron(req.cron)
+            new["cron"] = check_cron(req.cron)
         if "timezone" in raw:
             zone(req.timezone)
             new["timezone"] = req.timezone or "UTC"
@@ -376,7 +230,7 @@ async def update(
     """Change a pending schedule (409 once it has fired or was cancelled)."""
     at = utc(now or wf.now())
     raw = body if isinstance(body, dict) else {}
-    req: _Update = _validate(_Update, body, "schedule")
+    req: Update = validate(Update, body, "schedule")
     doc = await get_doc(store, caller, schedule_id)
     if doc.status != "pending":
         raise Conflict(
@@ -387,9 +241,9 @@ async def update(
     if "scheduled_time" in raw:
         if req.scheduled_time is None:
             raise InvalidField("scheduled_time: must be a date-time, not null")
-        new["scheduled_time"] = _future(req.scheduled_time, at, "scheduled_time")
+        new["scheduled_time"] = future(req.scheduled_time, at, "scheduled_time")
     if "run_input" in raw:
-        new["run_input"] = _run_input(req.run_input)
+        new["run_input"] = checked_input(req.run_input)
     if "version" in raw:
         await _check_version(store, caller, doc.workflow_id or "", req.version)
         new["version"] = req.version

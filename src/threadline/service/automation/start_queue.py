@@ -54,7 +54,8 @@ from itertools import zip_longest
 from typing import Any
 
 from threadline.service.automation import evaluations, scheduler
-from threadline.service.automation import schedules as sch
+from threadline.service.automation import schedule_queue as sch
+from threadline.service.automation.schedule_times import utc
 from threadline.service.automation.scheduler import (
     DEFAULT_STUCK_AFTER,
     PassReport,
@@ -81,7 +82,7 @@ async def dispatch(
 ) -> PassReport:
     """One pass over the queue, starting runs with ``start_run`` (``teams``: only
     these teams' starts)."""
-    now = sch.utc(now)
+    now = utc(now)
     report = PassReport()
     await _recover(store, now, stuck_after, teams, report)
     queues = await _queues(store, now, teams)

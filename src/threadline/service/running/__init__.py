@@ -4,6 +4,7 @@ recovery, the reaper, streaming, re-runs and replay.
 Modules, top to bottom (the "run core" contract keeps this order):
 
 - ``recovery``: heartbeats, resuming the turns of dead processes;
+- ``dbos_recovery``: resuming a dead worker's turns through DBOS;
 - ``dbos_executor``: the optional DBOS executor of turns;
 - ``reruns``: re-runs from a checkpoint turn, replay, re-run tokens;
 - ``runs``: ``run_one_turn``, the Execute use case (a ``turns.TurnRequest`` in,

@@ -109,9 +109,9 @@ async def live_forever(
         try:
             await heartbeat(store, runtime, kind)
             if runtime.launcher is not None:  # DBOS resumes the turns
-                from threadline.service.running import dbos_executor
+                from threadline.service.running import dbos_recovery
 
-                await dbos_executor.recover(store, runtime)
+                await dbos_recovery.recover(store, runtime)
             else:
                 await recover(store, runtime)
             passes += 1

@@ -17,6 +17,7 @@ retry finds the command and gets its answer instead of a second turn.
 import hashlib
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from threadline.errors import Conflict, InvalidField, NotFound
@@ -29,7 +30,7 @@ from threadline.service.runtime import Runtime
 from threadline.service.team.global_variables import TeamGlobals, for_run_in
 from threadline.service.team.secrets import redact
 from threadline.service.turns import TurnRequest
-from threadline.store import Command, Document, Store, Transaction
+from threadline.store import Command, Document, Store, Transaction, run_cache
 from threadline.telemetry import metrics, tracing
 
 JsonDict = dict[str, Any]
@@ -170,6 +171,37 @@ async def _queue(
     return Accepted(command, run, start=False)
 
 
+async def _kept_run(
+    tx: Transaction,
+    runtime: Runtime,
+    caller: Caller,
+    run_id: str,
+    given: CommandInput,
+    at: datetime,
+) -> Document | None:
+    """The run as this process kept it after its last turn, now marked
+    ``running``, if the row is still that one (``run_cache``); None: read it."""
+    kept = runtime.run_cache.take(caller.team_id, run_id)
+    if kept is None or kept.workflow_id != given.request.workflow_id:
+        return None
+    try:
+        machine.check(kept.status, given.run_input.get("command") or "start")
+    except Conflict:
+        return None  # answered from the row as read, whatever it says now
+    # The check that the row is the one kept: its status and ``updated_at``.
+    if not await tx.documents("workflow_runs").set_status(
+        caller.team_id,
+        run_id,
+        "running",
+        expected_status=kept.status,
+        expected_updated_at=kept.updated_at,
+        at=at,
+        by=caller.user_id,
+    ):
+        return None
+    return run_cache.as_read(kept)
+
+
 async def accept(
     store: Store, runtime: Runtime, caller: Caller, run_id: str, given: CommandInput
 ) -> Accepted:
@@ -180,17 +212,29 @@ async def accept(
         await tx.lock(f"run:{run_id}")
         team = await for_run_in(tx, store, caller.team_id)
         given = replace(given, run_input=without_secrets(given.run_input, team))
-        run = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+        at = wf.now()
+        run = await _kept_run(tx, runtime, caller, run_id, given, at)
         if run is None:
-            raise NotFound(f"workflow run {run_id!r} not found")
-        if run.workflow_id != workflow_id:
-            raise NotFound(
-                f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
-            )
+            run = await tx.documents("workflow_runs").get(caller.team_id, run_id)
+            if run is None:
+                raise NotFound(f"workflow run {run_id!r} not found")
+            if run.workflow_id != workflow_id:
+                raise NotFound(
+                    f"workflow run {run_id!r} not found for workflow {workflow_id!r}"
+                )
+            if run.status not in _BUSY:
+                machine.check(run.status, name)
+                await tx.documents("workflow_runs").set_status(
+                    caller.team_id,
+                    run.id,
+                    "running",
+                    expected_status=run.status,
+                    at=at,
+                    by=caller.user_id,
+                )
         if run.status in _BUSY:
             accepted = await _queue(tx, caller, run, given)
         else:
-            machine.check(run.status, name)
             command = new_command(
                 caller,
                 run.id,
@@ -205,15 +249,6 @@ async def accept(
                 },
             )
             await tx.commands().insert(command)
-            at = wf.now()
-            await tx.documents("workflow_runs").set_status(
-                caller.team_id,
-                run.id,
-                "running",
-                expected_status=run.status,
-                at=at,
-                by=caller.user_id,
-            )
             run = await run_history.whole(tx, run, runtime.history_cache)
             accepted = Accepted(
                 command,

@@ -36,7 +36,10 @@ async def whole(
     if log.MARK not in body or not isinstance(body.get("state"), dict):
         return replace(doc, body=log.join_lists(body, {}, rows))
     found = cache.get(doc.id) if cache is not None else None
-    if found is not None and found[0] <= rows:
+    if found is not None and found[0] == rows:
+        # Up to date: ``join_lists`` copies what it takes, nothing changes these.
+        return replace(doc, body=log.join_lists(body, found[1], rows))
+    if found is not None and found[0] < rows:
         held, lists = found[0], _copy(found[1])
     else:
         held, lists = 0, {}

@@ -26,16 +26,18 @@ from typing import Any
 from threadline.engine.turn import TurnOutcome
 from threadline.errors import ThreadlineError
 from threadline.ids import is_object_id
-from threadline.service.running.broadcast import (
+from threadline.service.running.broadcast_channels import (
     REGISTRY,
+    Registry,
+    TurnPublisher,
+)
+from threadline.service.running.stream_frames import (
     Delta,
     Event,
     Failed,
     Finished,
     Frame,
     Item,
-    Registry,
-    TurnPublisher,
 )
 from threadline.store import Document
 

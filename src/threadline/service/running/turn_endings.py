@@ -206,6 +206,8 @@ async def record(
             kept=runtime.subscriptions,
         )
     run_history.remember(runtime.history_cache, stored)
+    if following is None and stored.status not in machine.TERMINAL:
+        runtime.run_cache.keep(stored)  # committed; the next command checks it
     if subscriptions is not None:  # read in a transaction that committed
         runtime.subscriptions.put(command.team_id, *subscriptions)
     return done, following, refused

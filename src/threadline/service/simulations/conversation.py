@@ -172,7 +172,9 @@ async def _link(ctx: Context, conv: Document) -> None:
             link = {**(misc.get("simulation") or {}), "peer_workflow_run_id": peer}
             misc["simulation"] = link
             body = {**doc.body, "workflow_run": {**record, "miscellaneous": misc}}
-            await runs.replace(replace(doc, body=body), expected_status=doc.status)
+            # A new ``updated_at``: a process keeping the row sees it changed.
+            changed = replace(doc, body=body, updated_at=wf.now())
+            await runs.replace(changed, expected_status=doc.status)
 
 
 def _ending(

@@ -32,7 +32,8 @@ System variables (``is_system``) are not listed: Threadline has no platform API
 token to expose, so the system rows of the Interactly service are left out and
 only their names are reserved.
 
-Run time: :func:`for_run` loads the team's variables with secrets decrypted; the
+The stored documents are ``variable_documents``'. Run time (``run_globals``):
+:func:`for_run` loads the team's variables with secrets decrypted; the
 run service passes every value as ``TurnEnv.globals_`` and the secret values as
 ``Ports.secret_values`` (the run's ``secret_variables``), which redacts them
 from HTTP events and curl commands and, through ``secrets.redact_in_place``, from
@@ -41,16 +42,31 @@ every event and output of the turn. The result is cached per team
 processes see a write within ``THREADLINE_TEAM_CACHE_SECONDS``.
 """
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from threadline.errors import ConfigError, Conflict, InvalidField, NotFound
-from threadline.ids import is_object_id, new_object_id
+from threadline.errors import ConfigError, Conflict, InvalidField
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
-from threadline.service.team import secrets, team_cache, vendor_credentials
+from threadline.service.team import secrets, vendor_credentials
+from threadline.service.team.run_globals import TeamGlobals, for_run, for_run_in
 from threadline.service.team.sealing import Sealer
+from threadline.service.team.variable_documents import (
+    COLLECTION,
+    MASK,
+    SECRET_STATUS,
+    all_of,
+    changed,
+    document,
+    duplicate,
+    lock_names,
+    must_get,
+    name_taken,
+    new_body,
+    render,
+    shown_value,
+    stored_body,
+)
 from threadline.service.team.variable_values import (
     ValueLimits,
     as_object,
@@ -59,167 +75,39 @@ from threadline.service.team.variable_values import (
     optional_flag,
     optional_text,
     secret_text,
-    unreadable,
     valid_name,
 )
-from threadline.store import Document, Query, Store, Transaction
+from threadline.store import Document, Query, Store
+
+__all__ = [
+    "COLLECTION",
+    "MASK",
+    "SECRET_STATUS",
+    "TeamGlobals",
+    "bulk_create",
+    "check_startup",
+    "create",
+    "delete",
+    "for_run",
+    "for_run_in",
+    "get",
+    "list_",
+    "render",
+    "resolve",
+    "update",
+]
 
 JsonDict = dict[str, Any]
-
-COLLECTION = "global_variables"
-SECRET_STATUS = "secret"
-MASK = "********"
-
-
-@dataclass(frozen=True)
-class TeamGlobals:
-    """A team's variables for a run: every value (decrypted) and the secret ones."""
-
-    values: JsonDict = field(default_factory=dict)
-    secret_values: tuple[str, ...] = ()
-
-
-# ---------------------------------------------------------------- documents
-
-
-def _body(
-    name: str,
-    value: Any,
-    description: str | None,
-    category: str | None,
-    is_secret: bool,
-    key: str | None,
-) -> JsonDict:
-    body: JsonDict = {
-        "name": name,
-        "value": None if is_secret else value,
-        "description": description,
-        "category": category,
-        "is_secret": is_secret,
-    }
-    if is_secret:
-        body["ciphertext"] = secrets.encrypt(value, key)
-    return body
-
-
-def _document(
-    caller: Caller, body: JsonDict, now: datetime, *, previous: Document | None = None
-) -> Document:
-    text = " ".join(str(body.get(k) or "") for k in ("name", "description", "category"))
-    return Document(
-        id=previous.id if previous else new_object_id(),
-        team_id=caller.team_id,
-        body=body,
-        created_at=previous.created_at if previous else now,
-        updated_at=now,
-        created_by=previous.created_by if previous else caller.user_id,
-        updated_by=caller.user_id,
-        type=body.get("category"),
-        name=body["name"],
-        status=SECRET_STATUS if body.get("is_secret") else None,
-        search_text=text.lower(),
-    )
-
-
-def _shown_value(body: JsonDict) -> Any:
-    if body.get("is_secret"):
-        return MASK
-    value = body.get("value")
-    return None if unreadable(value) else value
-
-
-def render(doc: Document) -> JsonDict:
-    """The SDK's ``GlobalVariable``; a secret's value is always the mask."""
-    body = doc.body
-    error = None if body.get("is_secret") else unreadable(body.get("value"))
-    shown: JsonDict = {
-        "id": doc.id,
-        "_id": doc.id,
-        "name": body.get("name"),
-        "value": MASK
-        if body.get("is_secret")
-        else None
-        if error
-        else body.get("value"),
-        "description": body.get("description"),
-        "category": body.get("category"),
-        "is_secret": bool(body.get("is_secret")),
-        "is_system": False,
-        "team_id": doc.team_id,
-        "created_by": doc.created_by,
-        "updated_by": doc.updated_by,
-        "created_at": doc.created_at.isoformat(),
-        "updated_at": doc.updated_at.isoformat(),
-    }
-    if error is not None:
-        shown["value_error"] = error
-    return shown
-
-
-async def _lock(tx: Transaction, team_id: str) -> None:
-    """Serialise name checks of one team (unique names without a unique index)."""
-    await tx.lock(f"{COLLECTION}:{team_id}")
-
-
-async def _taken(
-    tx: Transaction, team_id: str, name: str, own_id: str | None = None
-) -> bool:
-    docs, _ = await tx.documents(COLLECTION).find(
-        team_id, Query(equals={"name": name}, size=2)
-    )
-    return any(d.id != own_id for d in docs)
-
-
-def _duplicate(name: str) -> Conflict:
-    return Conflict(f"the team already has a global variable named {name!r}")
-
-
-async def _must_get(tx: Transaction, caller: Caller, variable_id: str) -> Document:
-    doc = None
-    if is_object_id(variable_id):
-        doc = await tx.documents(COLLECTION).get(caller.team_id, variable_id)
-    if doc is None:
-        raise NotFound(f"global variable {variable_id!r} not found")
-    return doc
-
-
-def _changed(store: Store, team_id: str) -> None:
-    """A write of ``team_id``'s variables committed: runs read them again."""
-    team_cache.of(store).invalidate(team_cache.VARIABLES, team_id)
-
-
-# -------------------------------------------------------------------- CRUD
-
-
-def _new_body(
-    raw: Any, key: str | None, limits: ValueLimits, prefix: str = ""
-) -> JsonDict:
-    item = as_object(raw, "global variable", prefix.rstrip(".") or "body")
-    is_secret = bool(optional_flag(item, "is_secret", f"{prefix}is_secret"))
-    value = item.get("value", "")
-    if value is None:
-        value = ""
-    value = check_value(value, f"{prefix}value", limits)
-    if is_secret:
-        value = secret_text(value, f"{prefix}value")
-    return _body(
-        valid_name(item.get("name"), f"{prefix}name"),
-        value,
-        optional_text(item, "description", f"{prefix}description"),
-        optional_text(item, "category", f"{prefix}category"),
-        is_secret,
-        key,
-    )
 
 
 async def _insert(store: Store, caller: Caller, body: JsonDict) -> Document:
     async with store.begin() as tx:
-        await _lock(tx, caller.team_id)
-        if await _taken(tx, caller.team_id, body["name"]):
-            raise _duplicate(body["name"])
-        doc = _document(caller, body, wf.now())
+        await lock_names(tx, caller.team_id)
+        if await name_taken(tx, caller.team_id, body["name"]):
+            raise duplicate(body["name"])
+        doc = document(caller, body, wf.now())
         await tx.documents(COLLECTION).insert(doc)
-    _changed(store, caller.team_id)
+    changed(store, caller.team_id)
     return doc
 
 
@@ -231,7 +119,7 @@ async def create(
     limits: ValueLimits = ValueLimits(),
 ) -> JsonDict:
     """Validate and save one variable (a secret encrypted with ``key``)."""
-    return render(await _insert(store, caller, _new_body(raw, key, limits)))
+    return render(await _insert(store, caller, new_body(raw, key, limits)))
 
 
 async def bulk_create(
@@ -260,7 +148,7 @@ async def bulk_create(
         name = item.get("name") if isinstance(item, dict) else None
         try:
             doc = await _insert(
-                store, caller, _new_body(item, key, limits, f"variables.{index}.")
+                store, caller, new_body(item, key, limits, f"variables.{index}.")
             )
         except (InvalidField, Conflict) as exc:
             errors.append(
@@ -285,7 +173,7 @@ async def bulk_create(
 async def get(store: Store, caller: Caller, variable_id: str) -> JsonDict:
     """One variable of the caller's team (404 for another team's)."""
     async with store.begin() as tx:
-        return render(await _must_get(tx, caller, variable_id))
+        return render(await must_get(tx, caller, variable_id))
 
 
 async def list_(
@@ -319,7 +207,7 @@ async def update(
     """Apply the fields given (an omitted or masked secret value keeps the secret)."""
     patch = as_object(raw, "global variable update")
     async with store.begin() as tx:
-        doc = await _must_get(tx, caller, variable_id)
+        doc = await must_get(tx, caller, variable_id)
         old = doc.body
         name = old["name"]
         if patch.get("name") is not None:
@@ -360,75 +248,30 @@ async def update(
                 "category": category,
             }
         else:
-            body = _body(name, value, description, category, is_secret, key)
+            body = stored_body(name, value, description, category, is_secret, key)
         if name != old["name"]:
-            await _lock(tx, caller.team_id)
-            if await _taken(tx, caller.team_id, name, doc.id):
-                raise _duplicate(name)
-        new = _document(caller, body, wf.now(), previous=doc)
+            await lock_names(tx, caller.team_id)
+            if await name_taken(tx, caller.team_id, name, doc.id):
+                raise duplicate(name)
+        new = document(caller, body, wf.now(), previous=doc)
         await tx.documents(COLLECTION).replace(new)
-    _changed(store, caller.team_id)
+    changed(store, caller.team_id)
     return render(new)
 
 
 async def delete(store: Store, caller: Caller, variable_id: str) -> None:
     """Delete one variable (404 when the team has no such variable)."""
     async with store.begin() as tx:
-        doc = await _must_get(tx, caller, variable_id)
+        doc = await must_get(tx, caller, variable_id)
         await tx.documents(COLLECTION).delete(caller.team_id, doc.id)
-    _changed(store, caller.team_id)
-
-
-async def _all(tx: Transaction, team_id: str) -> list[Document]:
-    docs, _ = await tx.documents(COLLECTION).find(team_id, Query(newest_first=False))
-    return docs
+    changed(store, caller.team_id)
 
 
 async def resolve(store: Store, caller: Caller) -> JsonDict:
     """``{variables: {name: value}}`` for the team; secrets are masked."""
     async with store.begin() as tx:
-        docs = await _all(tx, caller.team_id)
-    return {"variables": {d.body["name"]: _shown_value(d.body) for d in docs}}
-
-
-# ------------------------------------------------------------- run time
-
-
-async def for_run(store: Store, team_id: str) -> TeamGlobals:
-    """The team's variables for a turn, secrets decrypted with the store's key."""
-    async with store.begin() as tx:
-        return await for_run_in(tx, store, team_id)
-
-
-async def for_run_in(tx: Transaction, store: Store, team_id: str) -> TeamGlobals:
-    """:func:`for_run` inside a transaction the caller holds (cached per team)."""
-    cache = team_cache.of(store)
-    found: TeamGlobals | None = cache.get(team_cache.VARIABLES, team_id)
-    if found is not None:
-        return found
-    ticket = cache.ticket(team_cache.VARIABLES, team_id)
-    found = await _load(tx, store, team_id)
-    cache.put(team_cache.VARIABLES, team_id, found, ticket)
-    return found
-
-
-async def _load(tx: Transaction, store: Store, team_id: str) -> TeamGlobals:
-    docs = await _all(tx, team_id)
-    if not docs:
-        return TeamGlobals()
-    key = secrets.key_for(store)
-    values: JsonDict = {}
-    hidden: list[str] = []
-    for doc in docs:
-        body = doc.body
-        if body.get("is_secret"):
-            plain = secrets.decrypt(str(body.get("ciphertext") or ""), key)
-            values[body["name"]] = plain
-            if plain:
-                hidden.append(plain)
-        else:
-            values[body["name"]] = _shown_value(body)
-    return TeamGlobals(values=values, secret_values=tuple(hidden))
+        docs = await all_of(tx, caller.team_id)
+    return {"variables": {d.body["name"]: shown_value(d.body) for d in docs}}
 
 
 async def check_startup(store: Store, key: Any) -> None:

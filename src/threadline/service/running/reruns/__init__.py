@@ -12,7 +12,9 @@ each other:
 - ``history``: what of the conversation a re-run carries over;
 - ``placement``: the carried state put onto the target's nodes;
 - ``start``: preflight, and creating (and continuing) the re-run;
-- ``tokens``: re-run tokens, a re-run projected now and redeemed (once) later.
+- ``tokens``: re-run tokens, a re-run projected now and redeemed (once) later
+  (``token_records`` the stored tokens, ``token_amendments`` editing a
+  projection).
 
 Public names (re-exported here): ``preflight``, ``execute``, ``rerunnable_turns``,
 ``rerun_ids``, ``lineage_type``, ``RerunTokenInvalid``, ``TOKEN_TTL_S``; the token
