@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from threadline.ids import new_object_id
 from threadline.store import Command, Duplicate, Store
@@ -102,6 +103,61 @@ async def test_the_step_journal_keeps_order_and_goes_with_its_command(store: Sto
         await tx.commands().delete(c.id)
         assert await tx.commands().steps(c.id) == []
         assert await tx.commands().get(c.id) is None
+
+
+async def test_journaling_steps_is_fenced_by_the_commands_worker(store: Store):
+    c = command(new_object_id(), 0, status="running", worker_id="w1")
+    later = T0 + timedelta(seconds=3)
+    async with store.begin() as tx:
+        await tx.commands().insert(c)
+    async with store.begin() as tx:
+        steps = [{"s": 0}, {"s": 1}]
+        assert await tx.commands().journal(c, "w1", 0, steps, later) == (True, False)
+    async with store.begin() as tx:  # another worker took it: nothing written
+        gone = T0 + timedelta(seconds=9)
+        assert await tx.commands().journal(c, "w2", 2, [{"s": 2}], gone) == (
+            False,
+            False,
+        )
+    async with store.begin() as tx:
+        assert await tx.commands().steps(c.id) == [{"s": 0}, {"s": 1}]
+        got = await tx.commands().get(c.id)
+    assert got is not None and got.updated_at == later
+
+
+async def test_journaling_steps_sees_a_pending_interrupt_of_its_run(store: Store):
+    run = new_object_id()
+    c = command(run, 0, status="running", worker_id="w1")
+    async with store.begin() as tx:
+        await tx.commands().insert(c)
+        await tx.commands().insert(command(run, 1))
+        await tx.commands().insert(command(new_object_id(), 0, interrupt=True))
+    async with store.begin() as tx:
+        assert await tx.commands().journal(c, "w1", 0, [], T0) == (True, False)
+    async with store.begin() as tx:
+        await tx.commands().insert(command(run, 2, interrupt=True))
+    async with store.begin() as tx:
+        assert await tx.commands().journal(c, "w1", 0, [{"s": 0}], T0) == (True, True)
+    async with store.begin() as tx:  # not owned: nothing to stop
+        assert await tx.commands().journal(c, "w2", 1, [], T0) == (False, False)
+
+
+async def test_a_journal_that_fails_leaves_nothing_of_its_fence(store: Store):
+    """The steps fail to insert (a step already journaled at that place): the
+    command's ``updated_at`` written before them is not kept either."""
+    c = command(new_object_id(), 0, status="running", worker_id="w1")
+    first = T0 + timedelta(seconds=1)
+    async with store.begin() as tx:
+        await tx.commands().insert(c)
+        await tx.commands().journal(c, "w1", 0, [{"s": 0}], first)
+    with pytest.raises(IntegrityError):
+        async with store.begin() as tx:
+            later = T0 + timedelta(seconds=7)
+            await tx.commands().journal(c, "w1", 0, [{"s": "again"}], later)
+    async with store.begin() as tx:
+        assert await tx.commands().steps(c.id) == [{"s": 0}]
+        got = await tx.commands().get(c.id)
+    assert got is not None and got.updated_at == first
 
 
 async def test_orphans_are_running_commands_of_silent_workers(store: Store):

@@ -210,3 +210,48 @@ async def test_read_modify_write_units_of_two_processes_are_serialised(
         await reopened.close()
     assert found is not None
     assert found.body == {"n": 2 * count}  # no update lost
+
+
+async def test_journaling_a_step_is_one_statement_of_its_own(
+    database_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """No ``BEGIN`` or ``COMMIT``: the fence, the steps and the look for an
+    interrupt go to PostgreSQL as one statement, which it commits on its own."""
+    _pg_only(database_url)
+    from datetime import UTC, datetime
+
+    from threadline.store import Command
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    cmd = Command(
+        id=new_object_id(),
+        team_id="t" * 24,
+        run_id=new_object_id(),
+        seq=0,
+        status="running",
+        body={"run_input": {}},
+        created_at=at,
+        updated_at=at,
+        worker_id="w1",
+    )
+    async with store.begin() as tx:
+        await tx.commands().insert(cmd)
+    async with store.begin() as tx:  # the statement prepared, the connection kept
+        await tx.commands().journal(cmd, "w1", 0, [{"s": 0}], at)
+    sent: list[str] = []
+    for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+        method = getattr(asyncpg.Connection, name)
+
+        def counted(self: Any, query: str, *args: Any, _m: Any = method) -> Any:
+            sent.append(query.split()[0])
+            return _m(self, query, *args)
+
+        monkeypatch.setattr(asyncpg.Connection, name, counted)
+    async with store.begin() as tx:
+        owned = await tx.commands().journal(cmd, "w1", 1, [{"s": 1}, {"s": 2}], at)
+    monkeypatch.undo()
+    assert owned == (True, False)
+    assert sent == ["WITH"]
+    async with store.begin() as tx:
+        assert await tx.commands().steps(cmd.id) == [{"s": i} for i in range(3)]
+        await tx.commands().delete(cmd.id)

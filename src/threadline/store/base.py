@@ -270,6 +270,20 @@ class Commands(Protocol):
     async def add_steps(
         self, command: Command, first_seq: int, bodies: list[JsonDict], at: datetime
     ) -> None: ...
+    async def journal(
+        self,
+        command: Command,
+        worker_id: str,
+        first_seq: int,
+        bodies: list[JsonDict],
+        at: datetime,
+    ) -> tuple[bool, bool]:
+        """Journal ``bodies`` from ``first_seq`` on and touch the command's
+        ``updated_at``, only while ``worker_id`` owns it (else nothing is
+        written); return whether it did, and whether a pending command of the run
+        asks for an interrupt. Alone in its unit: one statement on PostgreSQL."""
+        ...
+
     async def steps(self, command_id: str) -> list[JsonDict]: ...
     async def delete_steps(self, command_id: str) -> None: ...
 

@@ -53,15 +53,32 @@ class PgConnection:
         )
         return rows
 
+    async def fetch_alone(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """A statement's rows, the statement its own transaction when nothing
+        began one: no ``BEGIN``/``COMMIT``, PostgreSQL commits it atomically (one
+        round trip); inside a begun transaction, a statement of it."""
+        rows: list[Any] = await self._run(
+            sql, args, lambda: self._raw.fetch(sql, *args), alone=True
+        )
+        return rows
+
     async def _run(
-        self, sql: str, args: Any, call: Callable[[], Awaitable[Any]]
+        self,
+        sql: str,
+        args: Any,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        alone: bool = False,
     ) -> Any:
         """``call`` in the transaction, begun first if nothing began it, as the
-        adapter's cursor runs a statement."""
+        adapter's cursor runs a statement (``alone``: unless nothing began one,
+        then in PostgreSQL's implicit transaction of the statement)."""
         adapter = self._adapter
         async with adapter._execute_mutex:
             try:
-                if adapter._transaction is None:
+                if adapter._transaction is None and not (
+                    alone and pg_engine._unbegun(adapter)
+                ):
                     if pg_engine._unbegun(adapter):
                         await pg_engine.begin(adapter)
                     else:

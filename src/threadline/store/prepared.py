@@ -122,6 +122,11 @@ class Statements:
         self._raw = loop_connection(conn)
         self._pg = None if self._raw is not None else pg_prepared.connection(conn)
 
+    @property
+    def pg(self) -> pg_prepared.PgConnection | None:
+        """The asyncpg connection under this transaction's, if that is the driver."""
+        return self._pg
+
     async def write(self, stmt: Executable, params: Mapping[str, Any]) -> int:
         """Run an ``INSERT``, ``UPDATE`` or ``DELETE``; the rows it changed."""
         raw = self._raw

@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from threadline.store import schema, statements
+from threadline.store import pg_journal, schema, statements
 from threadline.store.base import Command, Duplicate, OperatorCounts
 from threadline.store.prepared import Statements
 
@@ -137,6 +137,25 @@ class SqlCommands:
             for i, body in enumerate(bodies)
         ]
         await self._run.write_many(statements.insert_into(schema.run_steps), rows)
+
+    async def journal(
+        self,
+        command: Command,
+        worker_id: str,
+        first_seq: int,
+        bodies: list[JsonDict],
+        at: datetime,
+    ) -> tuple[bool, bool]:
+        pg = self._run.pg
+        if pg is not None:  # one statement (``pg_journal``)
+            return await pg_journal.journal(
+                pg, self._conn.dialect, command, worker_id, first_seq, bodies, at
+            )
+        if not await self.update(command.id, at=at, expected_worker=worker_id):
+            return False, False
+        await self.add_steps(command, first_seq, bodies, at)
+        pending = await self.of_run(command.run_id, ["pending"])
+        return True, any(p.interrupt for p in pending)
 
     async def steps(self, command_id: str) -> list[JsonDict]:
         stmt = statements.steps_of_command()

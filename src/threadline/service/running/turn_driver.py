@@ -125,15 +125,13 @@ async def _flush(
     """Write journal entries, as long as this worker still owns the command; stop
     the turn when a newer command asks for it (``stop``: between steps only)."""
     at = wf.now()
-    async with store.begin() as tx:
-        commands = tx.commands()
-        if not await commands.update(
-            command.id, at=at, expected_worker=runtime.worker_id
-        ):
-            raise Lost(command.id)
-        await commands.add_steps(command, first, bodies, at)
-        pending = await commands.of_run(command.run_id, ["pending"])
-    if stop and any(p.interrupt for p in pending):
+    async with store.begin() as tx:  # one statement on PostgreSQL (pg_journal)
+        owned, interrupt = await tx.commands().journal(
+            command, runtime.worker_id, first, bodies, at
+        )
+    if not owned:
+        raise Lost(command.id)
+    if stop and interrupt:
         raise _Stop
 
 
