@@ -160,6 +160,64 @@ async def test_a_journal_that_fails_leaves_nothing_of_its_fence(store: Store):
     assert got is not None and got.updated_at == first
 
 
+class _Undo(Exception):
+    """Raised to roll a unit back."""
+
+
+async def test_finishing_a_command_is_fenced_and_forgets_its_journal(store: Store):
+    c = command(new_object_id(), 0, status="running", worker_id="w1")
+    gone = command(new_object_id(), 0, status="running", worker_id="w1")
+    later = T0 + timedelta(seconds=4)
+    async with store.begin() as tx:
+        for one in (c, gone):
+            await tx.commands().insert(one)
+            await tx.commands().add_steps(one, 0, [{"s": 0}], T0)
+    with pytest.raises(_Undo):  # another worker's: not owned, its caller rolls back
+        async with store.begin() as tx:
+            assert not await tx.commands().finish(
+                c.id, "w2", at=later, values=None, forget_steps=True
+            )
+            raise _Undo
+    async with store.begin() as tx:
+        assert await tx.commands().steps(c.id) == [{"s": 0}]
+        done = {"status": "done", "response": {"a": 1}}
+        assert await tx.commands().finish(
+            c.id, "w1", at=later, values=done, forget_steps=True
+        )
+        assert await tx.commands().finish(
+            gone.id, "w1", at=later, values=None, forget_steps=False
+        )
+    async with store.begin() as tx:
+        got = await tx.commands().get(c.id)
+        assert await tx.commands().steps(c.id) == []
+        assert await tx.commands().get(gone.id) is None
+        assert await tx.commands().steps(gone.id) == [{"s": 0}]
+        await tx.commands().delete_steps(gone.id)
+    assert got is not None and (got.status, got.response) == ("done", {"a": 1})
+    assert got.updated_at == later
+
+
+async def test_a_segment_appended_later_commits_with_its_unit_or_not_at_all(
+    store: Store,
+):
+    team, run = "t" * 24, new_object_id()
+    async with store.begin() as tx:  # nothing written after it: sent at commit
+        await tx.turns().append(team, run, 0, {"n": 0}, T0, later=True)
+    async with store.begin() as tx:  # read back in its own unit
+        await tx.turns().append(team, run, 1, {"n": 1}, T0, later=True)
+        assert await tx.turns().list(team, run) == [{"n": 0}, {"n": 1}]
+    c = command(new_object_id(), 0)
+    async with store.begin() as tx:
+        await tx.commands().insert(c)
+    with pytest.raises(Duplicate):  # the write it goes with fails: neither stays
+        async with store.begin() as tx:
+            await tx.turns().append(team, run, 2, {"n": 2}, T0, later=True)
+            await tx.commands().insert(c)
+    async with store.begin() as tx:
+        assert await tx.turns().list(team, run) == [{"n": 0}, {"n": 1}]
+        await tx.turns().delete_run(team, run)
+
+
 async def test_orphans_are_running_commands_of_silent_workers(store: Store):
     run = new_object_id()
     dead, alive = f"dead-{run}", f"alive-{run}"

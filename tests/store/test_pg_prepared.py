@@ -7,13 +7,13 @@ import asyncio
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from tests.store.test_prepared import AT, document, write_everything
+from tests.store.test_prepared import AT, command, document, write_everything
 from threadline.ids import new_object_id
 from threadline.store import ApiKey, Query, Store, open_store, pg_prepared
 
@@ -255,3 +255,70 @@ async def test_journaling_a_step_is_one_statement_of_its_own(
     async with store.begin() as tx:
         assert await tx.commands().steps(cmd.id) == [{"s": i} for i in range(3)]
         await tx.commands().delete(cmd.id)
+
+
+async def test_a_turns_closing_writes_go_as_two_statements(
+    database_url: str, store: Store, monkeypatch: pytest.MonkeyPatch
+):
+    """Under the run's lock: the command closed with its journal, then the segment
+    with the run row: one statement each, their counts seen, and atomic."""
+    _pg_only(database_url)
+    from datetime import timedelta
+
+    from threadline.store import schema, statements
+    from threadline.store.prepared import Statements
+
+    team, run = new_object_id(), new_object_id()
+    doc = document(team, new_object_id())
+    cmds = [replace(command(team, new_object_id(), run), seq=i) for i in range(3)]
+    async with store.begin() as tx:
+        await tx.documents("workflows").insert(doc)
+        for cmd in cmds:
+            await tx.commands().insert(replace(cmd, worker_id="w1", status="running"))
+            await tx.commands().add_steps(cmd, 0, [{"s": 0}], AT)
+
+    async def close(cmd: Any, index: int) -> tuple[bool, bool]:
+        async with store.begin() as tx:
+            await tx.lock(f"run:{run}")
+            owned = await tx.commands().finish(
+                cmd.id, "w1", at=AT, values=None, forget_steps=True
+            )
+            await tx.turns().append(team, run, index, {"i": index}, AT, later=True)
+            moved = replace(doc, name=f"n{index}", updated_at=AT)
+            kept = await tx.documents("workflows").replace(moved, expected_status=None)
+        return owned, kept
+
+    assert await close(cmds[0], 0) == (True, True)  # prepared, connection kept
+    sent: list[str] = []
+    for name in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+        method = getattr(asyncpg.Connection, name)
+
+        def counted(self: Any, query: str, *args: Any, _m: Any = method) -> Any:
+            sent.append(query.split()[0])
+            return _m(self, query, *args)
+
+        monkeypatch.setattr(asyncpg.Connection, name, counted)
+    assert await close(cmds[1], 1) == (True, True)
+    monkeypatch.undo()
+    assert sent == ["BEGIN;", "WITH", "WITH", "COMMIT"]
+    async with store.begin() as tx:
+        assert await tx.turns().list(team, run) == [{"i": 0}, {"i": 1}]
+        assert await tx.commands().get(cmds[1].id) is None
+        assert await tx.commands().steps(cmds[1].id) == []
+        # A later part that fails leaves nothing of the earlier one.
+        with pytest.raises(IntegrityError):
+            async with store.begin() as inner:
+                run_steps = statements.insert_into(schema.run_steps)
+                again = {
+                    "command_id": cmds[2].id, "seq": 0, "team_id": team,
+                    "body": {"s": 1}, "created_at": AT,
+                }  # fmt: skip
+                touched = {"updated_at": AT + timedelta(days=1), "k_id": cmds[2].id}
+                await Statements(cast(Any, inner).conn).write_together(
+                    [(statements.update_command(False), touched), (run_steps, again)]
+                )
+        kept = await tx.commands().get(cmds[2].id)
+        assert kept is not None and kept.updated_at == AT
+        for cmd in cmds:
+            await tx.commands().delete(cmd.id)
+        await tx.turns().delete_run(team, run)

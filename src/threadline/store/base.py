@@ -203,9 +203,13 @@ class Turns(Protocol):
         body: JsonDict,
         at: datetime,
         history: tuple[int, JsonDict] | None = None,
+        *,
+        later: bool = False,
     ) -> None:
         """Append segment ``index``; with ``history``, ``(seq, change)``, it also
-        carries that row of the run's history (read back by ``history``)."""
+        carries that row of the run's history (read back by ``history``).
+        ``later``: on PostgreSQL, sent with the transaction's next write (one
+        statement), else before its commit."""
         ...
 
     async def list(self, team_id: str, run_id: str) -> list[JsonDict]: ...
@@ -256,6 +260,21 @@ class Commands(Protocol):
     async def delete(self, command_id: str) -> None: ...
     async def delete_owned(self, command_id: str, worker_id: str) -> bool:
         """Delete the command (not its journal) if ``worker_id`` owns it."""
+        ...
+
+    async def finish(
+        self,
+        command_id: str,
+        worker_id: str,
+        *,
+        at: datetime,
+        values: Mapping[str, Any] | None,
+        forget_steps: bool,
+    ) -> bool:
+        """If ``worker_id`` owns the command: set ``values`` (and ``updated_at``)
+        on it, or delete it when None; with ``forget_steps`` delete its journal
+        too (whether owned or not: the caller rolls back when not). Whether it
+        was owned. One statement on PostgreSQL."""
         ...
 
     async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:

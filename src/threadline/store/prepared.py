@@ -16,6 +16,7 @@ whose every value is a bound parameter, may come here. Any other driver goes
 through ``Connection.execute`` as before.
 """
 
+import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -98,6 +99,33 @@ def _compiled(dialect: Dialect, stmt: Executable, keys: tuple[str, ...]) -> _Com
     return found
 
 
+_TOGETHER: dict[tuple[_Compiled, ...], str] = {}
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def _together(parts: tuple[_Compiled, ...]) -> str:
+    """``parts`` (writes compiled for PostgreSQL, every value a ``$n`` parameter)
+    as one statement: each a data-modifying ``WITH`` query, their parameters
+    numbered on, selecting the rows each changed."""
+    found = _TOGETHER.get(parts)
+    if found is None:
+        queries, counts, offset = [], [], 0
+        for i, part in enumerate(parts):
+            shift = offset
+
+            def renumbered(m: re.Match[str], shift: int = shift) -> str:
+                return f"${int(m.group(1)) + shift}"
+
+            queries.append(f"w{i} AS ({_PARAM.sub(renumbered, part.sql)} RETURNING 1)")
+            counts.append(f"(SELECT count(*) FROM w{i})")
+            offset += len(part.names)
+        found = f"WITH {', '.join(queries)} SELECT {', '.join(counts)}"
+        if len(_TOGETHER) >= _MAX_COMPILED:
+            _TOGETHER.clear()
+        _TOGETHER[parts] = found
+    return found
+
+
 def loop_connection(conn: AsyncConnection) -> sqlite_loop.LoopConnection | None:
     """The ``sqlite_loop`` connection under ``conn``; None for any other driver."""
     sync = conn.sync_connection
@@ -115,12 +143,45 @@ class Statements:
     """Runs prepared statements on one transaction's connection: directly on
     SQLite's (see the module), through SQLAlchemy elsewhere."""
 
-    __slots__ = ("_conn", "_pg", "_raw")
+    __slots__ = ("_conn", "_deferred", "_pg", "_raw")
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self._raw = loop_connection(conn)
         self._pg = None if self._raw is not None else pg_prepared.connection(conn)
+        self._deferred: list[tuple[Executable, Mapping[str, Any]]] = []
+
+    async def write_together(
+        self, writes: Sequence[tuple[Executable, Mapping[str, Any]]]
+    ) -> list[int]:
+        """Run writes in order; the rows each changed. On PostgreSQL they go as
+        one statement (one round trip; PostgreSQL runs its parts on one snapshot,
+        so none may depend on another's change)."""
+        pg = self._pg
+        if pg is None or len(writes) < 2:
+            return [await self.write(stmt, params) for stmt, params in writes]
+        dialect = self._conn.dialect
+        parts = tuple(_compiled(dialect, stmt, tuple(p)) for stmt, p in writes)
+        args: list[Any] = []
+        for part, (_, params) in zip(parts, writes, strict=True):
+            args += part.bound(params)
+        rows = await pg.fetch(_together(parts), args)
+        return [int(n) for n in rows[0]]
+
+    async def write_later(self, stmt: Executable, params: Mapping[str, Any]) -> None:
+        """A write whose count nobody needs: on PostgreSQL sent with this
+        transaction's next statement run here (``write_together``), or before
+        its commit (``send_later``); elsewhere now."""
+        if self._pg is None:
+            await self.write(stmt, params)
+            return
+        self._deferred.append((stmt, params))
+
+    async def send_later(self) -> None:
+        """Send the writes ``write_later`` kept (before a commit)."""
+        if self._deferred:
+            writes, self._deferred = self._deferred, []
+            await self.write_together(writes)
 
     @property
     def pg(self) -> pg_prepared.PgConnection | None:
@@ -133,6 +194,9 @@ class Statements:
         if raw is None:
             pg = self._pg
             if pg is not None:
+                if self._deferred:
+                    writes, self._deferred = self._deferred, []
+                    return (await self.write_together([*writes, (stmt, params)]))[-1]
                 c = _compiled(self._conn.dialect, stmt, tuple(params))
                 return await pg.execute(c.sql, c.bound(params))
             return int((await self._conn.execute(stmt, params)).rowcount)
@@ -156,6 +220,7 @@ class Statements:
                 return
             pg = self._pg
             if pg is not None:
+                await self.send_later()
                 c = _compiled(self._conn.dialect, stmt, tuple(rows[0]))
                 await pg.executemany(c.sql, [c.bound(r) for r in rows])
                 return
@@ -174,6 +239,7 @@ class Statements:
         if raw is None:
             pg = self._pg
             if pg is not None:
+                await self.send_later()
                 c = _compiled(self._conn.dialect, stmt, tuple(params))
                 return [c.row(v) for v in await pg.fetch(c.sql, c.bound(params))]
             result = await self._conn.execute(stmt, params)

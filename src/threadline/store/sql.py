@@ -268,9 +268,11 @@ class _Unit:
     ) -> None:
         store, group, tx = self._store, self._group, self._tx
         failed: BaseException | None = None
-        if kind is None and tx is not None and tx.touched:
-            try:  # the last statement before the commit (definition_stamps)
-                await definition_stamps.raise_stamps(tx.conn, tx.touched)
+        if kind is None and tx is not None:
+            try:  # the writes kept to go with a later statement; the stamps last
+                await tx._run.send_later()
+                if tx.touched:
+                    await definition_stamps.raise_stamps(tx.conn, tx.touched)
             except BaseException as error:
                 failed, kind, exc, tb = error, type(error), error, error.__traceback__
         try:

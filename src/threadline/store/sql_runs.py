@@ -99,6 +99,26 @@ class SqlCommands:
         stmt = statements.delete_owned_command()
         return await self._run.write(stmt, params) > 0
 
+    async def finish(
+        self,
+        command_id: str,
+        worker_id: str,
+        *,
+        at: datetime,
+        values: Mapping[str, Any] | None,
+        forget_steps: bool,
+    ) -> bool:
+        owned = {"k_id": command_id, "k_worker": worker_id}
+        write: tuple[Any, Mapping[str, Any]]
+        write = (statements.delete_owned_command(), owned)
+        if values is not None:
+            params = {**values, "updated_at": at, **owned}
+            write = (statements.update_command(True), params)
+        writes = [write]
+        if forget_steps:
+            writes.append((statements.delete_steps_of_command(), {"k_id": command_id}))
+        return (await self._run.write_together(writes))[0] > 0
+
     async def orphans(self, dead_before: datetime, limit: int) -> list[Command]:
         t, w = schema.run_commands, schema.workers
         alive = select(w.c.id).where(w.c.heartbeat_at >= dead_before)

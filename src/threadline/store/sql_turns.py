@@ -57,6 +57,8 @@ class SqlTurns:
         body: JsonDict,
         at: datetime,
         history: tuple[int, JsonDict] | None = None,
+        *,
+        later: bool = False,
     ) -> None:
         row = {
             "team_id": team_id,
@@ -69,7 +71,11 @@ class SqlTurns:
             "history_seq": None if history is None else history[0],
             "history_zlib": None if history is None else _pack_segment(history[1]),
         }
-        await self._run.write(statements.insert_into(schema.run_turns), row)
+        stmt = statements.insert_into(schema.run_turns)
+        if later:  # with the transaction's next write (``Statements.write_later``)
+            await self._run.write_later(stmt, row)
+            return
+        await self._run.write(stmt, row)
 
     async def list(self, team_id: str, run_id: str) -> list[JsonDict]:
         params = {"k_team": team_id, "k_run": run_id}

@@ -73,8 +73,8 @@ async def save(
         # stores a reference to them (``store.segment_nodes``), not the lists.
         lists = after[log.BASE]["lists"]
         body = segment_nodes.by_reference(segment[1], lists, rows)
-        await tx.turns().append(
-            doc.team_id, doc.id, segment[0], body, at, history=carried
+        await tx.turns().append(  # one statement with the row's write below
+            doc.team_id, doc.id, segment[0], body, at, history=carried, later=True
         )
     elif carried is not None:
         await tx.turns().append_history(doc.team_id, doc.id, *carried, at)

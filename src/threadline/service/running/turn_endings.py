@@ -143,22 +143,20 @@ async def _close(
 ) -> None:
     """Mark the command finished (kept with its answer when someone may ask), if
     this worker still owns it; forget its journal."""
-    commands = tx.commands()
+    values = None
     if answer is not None and keeps_answer(command):
         status = "failed" if "error" in answer else "done"
-        owned = await commands.update(
-            command.id,
-            at=wf.now(),
-            expected_worker=runtime.worker_id,
-            status=status,
-            response=answer,
-        )
-    else:
-        owned = await commands.delete_owned(command.id, runtime.worker_id)
-    if not owned:
+        values = {"status": status, "response": answer}
+    # One statement on PostgreSQL; a journal deleted while not owned is rolled
+    # back with the rest when Lost is raised.
+    if not await tx.commands().finish(
+        command.id,
+        runtime.worker_id,
+        at=wf.now(),
+        values=values,
+        forget_steps=journaled,
+    ):
         raise Lost(command.id)
-    if journaled:
-        await commands.delete_steps(command.id)
 
 
 async def record(
