@@ -140,7 +140,7 @@ class Settings(BaseSettings):
     history_cache_runs: int = Field(default=256, ge=0)
     """Runs whose chat histories each process keeps in memory between turns, so a
     turn reads only what the run's previous turn appended elsewhere (0: none)."""
-    run_cache_size: int = Field(default=0, ge=0)
+    run_cache_size: int = Field(default=1024, ge=0)
     """Waiting runs whose row each process keeps after recording their turn, so
     the next command checks the row in its status ``UPDATE`` instead of reading
     it (0: none, each command reads its run's row)."""
