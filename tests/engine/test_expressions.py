@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 
 from threadline.engine.expressions import (
+    MEMO_TEXT_CHARS,
     BoolOp,
     Call,
     Compare,
@@ -186,3 +187,23 @@ def test_hydrated_expression_shows_values_as_literals():
     assert hydrate_expression(text, resolve) == (
         r"3 >= 3 AND 'it\'s' == 'a' AND true AND null AND '[1]' AND [[gone]]"
     )
+
+
+def test_a_condition_is_parsed_once_and_a_bad_one_raises_every_time():
+    text = "[[memo_probe]] == 'yes' and isPresent([[plan]])"
+    first = parse_expression(text)
+    assert parse_expression(text) is first
+    assert run(text, memo_probe="yes", plan="gold")
+    assert not run(text, memo_probe="no", plan="gold")
+    for _ in range(2):
+        with pytest.raises(ExpressionSyntaxError):
+            parse_expression("[[memo_probe]] == ")
+
+
+def test_a_condition_longer_than_the_memo_takes_is_parsed_each_time():
+    text = " or ".join(f"[[v{i}]] == {i}" for i in range(MEMO_TEXT_CHARS // 10))
+    assert len(text) > MEMO_TEXT_CHARS
+    first = parse_expression(text)
+    assert parse_expression(text) == first
+    assert parse_expression(text) is not first
+    assert run(text, v3=3) and not run(text, v3=4)
