@@ -19,6 +19,7 @@ together; it does not migrate (the caller has).
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ from bench.compare_threadline import support_chat, user_turn
 from bench.load import JsonDict, drive, emit, waiting_memory
 from bench.service_sqlite import bench_caller, create_workflow, waiting_turn
 from bench.workloads import START, SlowLLM
+from threadline.api.app import GC_THRESHOLDS
 from threadline.cli.main import loop_name, run_on_loop
 from threadline.service.runtime import Runtime
 from threadline.store import open_store
@@ -62,6 +64,8 @@ async def measure(args: argparse.Namespace) -> JsonDict:
         else:
             profiler = _profiler(args.profile)
             ready = _barrier(args.go_file) if args.go_file else None
+            if args.gc_freeze:  # the collector's thresholds, as `threadline serve`
+                gc.set_threshold(*GC_THRESHOLDS)
             result = await drive(
                 args.conversations,
                 args.turns,
@@ -115,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--gc-freeze",
         action="store_true",
-        help="gc.freeze() after the warm-up, as `threadline serve` after start-up",
+        help="gc.freeze() after the warm-up and the collector's thresholds raised, "
+        "as `threadline serve` after start-up",
     )
     parser.add_argument(
         "--go-file", type=Path, default=None, help="start the timed phase together"

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 
 from tests.api.conftest import Team
 from tests.api.test_execute import START, new_workflow
-from threadline.api.app import build_router, create_app, freeze_heap
+from threadline.api.app import GC_THRESHOLDS, build_router, create_app, freeze_heap
 from threadline.api.hot_routes import HOT, HOT_UNVERSIONED, hot_router
 from threadline.api.routes import health, runs
 from threadline.settings import Settings
@@ -136,9 +136,13 @@ async def test_the_hot_routes_answer_under_both_prefixes(team: Team):
         assert schema.status_code == 200, schema.text
 
 
-def test_freeze_heap_freezes_what_is_alive():
+def test_freeze_heap_freezes_what_is_alive_and_raises_the_thresholds():
+    before = gc.get_threshold()
     try:
         freeze_heap()
         assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
