@@ -128,8 +128,8 @@ def freeze_heap() -> None:
     Then the collector's thresholds are raised (``GC_THRESHOLDS``): with the
     default 700 allocations a young collection ran many times a turn, each
     walking the young objects of every request in flight; at 50,000 the HTTP row
-    spent 8-12% less of ``serve``'s CPU a turn (docs/benchmarks.md, "The
-    collector's thresholds"), for a few MB more of garbage awaiting collection.
+    spent 8-12% less of ``serve``'s CPU a turn (docs/benchmarks.md, "And one more:
+    the collector's thresholds"), for a few MB more of garbage awaiting collection.
     """
     gc.collect()
     gc.freeze()
