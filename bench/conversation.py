@@ -187,9 +187,10 @@ async def run(opts: Options) -> list[Case]:
         ),
         "row_breakdown_at_end": _breakdown(body, turns),
         "note": (
-            "each turn appends one run_turns row; the run row holds the state "
-            "(chat history grows), the config snapshot and the totals, and is "
-            "rewritten once per turn (the claim only updates the status column)"
+            "each turn appends its history rows (run_history) and one run_turns "
+            "row; the run row holds the state without its lists and the totals, "
+            "does not grow, and is rewritten once per turn; row_breakdown_at_end "
+            "is the whole run as a read returns it (history included), not the row"
         ),
     }
     measured = (all_latencies, medians)
