@@ -2,6 +2,7 @@
 whole app answers: limits, the JSON guard, error envelopes, headers, server errors
 and the access log, on the hot route and on an ordinary one."""
 
+import functools
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from tests.api.conftest import Team
 from tests.api.test_execute import START, new_workflow, says
 from tests.factories import static_node
+from threadline.api import hot_path
 from threadline.api.hot_path import App
 from threadline.ids import new_object_id
 from threadline.service.running import runs
@@ -229,3 +231,46 @@ def test_the_access_log_has_a_line_for_the_hot_and_an_ordinary_route(
     assert '"POST /v1/workflows HTTP/1.1" 200' in text, text
     assert f'"POST /v1/workflows/{wid}/execute HTTP/1.1" 200' in text, text
     assert f'"POST /v1/workflows/{wid}/execute HTTP/1.1" 422' in text, text
+
+
+class _Base(Exception):
+    pass
+
+
+class _Middle(_Base):
+    pass
+
+
+class _Leaf(_Middle):
+    pass
+
+
+def test_an_error_is_answered_by_the_handler_of_its_nearest_class():
+    def base(request: Any, exc: Exception) -> str:
+        return "base"
+
+    def middle(request: Any, exc: Exception) -> str:
+        return "middle"
+
+    handlers: dict[Any, Any] = {_Base: base, _Middle: middle}
+    assert hot_path._handler_for(handlers, _Leaf()) is middle
+    assert hot_path._handler_for(handlers, _Base()) is base
+    assert hot_path._handler_for(handlers, ValueError()) is None
+
+
+def test_async_handlers_are_awaited_and_plain_ones_go_to_the_thread_pool():
+    async def coroutine(request: Any, exc: Exception) -> str:
+        return "async"
+
+    def plain(request: Any, exc: Exception) -> str:
+        return "plain"
+
+    class AsyncCallable:
+        async def __call__(self, request: Any, exc: Exception) -> str:
+            return "object"
+
+    assert hot_path._is_async(coroutine)
+    assert hot_path._is_async(functools.partial(functools.partial(coroutine)))
+    assert hot_path._is_async(AsyncCallable())
+    assert not hot_path._is_async(plain)
+    assert not hot_path._is_async(functools.partial(plain))

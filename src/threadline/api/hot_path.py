@@ -25,6 +25,8 @@ already read handed over as it came: so every refusal keeps its status, code,
 message and headers. ``tests/api/test_hot_path.py`` sends requests both ways.
 """
 
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from re import Pattern
@@ -32,8 +34,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
-from starlette._exception_handler import _lookup_exception_handler
-from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
@@ -243,7 +243,7 @@ class App(FastAPI):
         if isinstance(exc, HTTPException):
             handler = self._status_handlers.get(exc.status_code)
         if handler is None:
-            handler = _lookup_exception_handler(self._handlers, exc)
+            handler = _handler_for(self._handlers, exc)
         if handler is not None:
             if started:
                 raise RuntimeError(
@@ -263,9 +263,28 @@ class App(FastAPI):
         raise exc
 
 
+def _handler_for(handlers: dict[Any, Handler], exc: Exception) -> Handler | None:
+    """The handler of the nearest class of ``exc`` that has one (as Starlette's
+    exception middleware looks it up)."""
+    for cls in type(exc).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+def _is_async(handler: Any) -> bool:
+    """Whether calling ``handler`` gives an awaitable (partials unwrapped, and a
+    callable object's ``__call__``), as Starlette decides it."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    return inspect.iscoroutinefunction(handler) or (
+        callable(handler) and inspect.iscoroutinefunction(handler.__call__)
+    )
+
+
 async def _answer(handler: Handler, request: Request, exc: Exception) -> Any:
     """A handler's response (a plain function runs in the thread pool, as in
     Starlette)."""
-    if is_async_callable(handler):
+    if _is_async(handler):
         return await handler(request, exc)
     return await run_in_threadpool(handler, request, exc)
