@@ -31,7 +31,7 @@ SAY_LLM_NODES = 5
 
 
 async def execute(task: NodeTask, ports: Ports) -> NodeResult:
-    """Run one task as ``service.running.turn_driver.execute_node`` does."""
+    """Run one task as ``service.running.turn_steps`` (``execute_node``) does."""
     try:
         result = await executor_for(task.node.get("type", ""))(task, ports)
     except Exception as exc:

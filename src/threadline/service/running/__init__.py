@@ -10,7 +10,9 @@ Modules, top to bottom (the "run core" contract keeps this order):
 - ``runs``: ``run_one_turn``, the Execute use case (a ``turns.TurnRequest`` in,
   the run and its turn out);
 - ``run_commands``: a run's inbox and multitask policies (``accept``);
-- ``turn_driver``: executing turns durably with a step journal (``drive``);
+- ``turn_driver``: executing a run's commands one turn at a time (``drive``);
+- ``turn_steps``: a turn's steps, replayed from the journal, then executed;
+- ``node_execution`` and ``turn_journal``: one node executed; the step journal;
 - ``turn_endings``: recording, refusing, interrupting or failing a turn;
 - ``turn_answers``: what a waiting request gets (``wait_for``);
 

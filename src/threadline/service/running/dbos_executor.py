@@ -1,12 +1,12 @@
 """The optional DBOS Transact executor of turns (``THREADLINE_EXECUTOR=dbos``).
 
-The default executor is our own step journal (``service.running.turn_driver``). With
+The default executor is our own step journal (``service.running.turn_journal``). With
 this one, each command's turn is a DBOS workflow whose id is the command id (starting it
 twice starts it once) and each node execution is a DBOS step whose result (the JSON
 of ``engine.steps.result_to_json``) DBOS checkpoints in its system database. A turn
 resumed after a crash replays its finished steps from those checkpoints (no second
 LLM call, HTTP request or SMS) and executes only the rest. Ownership of the command
-row still fences every later side effect (``turn_driver``).
+row still fences every later side effect (``turn_journal.flush``).
 
 DBOS is a process singleton: ``install`` configures it for the process's runtime,
 ``start`` (called by ``service.processes.start`` on the app's event loop, so DBOS

@@ -1,8 +1,8 @@
 """Executing one node of a turn: the executor for its type, inside its span and
 timer, with the run budget's gate and the managed-prompt expander's events.
 
-The turn driver (``turn_driver.py``) calls ``execute_node`` for every node it does
-not replay from the journal; the DBOS executor calls it for each of its steps.
+A turn's steps (``turn_steps.py``) call ``execute_node`` for every node not
+replayed from the journal; the DBOS executor calls it for each of its steps.
 """
 
 import asyncio

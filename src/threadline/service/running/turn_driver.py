@@ -1,53 +1,34 @@
 """Executing a run's commands one turn at a time, durably.
 
 A turn runs in a task of the runtime, never in the request's own task: a client
-that goes away does not cancel it. Each node result is journaled (``run_steps``)
-before the next side effect starts, so a turn resumed after a crash
-(``service.running.recovery``) replays its finished steps from the journal (no second
-LLM call, HTTP request or SMS) and executes only the rest; the pure engine makes the
-replay exact. When the turn ends, one transaction records it, forgets its journal
-and takes the run's next queued command, which the same task then executes: the
-commands of a run run one at a time, in arrival order.
+that goes away does not cancel it. Each node result is journaled (``run_steps``,
+``turn_journal``) before the next side effect starts, so a turn resumed after a
+crash (``service.running.recovery``) replays its finished steps from the journal (no
+second LLM call, HTTP request or SMS) and executes only the rest (``turn_steps``);
+the pure engine makes the replay exact. When the turn ends, one transaction records
+it, forgets its journal and takes the run's next queued command, which the same
+task then executes: the commands of a run run one at a time, in arrival order.
 
-Requests wait for their command through ``wait_for``: a future when the turn runs
-in this process, the command's stored answer otherwise.
+Requests wait for their command through ``turn_answers``: a future when the turn
+runs in this process, the command's stored answer otherwise.
 """
 
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from threadline.engine.graph import compile_graph
-from threadline.engine.inputs import InvalidInput, TurnEnv
+from threadline.engine.inputs import InvalidInput
 from threadline.engine.state import RunState
-from threadline.engine.steps import (
-    NodeResult,
-    NodeTask,
-    result_from_json,
-    result_to_json,
-)
-from threadline.engine.turn import TurnOutcome, run_turn
 from threadline.errors import Conflict, InvalidField
-from threadline.nodes.base import Ports
-from threadline.nodes.mcp_tools import Direct, McpHub
-from threadline.nodes.registry import PURE_TYPES
-from threadline.providers.managed_prompts import ExpandingLLM
 from threadline.service.automation import evaluations
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf
-from threadline.service.reuse import managed_prompts
 from threadline.service.running import (
-    budget_gate,
-    costs,
     run_history,
     upgrade_marks,
 )
-from threadline.service.running.budget_gate import BudgetedLLM
-from threadline.service.running.node_execution import execute_node
-from threadline.service.running.ports import ports_for
 from threadline.service.running.turn_answers import (
     Lost,
     Unavailable,
@@ -60,18 +41,14 @@ from threadline.service.running.turn_endings import (
     record,
     refuse,
     reject,
-    turn_env,
 )
+from threadline.service.running.turn_journal import Stop
+from threadline.service.running.turn_steps import execute_turn
 from threadline.service.runtime import Runtime
-from threadline.service.team import secrets
 from threadline.service.team.global_variables import TeamGlobals
-from threadline.service.team.global_variables import for_run as team_globals
-from threadline.service.team.sealing import open_tree
-from threadline.service.team.secrets import redact, redact_turn, with_template_forms
 from threadline.service.turns import StartRun
 from threadline.store import Command, Document, Store
 from threadline.telemetry import context, metrics, tracing
-from threadline.tools.http_call import HttpPolicy
 
 JsonDict = dict[str, Any]
 log = logging.getLogger("threadline.turns")
@@ -103,206 +80,6 @@ class Prepared:
 
     doc: Document
     team: TeamGlobals
-
-
-class _Stop(Exception):
-    """A pending command asked the running turn to stop."""
-
-
-def _has_effects(task: NodeTask) -> bool:
-    return task.purpose != "node" or task.node.get("type") not in PURE_TYPES
-
-
-async def _flush(
-    store: Store,
-    runtime: Runtime,
-    command: Command,
-    first: int,
-    bodies: list[JsonDict],
-    *,
-    stop: bool = True,
-) -> None:
-    """Write journal entries, as long as this worker still owns the command; stop
-    the turn when a newer command asks for it (``stop``: between steps only)."""
-    at = wf.now()
-    async with store.begin() as tx:  # one statement on PostgreSQL (pg_journal)
-        owned, interrupt = await tx.commands().journal(
-            command, runtime.worker_id, first, bodies, at
-        )
-    if not owned:
-        raise Lost(command.id)
-    if stop and interrupt:
-        raise _Stop
-
-
-class _Journal:
-    """A turn's step journal: node results to replay and to write, and the side
-    effects made inside a node (MCP tool calls, ``nodes.mcp_tools.Effects``).
-
-    An effect is keyed by its node's place in the turn and its order inside the
-    node; a resumed turn whose node asks the same call again (same server, tool
-    and arguments) gets the journaled result, and the server is not called.
-    """
-
-    def __init__(
-        self,
-        store: Store,
-        runtime: Runtime,
-        command: Command,
-        entries: list[JsonDict],
-        hidden: tuple[str, ...],
-    ) -> None:
-        self.store, self.runtime, self.command = store, runtime, command
-        self.hidden = hidden
-        self.nodes = [e for e in entries if "effect" not in e]
-        self.effects = {e["effect"]: e for e in entries if "effect" in e}
-        self.written = len(entries)
-        self.unwritten: list[JsonDict] = []
-        self.step = 0
-        self._ordinal = 0
-
-    def begin(self, step: int) -> None:
-        self.step, self._ordinal = step, 0
-
-    async def flush(self, *, stop: bool = True) -> None:
-        bodies, self.unwritten = self.unwritten, []
-        await _flush(
-            self.store, self.runtime, self.command, self.written, bodies, stop=stop
-        )
-        self.written += len(bodies)
-
-    async def once(
-        self, call: JsonDict, run: Callable[[], Awaitable[JsonDict]]
-    ) -> JsonDict:
-        self._ordinal += 1
-        key = f"{self.step}.{self._ordinal}"
-        shown = redact(call, self.hidden)
-        entry = self.effects.get(key)
-        if entry is not None and entry.get("call") == shown:
-            result: JsonDict = entry["result"]
-            return result
-        result = await run()
-        self.unwritten.append(
-            {"effect": key, "call": shown, "result": redact(result, self.hidden)}
-        )
-        await self.flush(stop=False)
-        return result
-
-
-async def _turn(
-    store: Store,
-    runtime: Runtime,
-    command: Command,
-    doc: Document,
-    state: RunState,
-    journal: list[JsonDict],
-    team: TeamGlobals | None,
-) -> tuple[TurnOutcome, bool]:
-    body = command.body
-    caller = Caller(team_id=command.team_id, user_id=str(body.get("user_id") or ""))
-    if team is None:
-        team = await team_globals(store, command.team_id)
-    # Keys inside the snapshot are sealed at rest: opened for this turn only.
-    snapshot = open_tree(
-        doc.body["workflow_run"]["workflow_config_fully_hydrated"],
-        secrets.key_for(store),
-    )
-    hidden = with_template_forms(team.secret_values, snapshot, team.values)
-    ports = ports_for(store, caller, runtime, runtime.sinks.get(command.id), hidden)
-    ports.llm = ExpandingLLM(ports.llm, managed_prompts.texts_of(snapshot))
-    limits = budget_gate.limits_of(doc.body)
-    if limits:
-        gate = budget_gate.BudgetGate(limits, state, runtime.clock)
-        ports.llm = BudgetedLLM(ports.llm, gate)
-    raw_env = body.get("env") or turn_env(runtime, state.turn)
-    env = TurnEnv(
-        now=float(raw_env["now"]),
-        builtins=dict(raw_env.get("builtins") or {}),
-        globals_=team.values,
-        max_node_runs=runtime.max_node_runs_per_turn,
-        render_limits=runtime.render_limits,
-        budget=limits,
-        price=costs.price,
-    )
-    steps = _Journal(store, runtime, command, journal, hidden)
-    ports.mcp = McpHub(
-        policy=HttpPolicy(allow_private=runtime.http_allow_private),
-        limits=runtime.mcp_limits,
-        listings=runtime.mcp_cache(command.run_id),
-        effects=steps if runtime.step_runner is None else Direct(),
-    )
-    graph = compile_graph(snapshot)
-    upgraded = upgrade_marks.mark(doc, state, graph, env.now)
-    gen = run_turn(state, graph, body["run_input"], env)
-    with context.bind(turn=state.turn + 1, secrets=hidden):
-        outcome = await _steps(store, runtime, command, gen, ports, steps)
-    if upgraded is not None:  # an upgrade applied since the last turn leads it
-        outcome.events.insert(0, upgraded)
-    # No secret global reaches a response, an event or the stored run.
-    return redact_turn(state, outcome, ports.secret_values), steps.written > 0
-
-
-async def _steps(
-    store: Store,
-    runtime: Runtime,
-    command: Command,
-    gen: Generator[NodeTask, NodeResult, TurnOutcome],
-    ports: Ports,
-    steps: _Journal,
-) -> TurnOutcome:
-    """Answer each node the engine asks for: from the journal, then for real."""
-    hidden = steps.hidden
-    replayed = 0
-    stepped = 0
-    index = 0
-    outcome: TurnOutcome
-    try:
-        task = next(gen)
-        while True:
-            steps.begin(index)
-            index += 1
-            if replayed < len(steps.nodes):
-                entry = steps.nodes[replayed]
-                replayed += 1
-                if entry.get("node") != task.node.get("logical_id"):
-                    raise RuntimeError(
-                        "the step journal does not match the turn being resumed "
-                        f"(step {replayed}: {entry.get('node')!r} recorded, "
-                        f"{task.node.get('logical_id')!r} now)"
-                    )
-                result = result_from_json(entry["result"])
-            else:
-                if command.run_id in runtime.interrupts:
-                    raise _Stop
-                if runtime.step_runner is not None:
-                    # Another durable executor checkpoints the steps; only fence
-                    # and look for interrupts before each later side effect.
-                    if stepped and _has_effects(task):
-                        await _flush(store, runtime, command, steps.written, [])
-                    result = await runtime.step_runner(task, ports, runtime)
-                    stepped += 1
-                    task = gen.send(result)
-                    continue
-                if steps.unwritten and _has_effects(task):
-                    await steps.flush()
-                result = await execute_node(task, ports, runtime)
-                # Journaled redacted: no secret reaches the database, even for a
-                # moment (the turn's outcome is redacted the same way at its end).
-                steps.unwritten.append(
-                    {
-                        "node": task.node.get("logical_id"),
-                        "result": redact(result_to_json(result), hidden),
-                    }
-                )
-            task = gen.send(result)
-    except StopIteration as stop:
-        outcome = stop.value
-    finally:
-        gen.close()
-    return outcome
-
-
-# --- the driver ---------------------------------------------------------------------
 
 
 async def _run_command(
@@ -346,7 +123,7 @@ async def _run_command(
     state = RunState.from_json(raw) if raw else RunState(run_id=doc.id)
     field = str(command.body.get("field") or "run_input")
     try:
-        outcome, journaled = await _turn(
+        outcome, journaled = await execute_turn(
             store,
             runtime,
             command,
@@ -360,7 +137,7 @@ async def _run_command(
         return await reject(
             store, runtime, command, doc, InvalidField(f"{field}: {exc}")
         )
-    except _Stop:
+    except Stop:
         seen.outcome = "interrupted"
         return await interrupted(store, runtime, command, doc, state)
     except Lost:
