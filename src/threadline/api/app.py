@@ -33,6 +33,7 @@ from threadline.api.routes import (
     replay_checks,
     reruns,
     reuse,
+    run_feedback,
     runs,
     schedules,
     simulations,
@@ -71,6 +72,7 @@ def build_router() -> APIRouter:
     router.include_router(tool_runs.router)
     router.include_router(parts.router, dependencies=checked)
     router.include_router(runs.router)
+    router.include_router(run_feedback.router)
     router.include_router(reruns.router)
     router.include_router(stream.router)
     router.include_router(teams.router)
