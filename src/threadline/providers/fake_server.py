@@ -46,6 +46,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from threadline.providers.fake_streams import stream_events
 from threadline.providers.fake_wires import (
     Recorded,
     Reply,
@@ -54,7 +55,6 @@ from threadline.providers.fake_wires import (
     error_reply,
     render,
     route_wire,
-    stream_events,
     text_reply,
     tool_calls_reply,
 )
