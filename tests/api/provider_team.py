@@ -12,7 +12,7 @@ from threadline.api.app import bootstrap, create_app
 from threadline.providers.fake_server import FakeOpenAIServer
 from threadline.providers.groups import GroupLLM
 from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff
+from threadline.providers.pai_retries import Backoff
 from threadline.providers.router import ConfigurableLLM
 from threadline.service.runtime import Runtime
 from threadline.settings import Settings

@@ -26,7 +26,7 @@ from threadline.providers.fake_server import (
 )
 from threadline.providers.groups import GroupLLM
 from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff
+from threadline.providers.pai_retries import Backoff
 from threadline.providers.router import ConfigurableLLM
 from threadline.service.caller import Caller
 from threadline.service.definitions import workflows as wf

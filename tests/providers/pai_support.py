@@ -5,7 +5,7 @@ from typing import Any
 from threadline.providers.base import ChatMessage, ChatRequest, ToolCall, ToolSpec
 from threadline.providers.fake_server import FakeOpenAIServer
 from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff
+from threadline.providers.pai_retries import Backoff
 
 USER_KEY = "sk-team-OWN-0000111122223333"
 SERVER_KEY = "sk-server-FALLBACK-999988887777"

@@ -20,7 +20,8 @@ from threadline.providers.fake_server import (
     tool_calls_reply,
 )
 from threadline.providers.keys import ServerKeys
-from threadline.providers.pai import Backoff, PydanticAILLM
+from threadline.providers.pai import PydanticAILLM
+from threadline.providers.pai_retries import Backoff
 from threadline.tools.http_call import HttpPolicy
 from threadline.tools.llm_endpoints import EndpointGuard
 

@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from threadline.providers.base import LLMError
-from threadline.providers.pai import DEFAULT_MAX_RETRIES, Backoff
+from threadline.providers.pai_retries import DEFAULT_MAX_RETRIES, Backoff
 
 if TYPE_CHECKING:
     from threadline.settings import Settings

@@ -20,8 +20,8 @@ Streaming: when ``llm_config.streaming`` is on and ``request.on_text`` is set (a
 no structured output is asked for), text deltas go to ``on_text`` as they arrive and
 ``ttft_ms`` is the time to the first one.
 
-Retries live here, not in the SDKs (their clients are built with retries off, see
-``keys``): 408/409/429/5xx answers, timeouts and connection errors are retried up to
+Retries live in this adapter, not in the SDKs (their clients are built with
+retries off, see ``keys``; which errors, how long, what error: ``pai_retries``): 408/409/429/5xx answers, timeouts and connection errors are retried up to
 ``llm_config.max_retries`` times (default 3) with exponential backoff, honouring a
 provider's ``retry-after`` within the cap. A streamed call is not retried once text
 reached ``on_text``. Whatever the attempts, one ``chat`` returns one ``ChatResponse``
@@ -37,7 +37,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from pydantic_ai import exceptions as pai_errors
 from pydantic_ai.direct import model_request, model_request_stream
 from pydantic_ai.messages import (
     ModelMessage,
@@ -50,11 +49,9 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
 
-from threadline.errors import AddressRefused
 from threadline.providers.base import (
     ChatRequest,
     ChatResponse,
-    LLMError,
     ToolCall,
     Usage,
 )
@@ -64,27 +61,12 @@ from threadline.providers.pai_messages import (
     response_parts,
     to_model_messages,
 )
+from threadline.providers.pai_retries import DEFAULT_MAX_RETRIES, Backoff, failure_of
 
 if TYPE_CHECKING:
     from threadline.providers.openai_fast import FastLane
 
 JsonDict = dict[str, Any]
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-DEFAULT_MAX_RETRIES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff between attempts: ``base_s * 2**n``, capped."""
-
-    base_s: float = 0.5
-    max_s: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        delay = self.base_s * (2**attempt)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return float(min(delay, self.max_s))
 
 
 @dataclass
@@ -214,7 +196,9 @@ class PydanticAILLM:
             except _CallbackFailed as exc:
                 raise exc.error from None
             except Exception as exc:  # every provider failure becomes an LLMError
-                failure, retryable, retry_after = self._failure(exc)
+                failure, retryable, retry_after = failure_of(
+                    exc, self.provider, self.url, self.model, self._redact
+                )
                 if not retryable or state.streamed or state.attempts > max_retries:
                     if state.attempts > 1:
                         failure.message += f" (after {state.attempts} attempts)"
@@ -309,49 +293,6 @@ class PydanticAILLM:
             text = text.replace(secret, "***")
         return text
 
-    def _failure(self, exc: Exception) -> tuple[LLMError, bool, float | None]:
-        """Our error for ``exc``, whether to retry, and the provider's retry-after."""
-        refused = _refusal(exc)
-        if refused is not None:  # the SSRF guard: final, and said plainly
-            message = self._redact(
-                f"{self.provider} LLM call to {self.url} refused: {refused.message}"
-            )
-            details = {"provider": self.provider, "url": self.url, "status": None}
-            return (
-                LLMError(message, code="llm_address_refused", details=details),
-                False,
-                None,
-            )
-        status = getattr(exc, "status_code", None)
-        retry_after = getattr(exc, "retry_after", None)
-        code, retryable = "llm_error", False
-        if isinstance(exc, pai_errors.ModelAuthenticationError) or status in (401, 403):
-            code = "llm_auth_error"
-        elif isinstance(
-            exc,
-            pai_errors.ModelTimeoutError
-            | pai_errors.ModelRequestTimeout
-            | asyncio.TimeoutError,
-        ):
-            code, retryable = "llm_timeout", True
-        elif status is not None:
-            retryable = status in RETRY_STATUSES or status >= 500
-        elif isinstance(
-            exc,
-            pai_errors.ModelConnectionError
-            | pai_errors.ModelRateLimitError
-            | pai_errors.ModelUnavailableError
-            | pai_errors.ModelServerError,
-        ):
-            retryable = True
-        detail = _detail(exc)
-        message = self._redact(
-            f"{self.provider} LLM call to {self.url or '(default endpoint)'} "
-            f"(model {self.model!r}) failed: {detail}"
-        )
-        details = {"provider": self.provider, "url": self.url, "status": status}
-        return LLMError(message, code=code, details=details), retryable, retry_after
-
 
 def model_settings(request: ChatRequest) -> ModelSettings:
     """The pydantic-ai settings for ``request`` (from its ``llm_config``)."""
@@ -378,30 +319,3 @@ def _text_delta(event: object) -> str:
     if isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
         return event.delta.content_delta
     return ""
-
-
-def _refusal(exc: BaseException) -> AddressRefused | None:
-    """The SSRF guard's refusal somewhere in ``exc``'s chain (SDKs wrap it)."""
-    seen: BaseException | None = exc
-    for _ in range(12):
-        if seen is None:
-            return None
-        if isinstance(seen, AddressRefused):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _detail(exc: Exception) -> str:
-    status = getattr(exc, "status_code", None)
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error")
-        text = error.get("message") if isinstance(error, dict) else None
-        text = text or body.get("message") or str(body)
-    elif body is not None:
-        text = str(body)
-    else:
-        text = str(exc) or type(exc).__name__
-    text = str(text)[:500]
-    return f"HTTP {status}: {text}" if status is not None else text
