@@ -21,7 +21,8 @@ no structured output is asked for), text deltas go to ``on_text`` as they arrive
 ``ttft_ms`` is the time to the first one.
 
 Retries live in this adapter, not in the SDKs (their clients are built with
-retries off, see ``keys``; which errors, how long, what error: ``pai_retries``): 408/409/429/5xx answers, timeouts and connection errors are retried up to
+retries off, see ``keys``; which errors, how long, what error: ``pai_retries``):
+408/409/429/5xx answers, timeouts and connection errors are retried up to
 ``llm_config.max_retries`` times (default 3) with exponential backoff, honouring a
 provider's ``retry-after`` within the cap. A streamed call is not retried once text
 reached ``on_text``. Whatever the attempts, one ``chat`` returns one ``ChatResponse``
